@@ -1,0 +1,242 @@
+"""The `affelios-import` command: parse options into Settings, run, report, exit.
+
+No business logic here: the core is `etl.pipeline.run`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+import platformdirs
+from tqdm import tqdm
+
+from etl import __version__
+from etl.errors import AffeliosImportError, SetupError
+from etl.pipeline import Progress, run
+from etl.sandbox import Sandbox, serve_in_thread
+from etl.settings import DEFAULT_BASE_URL, Settings
+
+
+def default_journal() -> Path:
+    return platformdirs.user_data_path("affelios-import") / "journal.sqlite3"
+
+
+def default_results(input_path: Path) -> Path:
+    return input_path.with_suffix(".results.csv")
+
+
+def check_base_url(url: str, *, allow_insecure_http: bool) -> str:
+    """The base URL without a trailing slash; plain http only to loopback (or when allowed)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SetupError(f"--base-url {url!r}: expected https://host")
+    if parts.scheme == "http" and not allow_insecure_http:
+        try:
+            loopback = ipaddress.ip_address(parts.hostname).is_loopback
+        except ValueError:
+            loopback = parts.hostname == "localhost"
+        if not loopback:
+            raise SetupError(
+                f"--base-url {url!r}: plain http would send the API key unencrypted; "
+                "use https, or --allow-insecure-http if you must"
+            )
+    return url.rstrip("/")
+
+
+def read_api_key(api_key_file: Path | None, environ_key: str | None) -> str | None:
+    if api_key_file is not None:
+        try:
+            key = api_key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SetupError(
+                f"--api-key-file {api_key_file}: cannot be read ({exc.strerror})"
+            ) from exc
+        if not key:
+            raise SetupError(f"--api-key-file {api_key_file}: the file is empty")
+        return key
+    return environ_key or None
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    with tqdm(unit=" rows", file=sys.stderr, dynamic_ncols=True) as bar:
+
+        def advance(rows: int) -> None:
+            bar.update(rows)
+
+        yield advance
+
+
+EPILOG = """\b
+Examples:
+  export AFFELIOS_API_KEY=...            # never on the command line
+  affelios-import customers.csv --brand casino-x
+  affelios-import customers.csv --brand casino-x --dry-run
+  affelios-import sample_data/customers.csv --sandbox --brand casino-x
+
+\b
+Exit codes: 0 every row created, exists or skipped (valid, in a dry run);
+1 some rows invalid or failed; 2 usage error, unreadable input or no key;
+3 the run was stopped (API key refused, interrupted).
+"""
+
+
+@click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("csv_path", metavar="CSV", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--brand",
+    help="externalBrandId for rows that leave it empty; rows naming another brand are invalid.",
+)
+@click.option(
+    "--base-url",
+    envvar="AFFELIOS_BASE_URL",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help="The Affelios API (or AFFELIOS_BASE_URL).",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Results CSV.  [default: <CSV>.results.csv]",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 512),
+    default=16,
+    show_default=True,
+    help="Requests in flight at once.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="At most this many requests per second, across all workers.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 50),
+    default=5,
+    show_default=True,
+    help="Retries of a request after 429, 5xx, a timeout or a dropped connection.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for one answer.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check every row and write the results; send nothing (no key needed).",
+)
+@click.option(
+    "--journal",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="SQLite journal of customers already imported.  [default: in the user data directory]",
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the API key from this file instead of AFFELIOS_API_KEY.",
+)
+@click.option(
+    "--allow-insecure-http",
+    is_flag=True,
+    help="Allow a plain http:// base URL that is not loopback.",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Import into a local sandbox API started for this run (no account needed).",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress bar; print the summary only if something needs attention.",
+)
+@click.option(
+    "--summary-json",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the summary as JSON here.",
+)
+@click.version_option(__version__, prog_name="affelios-import")
+def main(
+    csv_path: Path,
+    brand: str | None,
+    base_url: str,
+    out: Path | None,
+    concurrency: int,
+    rate: float | None,
+    retries: int,
+    timeout: float,
+    dry_run: bool,
+    journal: Path | None,
+    api_key_file: Path | None,
+    allow_insecure_http: bool,
+    sandbox: bool,
+    quiet: bool,
+    summary_json: Path | None,
+) -> None:
+    """Register the customers in CSV with Affelios, one request per row.
+
+    Writes one results line per row (status, Affelios id or error, then the row's own
+    columns) to <CSV>.results.csv, prints a summary, and exits with a code that says
+    how it went. The API key comes from AFFELIOS_API_KEY or --api-key-file, never from
+    the command line.
+    """
+    try:
+        with _api(sandbox, base_url, api_key_file, allow_insecure_http) as (url, key, memory):
+            settings = Settings(
+                input=csv_path,
+                out=out or default_results(csv_path),
+                journal=journal or (":memory:" if memory else default_journal()),
+                base_url=url,
+                api_key=key,
+                brand=brand,
+                concurrency=concurrency,
+                rate=rate,
+                retries=retries,
+                timeout=timeout,
+                dry_run=dry_run,
+            )
+            show_progress = not quiet and sys.stderr.isatty()
+            with progress_bar(show_progress) as progress:
+                summary = run(settings, progress=progress)
+    except AffeliosImportError as exc:
+        click.echo(f"affelios-import: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+    if not quiet or summary.exit_code != 0:
+        click.echo(summary.to_text(), err=True)
+    sys.exit(summary.exit_code)
+
+
+@contextmanager
+def _api(
+    sandbox: bool, base_url: str, api_key_file: Path | None, allow_insecure_http: bool
+) -> Iterator[tuple[str, str | None, bool]]:
+    """(base URL, key, whether the journal should live only for this run)."""
+    if not sandbox:
+        key = read_api_key(api_key_file, os.environ.get("AFFELIOS_API_KEY"))
+        yield check_base_url(base_url, allow_insecure_http=allow_insecure_http), key, False
+        return
+    key = secrets.token_urlsafe(24)
+    with serve_in_thread(Sandbox(api_key=key)) as url:
+        click.echo(f"sandbox: importing into a local Affelios sandbox at {url}", err=True)
+        yield url, key, True

@@ -1,0 +1,238 @@
+"""One import run, start to end, without the CLI: check, then stream chunks through.
+
+    read -> plan (columns, validate, dedupe, journal) -> workers (submit) -> results
+
+Everything that can be checked before the first request is checked in `prepare`. Then a
+producer plans chunk after chunk (CPU work in a thread, so requests in flight are never
+starved) and feeds the rows to send into a bounded queue served by a fixed pool of
+workers. A writer takes chunks in input order, waits until all their rows have an
+outcome, commits the journal, then writes their results lines. At most
+`CHUNKS_AHEAD` chunks are held at once, so memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import httpx
+import pandas as pd
+
+from etl import __version__
+from etl.columns import ColumnMap, resolve
+from etl.errors import InputError, SetupError
+from etl.journal import Journal
+from etl.outcome import Outcome, Status
+from etl.plan import PlannedChunk, Planner
+from etl.read import read_chunks, read_header
+from etl.results import ResultsWriter
+from etl.settings import Settings
+from etl.submit import Submitter
+from etl.summary import Summary
+
+CHUNKS_AHEAD = 2
+NOT_SENT = Outcome(status=Status.NOT_SENT)
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class _Prepared:
+    columns: ColumnMap
+    journal: Journal
+    results: ResultsWriter
+
+
+def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
+    """Every check that can be made before the first request; raises SetupError."""
+    if not settings.dry_run and not settings.api_key:
+        raise SetupError(
+            "no API key: set AFFELIOS_API_KEY or give --api-key-file (or use --dry-run)"
+        )
+    header = read_header(settings.input)
+    columns = resolve(header, brand=settings.brand, source=str(settings.input))
+    journal = Journal.open(settings.journal, base_url=settings.base_url, read_only=settings.dry_run)
+    stack.callback(journal.close)
+    results = ResultsWriter(settings.out, header=header)
+    stack.callback(results.close)
+    return _Prepared(columns=columns, journal=journal, results=results)
+
+
+def make_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=settings.base_url,
+        headers={
+            "X-Api-Key": settings.api_key or "",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"affelios-import/{__version__}",
+        },
+        timeout=settings.timeout,
+        limits=httpx.Limits(
+            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+        ),
+        follow_redirects=False,  # a redirect must never carry the key to another host
+        transport=transport,
+    )
+
+
+def run(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    progress: Progress | None = None,
+) -> Summary:
+    """Import `settings.input`; the summary's exit code says how it went."""
+    summary = Summary(results_path=str(settings.out), dry_run=settings.dry_run)
+    started = time.monotonic()
+    with ExitStack() as stack:
+        prepared = prepare(settings, stack)
+        asyncio.run(_run(settings, prepared, summary, transport, progress or (lambda n: None)))
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+async def _run(
+    settings: Settings,
+    prepared: _Prepared,
+    summary: Summary,
+    transport: httpx.AsyncBaseTransport | None,
+    progress: Progress,
+) -> None:
+    planner = Planner(prepared.columns, brand=settings.brand)
+    chunks = read_chunks(settings.input, chunk_size=settings.chunk_size)
+    async with make_client(settings, transport) as client:
+        submitter = Submitter(
+            client,
+            retries=settings.retries,
+            rate=settings.rate,
+            backoff_base=settings.backoff_base,
+            backoff_max=settings.backoff_max,
+        )
+        with _stop_on_signals(submitter):
+            await _stream(settings, prepared, planner, chunks, submitter, summary, progress)
+    summary.stop_reason = submitter.stop_reason
+
+
+class _InFlight:
+    """A planned chunk whose rows are being sent; `done` once every row has an outcome."""
+
+    def __init__(self, planned: PlannedChunk) -> None:
+        self.planned = planned
+        self.remaining = len(planned.sends)
+        self.done = asyncio.Event()
+        if self.remaining == 0:
+            self.done.set()
+
+    def settle(self, position: int, outcome: Outcome) -> None:
+        self.planned.outcomes[position] = outcome
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.done.set()
+
+
+async def _stream(
+    settings: Settings,
+    prepared: _Prepared,
+    planner: Planner,
+    chunks: Iterator[pd.DataFrame],
+    submitter: Submitter,
+    summary: Summary,
+    progress: Progress,
+) -> None:
+    rows: asyncio.Queue[tuple[_InFlight, int, tuple[str, str], bytes] | None] = asyncio.Queue(
+        maxsize=settings.concurrency * 4
+    )
+    in_order: asyncio.Queue[_InFlight | None] = asyncio.Queue(maxsize=CHUNKS_AHEAD)
+    journal, results = prepared.journal, prepared.results
+
+    read_error: list[InputError] = []
+
+    async def produce() -> None:
+        try:
+            while (raw := await asyncio.to_thread(next, chunks, None)) is not None:
+                planned = await asyncio.to_thread(planner.check, raw)
+                Planner.skip_journaled(planned, journal)
+                flight = _InFlight(planned)
+                await in_order.put(flight)
+                for send in planned.sends:
+                    if settings.dry_run:
+                        flight.settle(send.position, Outcome(status=Status.VALID))
+                    elif submitter.stop.is_set():
+                        flight.settle(send.position, NOT_SENT)
+                    else:
+                        await rows.put((flight, send.position, send.key, send.body))
+        except InputError as exc:
+            # Unreadable from here on: finish and write what was read, then say so.
+            read_error.append(exc)
+        finally:
+            for _ in range(settings.concurrency):
+                await rows.put(None)
+            await in_order.put(None)
+
+    async def work() -> None:
+        while (item := await rows.get()) is not None:
+            flight, position, key, body = item
+            outcome = NOT_SENT if submitter.stop.is_set() else await submitter.send(body)
+            if outcome.status in (Status.CREATED, Status.EXISTS):
+                journal.record(key, affelios_id=outcome.affelios_id or None, status=outcome.status)
+            flight.settle(position, outcome)
+
+    async def write() -> None:
+        while (flight := await in_order.get()) is not None:
+            await flight.done.wait()
+            journal.flush()  # what the results report as done is in the journal first
+            outcomes = [o or NOT_SENT for o in flight.planned.outcomes]
+            results.write_chunk(flight.planned.raw, outcomes)
+            for label, outcome in zip(flight.planned.raw.index, outcomes, strict=True):
+                summary.add(label + 1, outcome)
+            progress(len(outcomes))
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(settings.concurrency):
+                group.create_task(work())
+            group.create_task(write())
+            group.create_task(produce())
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    finally:
+        journal.flush()
+    if read_error:
+        raise read_error[0]
+
+
+class _stop_on_signals:
+    """First Ctrl-C or SIGTERM: stop sending, finish what is in flight, write everything.
+
+    A second one interrupts at once (the default handler is back).
+    """
+
+    def __init__(self, submitter: Submitter) -> None:
+        self._submitter = submitter
+        self._loop = asyncio.get_running_loop()
+
+    def __enter__(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Outside the main thread (embedded use) this fails: keep the default behaviour.
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                self._loop.add_signal_handler(sig, self._first, sig)
+
+    def _first(self, sig: signal.Signals) -> None:
+        self._submitter.stop_run(
+            f"interrupted by {sig.name}; start the same command again to resume"
+        )
+        for s in (signal.SIGINT, signal.SIGTERM):
+            self._loop.remove_signal_handler(s)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                self._loop.remove_signal_handler(sig)

@@ -1,0 +1,248 @@
+"""A local stand-in for the Affelios customer API, for the demo, the tests and benchmarks.
+
+It speaks the contract in `schemas/openapi.yaml` and checks every request body against
+that contract itself (with an OpenAPI schema validator, not the importer's pandera
+schema), so that a bug on one side is caught by the other:
+
+- 401 without the right `X-Api-Key`;
+- 400 with `{"errors": [...]}` for a body that breaks the contract;
+- 409 for a second create of the same `externalBrandId` + `externalId`;
+- 201 with the full customer object otherwise; `GET /api/v1/customer/{id}`.
+
+Faults on demand: `fail_rate` (500 or 503), `throttle_rate` (429 with `Retry-After`),
+`latency_ms`. `GET /_sandbox/customers` and `/_sandbox/stats` let tests see the store.
+Listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Any
+
+import click
+import yaml
+from aiohttp import web
+from openapi_schema_validator import OAS30Validator
+
+HOST = "127.0.0.1"
+
+
+def contract_schema(name: str) -> dict[str, Any]:
+    """A schema from the contract's `components/schemas`."""
+    spec = yaml.safe_load(files("schemas").joinpath("openapi.yaml").read_text(encoding="utf-8"))
+    schema: dict[str, Any] = spec["components"]["schemas"][name]
+    return schema
+
+
+@dataclass(kw_only=True)
+class Faults:
+    fail_rate: float = 0.0
+    throttle_rate: float = 0.0
+    retry_after: str = "1"
+    latency_ms: float = 0.0
+    seed: int | None = None
+
+
+@dataclass
+class Sandbox:
+    """The server's state: its key, its faults, its customers and what it was asked."""
+
+    api_key: str
+    faults: Faults = field(default_factory=Faults)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_key: dict[tuple[str, str], str] = field(default_factory=dict)
+    stats: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._validator = OAS30Validator(contract_schema("CustomerCreate"))
+        self._random = random.Random(self.faults.seed)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/api/v1/customer", self._create)
+        app.router.add_get("/api/v1/customer/{id}", self._get)
+        app.router.add_get("/_sandbox/customers", self._list)
+        app.router.add_get("/_sandbox/stats", self._stats)
+        return app
+
+    def _refuse(self, request: web.Request) -> web.Response | None:
+        if request.headers.get("X-Api-Key") != self.api_key:
+            self.stats["401"] += 1
+            return web.json_response({"errors": ["missing or invalid X-Api-Key"]}, status=401)
+        return None
+
+    async def _create(self, request: web.Request) -> web.Response:
+        self.stats["requests"] += 1
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        draw = self._random.random()
+        if draw < self.faults.throttle_rate:
+            self.stats["429"] += 1
+            return web.json_response(
+                {"errors": ["too many requests"]},
+                status=429,
+                headers={"Retry-After": self.faults.retry_after},
+            )
+        if draw < self.faults.throttle_rate + self.faults.fail_rate:
+            status = self._random.choice((500, 503))
+            self.stats[str(status)] += 1
+            return web.json_response({"errors": ["injected fault"]}, status=status)
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            self.stats["400"] += 1
+            return web.json_response({"errors": ["body is not JSON"]}, status=400)
+        errors = [
+            f"{'/'.join(map(str, e.absolute_path)) or 'body'}: {e.message}"
+            for e in self._validator.iter_errors(body)
+        ]
+        if errors:
+            self.stats["400"] += 1
+            return web.json_response({"errors": errors}, status=400)
+        key = (body["externalBrandId"], body["externalId"])
+        if key in self.by_key:
+            self.stats["409"] += 1
+            return web.json_response(
+                {"errors": [f"customer {key[1]} already exists for brand {key[0]}"]}, status=409
+            )
+        customer = _customer(body)
+        self.customers[customer["id"]] = customer
+        self.by_key[key] = customer["id"]
+        self.stats["201"] += 1
+        return web.json_response(customer, status=201)
+
+    async def _get(self, request: web.Request) -> web.Response:
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        customer = self.customers.get(request.match_info["id"])
+        if customer is None:
+            return web.json_response({"errors": ["no such customer"]}, status=404)
+        return web.json_response(customer)
+
+    async def _list(self, request: web.Request) -> web.Response:
+        return web.json_response(list(self.customers.values()))
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(dict(self.stats))
+
+
+def _customer(body: dict[str, Any]) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "id": uuid.uuid4().hex[:24],
+        "operatorId": "sandbox",
+        "createdTs": now,
+        "updatedTs": now,
+        "isIdEmpty": False,
+        "createdBy": "affelios-sandbox",
+        "importId": None,
+        "externalId": body["externalId"],
+        "externalBrandId": body["externalBrandId"],
+        "username": body.get("username"),
+        "country": body.get("country"),
+        "country_code": body.get("country_code"),
+        "registerIp": None,
+        "referringUrl": None,
+        "registrationDate": body["registrationDate"],
+        "hasDeposited": False,
+        "ftdDate": None,
+        "cpaQualified": False,
+        "cpaQualificationDate": None,
+        "lifetimeRevenue": 0,
+        "firstDepositAmount": 0,
+        "lifetimeDeposits": 0,
+        "lifetimeCommission": 0,
+        "tracking": {"clickId": body.get("clickId"), "brandId": body.get("brandId")},
+        "revShareExcluded": body.get("revShareExcluded"),
+        "cpaExcluded": body.get("cpaExcluded"),
+        # Not in the contract's response: the body exactly as received, for tests.
+        "_request": body,
+    }
+
+
+@contextmanager
+def serve_in_thread(sandbox: Sandbox, *, port: int = 0) -> Iterator[str]:
+    """Run `sandbox` on 127.0.0.1 in a background thread; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, port))
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(sandbox.app(), access_log=None)
+    started = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.SockSite(runner, sock).start())
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=serve, name="affelios-sandbox", daemon=True)
+    thread.start()
+    started.wait(10)
+    try:
+        yield f"http://{HOST}:{sock.getsockname()[1]}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        sock.close()
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--port", type=int, default=8080, show_default=True, help="Port on 127.0.0.1.")
+@click.option(
+    "--api-key",
+    envvar="AFFELIOS_SANDBOX_API_KEY",
+    required=True,
+    help="The key clients must send (or AFFELIOS_SANDBOX_API_KEY).",
+)
+@click.option(
+    "--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share answered 500/503."
+)
+@click.option(
+    "--throttle-rate", type=click.FloatRange(0, 1), default=0.0, help="Share answered 429."
+)
+@click.option("--retry-after", default="1", show_default=True, help="Retry-After sent with 429.")
+@click.option("--latency-ms", type=click.FloatRange(0), default=0.0, help="Delay before answering.")
+@click.option("--seed", type=int, default=None, help="Seed for the fault draws.")
+def main(
+    port: int,
+    api_key: str,
+    fail_rate: float,
+    throttle_rate: float,
+    retry_after: str,
+    latency_ms: float,
+    seed: int | None,
+) -> None:
+    """A local Affelios customer API that speaks the contract, for trying the importer.
+
+    \b
+    Example:
+      AFFELIOS_SANDBOX_API_KEY=test affelios-sandbox --port 8080 --throttle-rate 0.05
+      AFFELIOS_API_KEY=test affelios-import customers.csv --base-url http://127.0.0.1:8080
+    """
+    faults = Faults(
+        fail_rate=fail_rate,
+        throttle_rate=throttle_rate,
+        retry_after=retry_after,
+        latency_ms=latency_ms,
+        seed=seed,
+    )
+    sandbox = Sandbox(api_key=api_key, faults=faults)
+    click.echo(f"affelios-sandbox listening on http://{HOST}:{port}", err=True)
+    web.run_app(sandbox.app(), host=HOST, port=port, print=None, access_log=None)

@@ -1,0 +1,27 @@
+"""The settings of one run: what the CLI parsed, in one object the core can take."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_BASE_URL = "https://platform.affelios.com"
+CUSTOMER_PATH = "/api/v1/customer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    input: Path
+    out: Path
+    journal: Path | str  # a path, or ":memory:" for a journal that lives for this run only
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str | None = field(default=None, repr=False)  # never printed, never logged
+    brand: str | None = None
+    concurrency: int = 16
+    rate: float | None = None  # requests per second across all workers
+    retries: int = 5
+    timeout: float = 30.0
+    dry_run: bool = False
+    chunk_size: int = 10_000
+    backoff_base: float = 0.5  # seconds; full jitter over base * 2**attempt
+    backoff_max: float = 30.0

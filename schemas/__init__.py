@@ -1,0 +1,1 @@
+"""The customer CSV's pandera schema and the Affelios API contract (openapi.yaml)."""

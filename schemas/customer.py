@@ -1,0 +1,80 @@
+"""The customer CSV, as the importer checks it before anything is sent.
+
+Field names are the contract's (`openapi.yaml`, `CustomerCreate`); a test keeps the two in
+step. Every value arrives as text; the checks are vectorised pandera checks, and each
+check's `error` is the "what was expected" part of the per-row message.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+import pandera.pandas as pa
+
+REQUIRED_FIELDS: tuple[str, ...] = ("externalId", "externalBrandId", "registrationDate")
+STRING_FIELDS: tuple[str, ...] = (
+    "brandId",
+    "externalId",
+    "externalBrandId",
+    "clickId",
+    "username",
+    "registrationDate",
+    "country",
+    "country_code",
+)
+BOOLEAN_FIELDS: tuple[str, ...] = ("revShareExcluded", "cpaExcluded")
+CONTRACT_FIELDS: tuple[str, ...] = STRING_FIELDS + BOOLEAN_FIELDS
+
+TRUE_WORDS = frozenset({"true", "1", "yes"})
+FALSE_WORDS = frozenset({"false", "0", "no"})
+
+# The contract's pattern, plus a check below that the date is a real one (no 30 February).
+ZULU_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
+
+EXPECT_PRESENT = "a value (it is required)"
+EXPECT_ZULU = "an ISO-8601 Zulu timestamp such as 2025-06-28T19:29:48.174Z"
+EXPECT_BOOLEAN = "true/false, 1/0, yes/no or empty"
+
+
+def _present(s: pd.Series) -> pd.Series:
+    return s.str.strip() != ""
+
+
+def _zulu(s: pd.Series) -> pd.Series:
+    shaped = s.str.fullmatch(ZULU_PATTERN)
+    real = pd.to_datetime(s.where(shaped), format="ISO8601", utc=True, errors="coerce").notna()
+    return shaped & real
+
+
+def _boolean_or_empty(s: pd.Series) -> pd.Series:
+    return s.str.lower().isin(TRUE_WORDS | FALSE_WORDS | {""})
+
+
+@lru_cache(maxsize=8)
+def customer_schema(brand: str | None) -> pa.DataFrameSchema:
+    """The schema of a chunk whose columns carry contract names.
+
+    With `brand`, every row's `externalBrandId` must be exactly that brand (the caller
+    has already filled empty ones with it), so no row lands on another brand.
+    """
+    columns: dict[str, pa.Column] = {}
+    for name in STRING_FIELDS:
+        checks = []
+        if name in REQUIRED_FIELDS:
+            checks.append(pa.Check(_present, error=EXPECT_PRESENT))
+        if name == "registrationDate":
+            checks.append(pa.Check(lambda s: ~_present(s) | _zulu(s), error=EXPECT_ZULU))
+        if name == "externalBrandId" and brand is not None:
+            checks.append(
+                pa.Check(
+                    lambda s: ~_present(s) | (s == brand),
+                    error=f"the brand given with --brand ({brand})",
+                )
+            )
+        columns[name] = pa.Column(str, checks, required=name in REQUIRED_FIELDS)
+    for name in BOOLEAN_FIELDS:
+        columns[name] = pa.Column(
+            str, pa.Check(_boolean_or_empty, error=EXPECT_BOOLEAN), required=False
+        )
+    return pa.DataFrameSchema(columns, strict=False, coerce=False)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from etl.sandbox import Faults, Sandbox, serve_in_thread
+
+API_KEY = "test-key-6f1d0c2a9e"
+HEADER = ("externalId", "externalBrandId", "registrationDate", "clickKey", "username")
+
+
+@dataclass
+class RunningSandbox:
+    url: str
+    server: Sandbox
+
+
+@pytest.fixture
+def sandbox() -> Iterator[RunningSandbox]:
+    """A real sandbox API on a free loopback port, stopped after the test."""
+    server = Sandbox(api_key=API_KEY, faults=Faults(seed=1))
+    with serve_in_thread(server) as url:
+        yield RunningSandbox(url=url, server=server)
+
+
+def write_csv(path: Path, rows: Sequence[Sequence[str]], header: Sequence[str] = HEADER) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def read_results(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def good_rows(n: int, *, brand: str = "casino-x", start: int = 1) -> list[list[str]]:
+    return [
+        [f"C{i:05d}", brand, f"2025-06-{1 + i % 28:02d}T19:29:48.174Z", f"clk_{i}", f"user{i}"]
+        for i in range(start, start + n)
+    ]
+
+
+def run_cli(
+    *args: str | Path, api_key: str | None = API_KEY, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real command, as a user runs it: a subprocess with the key in its environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFELIOS_")}
+    if api_key is not None:
+        env["AFFELIOS_API_KEY"] = api_key
+    return subprocess.run(
+        [sys.executable, "-m", "etl", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )

@@ -1,0 +1,139 @@
+"""The command through click's CliRunner: exit codes, exact messages, side effects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from etl import __version__
+from etl.cli import check_base_url, main
+from etl.errors import SetupError
+from tests.conftest import good_rows, read_results, write_csv
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for name in ("AFFELIOS_API_KEY", "AFFELIOS_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+def test_no_key_exits_2_with_a_message_and_writes_nothing(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(2))
+    result = runner.invoke(main, [str(source), "--journal", str(tmp_path / "j.db")])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "affelios-import: no API key: set AFFELIOS_API_KEY or give --api-key-file "
+        "(or use --dry-run)\n"
+    )
+    assert not (tmp_path / "c.results.csv").exists()
+
+
+def test_missing_columns_exit_2_naming_them(runner: CliRunner, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", [["1", "x"]], header=["id", "name"])
+    result = runner.invoke(main, [str(source), "--dry-run"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"affelios-import: {source}: no column for externalId, externalBrandId, "
+        "registrationDate (or give --brand); columns found: id, name; "
+        "expected: externalId, externalBrandId, registrationDate\n"
+    )
+
+
+def test_unreadable_input_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, [str(tmp_path / "nope.csv"), "--dry-run"])
+    assert result.exit_code == 2
+    assert result.stderr == f"affelios-import: {tmp_path / 'nope.csv'}: no such file\n"
+
+
+def test_dry_run_writes_results_beside_the_input_and_a_summary(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(3))
+    summary_json = tmp_path / "summary.json"
+    result = runner.invoke(
+        main,
+        [
+            str(source),
+            "--dry-run",
+            "--brand",
+            "casino-x",
+            "--summary-json",
+            str(summary_json),
+            "--journal",
+            str(tmp_path / "j.db"),
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert [r["status"] for r in read_results(tmp_path / "c.results.csv")] == ["valid"] * 3
+    assert result.stderr.startswith("3 rows (dry run, nothing sent): 3 valid in ")
+    assert f"results: {tmp_path / 'c.results.csv'}" in result.stderr
+    data = json.loads(summary_json.read_text())
+    assert data["counts"]["valid"] == 3
+    assert data["exit_code"] == 0
+    assert data["rows"] == 3
+
+
+def test_quiet_prints_nothing_when_all_is_well(runner: CliRunner, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(3))
+    result = runner.invoke(main, [str(source), "--dry-run", "-q", "-o", str(tmp_path / "r.csv")])
+    assert (result.exit_code, result.stderr) == (0, "")
+    bad = write_csv(tmp_path / "b.csv", [["", "casino-x", "x", "", ""]])
+    result = runner.invoke(main, [str(bad), "--dry-run", "-q", "-o", str(tmp_path / "r.csv")])
+    assert result.exit_code == 1
+    assert "1 invalid" in result.stderr
+
+
+def test_api_key_file_is_read_and_an_empty_one_refused(runner: CliRunner, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(1))
+    empty = tmp_path / "key"
+    empty.write_text("\n")
+    result = runner.invoke(main, [str(source), "--api-key-file", str(empty)])
+    assert result.exit_code == 2
+    assert result.stderr == f"affelios-import: --api-key-file {empty}: the file is empty\n"
+
+
+def test_sandbox_flag_imports_with_no_account(runner: CliRunner, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(5))
+    result = runner.invoke(main, [str(source), "--sandbox"])
+    assert result.exit_code == 0, result.stderr
+    results = read_results(tmp_path / "c.results.csv")
+    assert {r["status"] for r in results} == {"created"}
+    assert all(len(r["affelios_id"]) == 24 for r in results)
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--version"])
+    assert result.output == f"affelios-import, version {__version__}\n"
+
+
+def test_bad_option_value_is_a_usage_error(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, [str(tmp_path / "c.csv"), "--concurrency", "0"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--concurrency'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://platform.affelios.com/", "https://platform.affelios.com"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://localhost:8080", "http://localhost:8080"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_base_urls_allowed(url: str, allowed: str) -> None:
+    assert check_base_url(url, allow_insecure_http=False) == allowed
+
+
+def test_plain_http_to_another_host_is_refused_unless_allowed() -> None:
+    with pytest.raises(SetupError, match="plain http would send the API key unencrypted"):
+        check_base_url("http://api.example.com", allow_insecure_http=False)
+    assert check_base_url("http://api.example.com", allow_insecure_http=True)
+    with pytest.raises(SetupError, match="expected https://host"):
+        check_base_url("ftp://x", allow_insecure_http=True)

@@ -1,0 +1,166 @@
+"""The real command, as a subprocess, over real HTTP against the sandbox on loopback."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from tests.conftest import (
+    API_KEY,
+    RunningSandbox,
+    good_rows,
+    read_results,
+    run_cli,
+    write_csv,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_clean_file_creates_every_row_with_the_sandboxes_id_then_a_rerun_skips_all(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    source = write_csv(tmp_path / "customers.csv", good_rows(120))
+    journal = tmp_path / "journal.db"
+    done = run_cli(source, "--brand", "casino-x", "--base-url", sandbox.url, "--journal", journal)
+    assert done.returncode == 0, done.stderr
+    results = read_results(tmp_path / "customers.results.csv")
+    assert len(results) == 120
+    assert {r["status"] for r in results} == {"created"}
+    store = sandbox.server.customers
+    assert len(store) == 120
+    for r in results:
+        customer = store[r["affelios_id"]]
+        assert (customer["externalBrandId"], customer["externalId"]) == (
+            r["externalBrandId"],
+            r["externalId"],
+        )
+        assert customer["_request"]["clickId"] == r["clickKey"]
+        assert customer["_request"]["username"] == r["username"]
+    assert "120 rows: 120 created in" in done.stderr
+
+    requests_before = sandbox.server.stats["requests"]
+    again = run_cli(source, "--brand", "casino-x", "--base-url", sandbox.url, "--journal", journal)
+    assert again.returncode == 0, again.stderr
+    assert sandbox.server.stats["requests"] == requests_before  # not one request
+    rerun = read_results(tmp_path / "customers.results.csv")
+    assert {r["status"] for r in rerun} == {"skipped"}
+    assert [r["affelios_id"] for r in rerun] == [r["affelios_id"] for r in results]
+
+
+def test_bad_rows_are_invalid_and_never_reach_the_server(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    rows = good_rows(4)
+    rows[1][2] = "28/06/2025"
+    rows[3][0] = ""
+    source = write_csv(tmp_path / "c.csv", rows)
+    done = run_cli(source, "--base-url", sandbox.url, "--journal", tmp_path / "j.db")
+    assert done.returncode == 1
+    results = read_results(tmp_path / "c.results.csv")
+    assert [r["status"] for r in results] == ["created", "invalid", "created", "invalid"]
+    assert results[1]["error"].startswith("registrationDate '28/06/2025': expected")
+    assert results[3]["error"] == "externalId empty: expected a value (it is required)"
+    assert sorted(c["externalId"] for c in sandbox.server.customers.values()) == [
+        "C00001",
+        "C00003",
+    ]
+    assert sandbox.server.stats["400"] == 0
+
+
+def test_a_wrong_key_stops_after_a_handful_and_leaks_nowhere(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    wrong = "wrong-key-d41d8cd98f00b204"
+    source = write_csv(tmp_path / "c.csv", good_rows(500))
+    journal = tmp_path / "j.db"
+    summary = tmp_path / "summary.json"
+    done = run_cli(
+        source,
+        "--base-url",
+        sandbox.url,
+        "--journal",
+        journal,
+        "--summary-json",
+        summary,
+        api_key=wrong,
+    )
+    assert done.returncode == 3
+    assert sandbox.server.stats["requests"] <= 16  # at most one per worker
+    assert sandbox.server.customers == {}
+    assert "stopped: the API rejected the API key (HTTP 401)" in done.stderr
+    results = read_results(tmp_path / "c.results.csv")
+    assert len(results) == 500
+    assert {r["status"] for r in results} == {"failed", "not_sent"}
+    for place in (
+        done.stdout,
+        done.stderr,
+        (tmp_path / "c.results.csv").read_text(),
+        summary.read_text(),
+        journal.read_bytes().decode("latin-1"),
+    ):
+        assert wrong not in place
+        assert API_KEY not in place
+
+
+def test_the_sample_file_gets_its_expected_statuses(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    out = tmp_path / "sample.results.csv"
+    done = run_cli(
+        ROOT / "sample_data" / "customers.csv",
+        "--brand",
+        "casino-x",
+        "--base-url",
+        sandbox.url,
+        "--journal",
+        tmp_path / "j.db",
+        "-o",
+        out,
+    )
+    assert done.returncode == 1
+    results = read_results(out)
+    assert len(results) == 200
+    invalid = {int(r["row"]): r["error"].split(" ")[0] for r in results if r["status"] == "invalid"}
+    assert invalid == {
+        31: "registrationDate",  # 2025-06-28 19:29:48
+        42: "registrationDate",  # 28/06/2025
+        53: "registrationDate",  # 2025-02-30T10:00:00Z
+        64: "registrationDate",  # +02:00 offset
+        75: "externalId",  # blank
+        86: "revShareExcluded",  # maybe
+        97: "externalBrandId",  # another brand
+        108: "duplicate",  # of row 8
+        119: "externalId",  # and registrationDate, both empty
+    }
+    assert "registrationDate" in results[118]["error"]
+    assert {r["status"] for r in results if int(r["row"]) not in invalid} == {"created"}
+    assert len(sandbox.server.customers) == 191
+    by_id = {r["externalId"]: r for r in results}
+    # text survives as written: leading zeros, a number-looking id, quotes, newlines
+    for external_id in ("000123", "1e5", "NA"):
+        assert (
+            sandbox.server.customers[by_id[external_id]["affelios_id"]]["externalId"] == external_id
+        )
+    sent = [c["_request"] for c in sandbox.server.customers.values()]
+    assert 'O\'Brien, "Paddy"' in {c.get("username") for c in sent}
+    assert "line one\nline two" in {c.get("username") for c in sent}
+    assert all("signup_channel" not in c and "clickKey" not in c for c in sent)
+    assert all(v != "" for c in sent for v in c.values())
+
+
+def test_the_journal_holds_what_was_created(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(3))
+    journal = tmp_path / "j.db"
+    assert run_cli(source, "--base-url", sandbox.url, "--journal", journal).returncode == 0
+    rows = (
+        sqlite3.connect(journal)
+        .execute(
+            "SELECT base_url, external_brand_id, external_id, affelios_id, status FROM customers"
+        )
+        .fetchall()
+    )
+    assert {(r[0], r[1], r[2], r[4]) for r in rows} == {
+        (sandbox.url, "casino-x", f"C0000{i}", "created") for i in (1, 2, 3)
+    }
+    assert {r[3] for r in rows} == set(sandbox.server.customers)

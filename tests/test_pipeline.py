@@ -1,0 +1,139 @@
+"""The core without the CLI: a whole run over httpx.MockTransport."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from etl.errors import InputError, SetupError
+from etl.pipeline import run
+from etl.settings import Settings
+from tests.conftest import good_rows, read_results, write_csv
+
+
+def settings(tmp_path: Path, source: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "input": source,
+        "out": tmp_path / "out.csv",
+        "journal": tmp_path / "journal.sqlite3",
+        "base_url": "https://api.test",
+        "api_key": "secret-key",
+        "chunk_size": 7,
+        "concurrency": 4,
+        "backoff_base": 0.001,
+    }
+    return Settings(**(values | overrides))  # type: ignore[arg-type]
+
+
+def counting_api() -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = json.loads(request.content)
+        return httpx.Response(201, json={"id": f"id-{body['externalId']}"})
+
+    return httpx.MockTransport(handler), seen
+
+
+def test_every_row_gets_one_result_in_input_order_across_chunks(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", good_rows(50))
+    transport, seen = counting_api()
+    summary = run(settings(tmp_path, source), transport=transport)
+    results = read_results(tmp_path / "out.csv")
+    assert [r["row"] for r in results] == [str(i) for i in range(1, 51)]
+    assert [r["affelios_id"] for r in results] == [f"id-C{i:05d}" for i in range(1, 51)]
+    assert {r["status"] for r in results} == {"created"}
+    assert len(seen) == 50
+    assert all(r.headers["X-Api-Key"] == "secret-key" for r in seen)
+    assert all(r.headers["Content-Type"] == "application/json" for r in seen)
+    assert summary.exit_code == 0
+    assert summary.counts["created"] == 50
+
+
+def test_the_journal_records_created_customers_and_a_rerun_skips_them(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", good_rows(10))
+    transport, seen = counting_api()
+    run(settings(tmp_path, source), transport=transport)
+    rows = sqlite3.connect(tmp_path / "journal.sqlite3").execute(
+        "SELECT base_url, external_brand_id, external_id, affelios_id, status FROM customers"
+        " ORDER BY external_id"
+    )
+    assert next(rows) == ("https://api.test", "casino-x", "C00001", "id-C00001", "created")
+
+    summary = run(settings(tmp_path, source), transport=transport)
+    assert len(seen) == 10
+    results = read_results(tmp_path / "out.csv")
+    assert {r["status"] for r in results} == {"skipped"}
+    assert results[3]["affelios_id"] == "id-C00004"
+    assert summary.exit_code == 0
+
+    # The journal is per API: another base URL knows none of these customers.
+    run(settings(tmp_path, source, base_url="https://other.test"), transport=transport)
+    assert len(seen) == 20
+
+
+def test_a_repeated_key_is_sent_once_and_the_repeat_says_why(tmp_path: Path) -> None:
+    rows = good_rows(3)
+    rows.append(list(rows[1]))
+    source = write_csv(tmp_path / "in.csv", rows)
+    transport, seen = counting_api()
+    summary = run(settings(tmp_path, source), transport=transport)
+    results = read_results(tmp_path / "out.csv")
+    assert len(seen) == 3
+    assert results[3]["status"] == "invalid"
+    assert results[3]["error"] == (
+        "duplicate of row 2 (same externalBrandId and externalId); not sent"
+    )
+    assert summary.exit_code == 1
+
+
+def test_auth_refusal_sends_nothing_more_and_marks_the_rest_not_sent(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", good_rows(100))
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(401, json={"errors": ["bad key"]})
+
+    summary = run(settings(tmp_path, source), transport=httpx.MockTransport(handler))
+    assert summary.exit_code == 3
+    assert len(seen) <= 4  # the requests already in flight, one per worker
+    results = read_results(tmp_path / "out.csv")
+    assert len(results) == 100
+    assert summary.counts["failed"] == len(seen)
+    assert summary.counts["not_sent"] == 100 - len(seen)
+    assert "secret-key" not in (tmp_path / "out.csv").read_text()
+    assert "secret-key" not in json.dumps(summary.to_dict()) + summary.to_text()
+
+
+def test_dry_run_sends_nothing_needs_no_key_and_creates_no_journal(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", [*good_rows(3), ["", "casino-x", "bad", "", ""]])
+    transport, seen = counting_api()
+    summary = run(settings(tmp_path, source, dry_run=True, api_key=None), transport=transport)
+    assert seen == []
+    assert [r["status"] for r in read_results(tmp_path / "out.csv")] == [
+        "valid",
+        "valid",
+        "valid",
+        "invalid",
+    ]
+    assert summary.exit_code == 1
+    assert not (tmp_path / "journal.sqlite3").exists()
+
+
+def test_checks_before_the_first_request(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", good_rows(1))
+    transport, seen = counting_api()
+    with pytest.raises(SetupError, match="no API key"):
+        run(settings(tmp_path, source, api_key=None), transport=transport)
+    with pytest.raises(InputError, match="no such file"):
+        run(settings(tmp_path, tmp_path / "missing.csv"), transport=transport)
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(SetupError, match="cannot write the results"):
+        run(settings(tmp_path, source, out=tmp_path / "dir"), transport=transport)
+    assert seen == []

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from etl.outcome import Outcome, Status
+from etl.submit import Submitter, parse_retry_after
+
+Handler = Callable[[httpx.Request], httpx.Response]
+BODY = b'{"externalId":"C1","externalBrandId":"b","registrationDate":"2025-06-28T19:29:48Z"}'
+
+
+def send(handler: Handler, *, retries: int = 3, sleeps: list[float] | None = None) -> Outcome:
+    async def go() -> Outcome:
+        transport = httpx.MockTransport(handler)
+        async with httpx.AsyncClient(base_url="https://api.test", transport=transport) as client:
+            submitter = Submitter(client, retries=retries, backoff_base=0.001, backoff_max=0.01)
+            if sleeps is not None:
+                original = submitter._sleep_unless_stopped
+
+                async def record(seconds: float) -> None:
+                    sleeps.append(seconds)
+                    await original(0)
+
+                submitter._retrying.sleep = record  # type: ignore[assignment]
+            return await submitter.send(BODY)
+
+    return asyncio.run(go())
+
+
+def answers(*responses: httpx.Response) -> tuple[Handler, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+    queue = list(responses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return queue.pop(0)
+
+    return handler, seen
+
+
+def test_created_carries_the_returned_id_and_the_body_is_sent_as_given() -> None:
+    handler, seen = answers(httpx.Response(201, json={"id": "abc123", "externalId": "C1"}))
+    assert send(handler) == Outcome(
+        status=Status.CREATED, affelios_id="abc123", http_status=201, attempts=1
+    )
+    assert seen[0].url.path == "/api/v1/customer"
+    assert seen[0].content == BODY
+
+
+def test_409_is_exists_not_a_failure() -> None:
+    handler, _ = answers(httpx.Response(409, json={"errors": ["exists"]}))
+    outcome = send(handler)
+    assert (outcome.status, outcome.http_status, outcome.error) == (Status.EXISTS, 409, "")
+
+
+def test_other_4xx_fail_at_once_with_an_excerpt_of_the_body() -> None:
+    handler, seen = answers(httpx.Response(422, text="brand   not\nconfigured " + "x" * 400))
+    outcome = send(handler)
+    assert outcome.status is Status.FAILED
+    assert outcome.http_status == 422
+    assert outcome.error.startswith("HTTP 422: brand not configured xxx")
+    assert len(outcome.error) < 230
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize("code", [401, 403])
+def test_auth_refusal_stops_the_run(code: int) -> None:
+    async def go() -> tuple[Outcome, bool, str]:
+        transport = httpx.MockTransport(lambda r: httpx.Response(code))
+        async with httpx.AsyncClient(base_url="https://api.test", transport=transport) as client:
+            submitter = Submitter(client, retries=3)
+            outcome = await submitter.send(BODY)
+            return outcome, submitter.stop.is_set(), submitter.stop_reason
+
+    outcome, stopped, reason = asyncio.run(go())
+    assert (outcome.status, outcome.attempts) == (Status.FAILED, 1)
+    assert stopped
+    assert f"(HTTP {code})" in reason
+
+
+@pytest.mark.parametrize("code", [429, 500, 502, 503, 504])
+def test_throttling_and_server_errors_are_retried(code: int) -> None:
+    handler, seen = answers(
+        httpx.Response(code), httpx.Response(code), httpx.Response(201, json={"id": "x"})
+    )
+    outcome = send(handler)
+    assert (outcome.status, outcome.affelios_id, outcome.attempts) == (Status.CREATED, "x", 3)
+    assert len(seen) == 3
+
+
+def test_timeouts_and_dropped_connections_are_retried_then_fail() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls % 2:
+            raise httpx.ReadTimeout("slow", request=request)
+        raise httpx.RemoteProtocolError("dropped", request=request)
+
+    outcome = send(handler, retries=3)
+    assert outcome.status is Status.FAILED
+    assert outcome.attempts == 4 == calls
+    assert outcome.error == "gave up after 4 attempts: connection lost (RemoteProtocolError)"
+
+
+def test_retry_after_is_honoured() -> None:
+    handler, _ = answers(
+        httpx.Response(429, headers={"Retry-After": "7"}),
+        httpx.Response(503),
+        httpx.Response(201, json={"id": "x"}),
+    )
+    sleeps: list[float] = []
+    assert send(handler, sleeps=sleeps).status is Status.CREATED
+    assert sleeps[0] == 7
+    assert 0 <= sleeps[1] <= 0.01  # no Retry-After: the jittered backoff
+
+
+def test_parse_retry_after_takes_seconds_and_http_dates() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert parse_retry_after("12") == 12
+    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(later, now=now.timestamp()) == 30
+    earlier = format_datetime(now - timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(earlier, now=now.timestamp()) == 0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("999999") == 300
+
+
+def test_a_2xx_without_an_id_is_created_and_says_so() -> None:
+    handler, _ = answers(httpx.Response(200, text="ok"))
+    outcome = send(handler)
+    assert outcome.status is Status.CREATED
+    assert outcome.affelios_id == ""
+    assert outcome.error == "the answer carried no customer id: ok"
