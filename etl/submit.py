@@ -60,8 +60,13 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 
 def excerpt(response: httpx.Response) -> str:
-    """A short one-line excerpt of a response body, for the results' error column."""
+    """A short one-line excerpt of a response body, for the results' error column.
+
+    Should a server echo the key back, it is blanked out.
+    """
     text = " ".join(response.text.split())
+    if key := response.request.headers.get("X-Api-Key"):
+        text = text.replace(key, "[key]")
     if len(text) > BODY_EXCERPT_CHARS:
         text = text[: BODY_EXCERPT_CHARS - 1] + "…"
     return text
@@ -89,7 +94,10 @@ class Submitter:
         self._limiter = AsyncLimiter(1, 1 / rate) if rate else None
         self.stop = asyncio.Event()
         self.stop_reason = ""
-        self.auth_refused = False
+        # Until the API has answered once, one request goes alone: a refused key then
+        # costs one request, not one per worker.
+        self._first_answer = asyncio.Event()
+        self._probing = False
         backoff = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
 
         def wait(state: RetryCallState) -> float:
@@ -112,6 +120,10 @@ class Submitter:
             self.stop_reason = reason
             self.stop.set()
 
+    def _key_refused(self, code: int) -> None:
+        what = "rejected the API key" if code == 401 else "refused the API key's permissions"
+        self.stop_run(f"the API {what} (HTTP {code}); check AFFELIOS_API_KEY or --api-key-file")
+
     async def _sleep_unless_stopped(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), seconds)
@@ -119,6 +131,10 @@ class Submitter:
     async def send(self, body: bytes) -> Outcome:
         """Create one customer; never raises for anything the server or network does."""
         attempts = 0
+        if not self._first_answer.is_set():
+            if self._probing:
+                await self._first_answer.wait()
+            self._probing = True
 
         async def attempt() -> httpx.Response:
             nonlocal attempts
@@ -129,8 +145,12 @@ class Submitter:
             attempts += 1
             try:
                 response = await self._client.post(CUSTOMER_PATH, content=body)
+                if response.status_code in (401, 403):
+                    self._key_refused(response.status_code)
             except httpx.TransportError as exc:
                 raise _Retryable(_describe(exc), status=None, retry_after=None) from exc
+            finally:
+                self._first_answer.set()
             if response.status_code == 429 or response.status_code >= 500:
                 raise _Retryable(
                     f"HTTP {response.status_code}",
@@ -178,15 +198,12 @@ class Submitter:
             note = "" if attempts == 1 else "an earlier attempt may have created it"
             return Outcome(status=Status.EXISTS, http_status=code, attempts=attempts, error=note)
         if code in (401, 403):
-            what = "rejected the API key" if code == 401 else "refused the API key's permissions"
-            self.auth_refused = True
-            self.stop_run(f"the API {what} (HTTP {code}); check AFFELIOS_API_KEY or --api-key-file")
             return Outcome(
                 status=Status.FAILED,
                 http_status=code,
                 attempts=attempts,
-                error=f"HTTP {code}: the API {what}",
-                kinds=(f"HTTP {code}",),
+                error=f"HTTP {code}: the API refused the key: {excerpt(response)}",
+                kinds=(f"HTTP {code}: the API refused the key",),
             )
         return Outcome(
             status=Status.FAILED,

@@ -84,6 +84,45 @@ def test_auth_refusal_stops_the_run(code: int) -> None:
     assert f"(HTTP {code})" in reason
 
 
+def test_one_request_goes_alone_until_the_first_answer() -> None:
+    in_flight = peak = 0
+
+    async def go() -> list[Outcome]:
+        async def handler(request: httpx.Request) -> httpx.Response:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+            return httpx.Response(201, json={"id": "x"})
+
+        transport = httpx.MockTransport(handler)
+        async with httpx.AsyncClient(base_url="https://api.test", transport=transport) as client:
+            submitter = Submitter(client, retries=0)
+            first = asyncio.create_task(submitter.send(BODY))
+            await asyncio.sleep(0)
+            others = [submitter.send(BODY) for _ in range(9)]
+            await asyncio.sleep(0.005)
+            assert peak == 1
+            return [await first, *await asyncio.gather(*others)]
+
+    outcomes = asyncio.run(go())
+    assert {o.status for o in outcomes} == {Status.CREATED}
+    assert peak == 9  # then everyone at once
+
+
+def test_a_key_echoed_in_an_error_body_is_blanked() -> None:
+    async def go() -> Outcome:
+        transport = httpx.MockTransport(lambda r: httpx.Response(401, text="bad key s3cr3t"))
+        headers = {"X-Api-Key": "s3cr3t"}
+        async with httpx.AsyncClient(
+            base_url="https://api.test", transport=transport, headers=headers
+        ) as client:
+            return await Submitter(client, retries=0).send(BODY)
+
+    assert asyncio.run(go()).error == "HTTP 401: the API refused the key: bad key [key]"
+
+
 @pytest.mark.parametrize("code", [429, 500, 502, 503, 504])
 def test_throttling_and_server_errors_are_retried(code: int) -> None:
     handler, seen = answers(
