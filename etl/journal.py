@@ -3,10 +3,16 @@
 Keyed by base URL, `externalBrandId` and `externalId`, so that a rerun (or the nightly
 run on tomorrow's export) never sends a known customer again. Records are committed in
 batches, always before the results lines that report them are written.
+
+One run at a time: a run holds an exclusive lock on `<journal>.lock` for as long as it
+has the journal open, and a second run on the same journal is refused before it sends
+anything (two overlapping cron entries would otherwise both send the same customers).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -31,17 +37,24 @@ _LOOKUP_BATCH = 500
 
 
 class Journal:
-    def __init__(self, connection: sqlite3.Connection, *, base_url: str) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, *, base_url: str, lock: int | None = None
+    ) -> None:
         self._db = connection
         self._base_url = base_url
+        self._lock = lock
         self._pending: list[tuple[str, str, str, str | None, str, str]] = []
 
     @classmethod
     def open(cls, path: Path | str, *, base_url: str, read_only: bool = False) -> Journal:
         """Open (or create) the journal at `path`; `:memory:` keeps it for this run only.
 
-        A read-only journal that does not exist yet is an empty one.
+        A read-only journal that does not exist yet is an empty one. A writable one is
+        locked against other runs until `close`.
         """
+        lock = None
+        if path != ":memory:" and not read_only:
+            lock = _lock(Path(path))
         try:
             if path == ":memory:" or (read_only and not Path(path).exists()):
                 connection = sqlite3.connect(":memory:")
@@ -56,10 +69,12 @@ class Journal:
             if not read_only or path == ":memory:" or not Path(path).exists():
                 connection.execute(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
+            if lock is not None:
+                os.close(lock)
             raise SetupError(
                 f"journal {path}: cannot be opened ({exc}); try --journal PATH"
             ) from exc
-        return cls(connection, base_url=base_url)
+        return cls(connection, base_url=base_url, lock=lock)
 
     def lookup(self, keys: Iterable[Key]) -> dict[Key, str | None]:
         """The journaled customers among `keys`, with their Affelios ids (None if unknown)."""
@@ -99,5 +114,34 @@ class Journal:
         self._pending = []
 
     def close(self) -> None:
-        self.flush()
-        self._db.close()
+        try:
+            self.flush()
+            self._db.close()
+        finally:
+            if self._lock is not None:
+                os.close(self._lock)  # releases the lock
+                self._lock = None
+
+
+def _lock(path: Path) -> int:
+    """Take the journal's run lock, or say which run holds it."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise SetupError(
+            f"journal {path}: cannot be opened ({exc.strerror}); try --journal PATH"
+        ) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise SetupError(
+            f"journal {path} is in use by another affelios-import run (pid {holder}); "
+            "nothing was sent: run again when it has finished"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd

@@ -3,6 +3,12 @@
 Columns: `row`, `status`, `affelios_id`, `http_status`, `attempts`, `error`, then every
 original column unchanged. Each chunk is flushed to disk when written, so a crash keeps
 every line written before it.
+
+Spreadsheet safety: analysts open this file in Excel or LibreOffice, which would run a
+cell starting with `=`, `+`, `-`, `@`, tab or carriage return as a formula. Such cells
+(original columns and `error`) are written with a leading apostrophe (`'=HYPERLINK(...)`),
+which spreadsheets show as text. Only this file is changed: the request carries the
+original text.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import pandas as pd
 
 from etl.errors import SetupError
 from etl.outcome import Outcome
+
+FORMULA_START = r"^[=+\-@\t\r]"
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "row",
@@ -41,6 +49,7 @@ class ResultsWriter:
 
     def write_chunk(self, raw: pd.DataFrame, outcomes: Sequence[Outcome]) -> None:
         """Write `raw`'s rows (original columns) beside their outcomes, in order."""
+        raw = raw.apply(defuse_formulas)
         self._csv.writerows(
             (
                 row + 1,
@@ -48,7 +57,7 @@ class ResultsWriter:
                 outcome.affelios_id,
                 "" if outcome.http_status is None else outcome.http_status,
                 outcome.attempts,
-                outcome.error,
+                defuse_formula(outcome.error),
                 *values,
             )
             for row, outcome, values in zip(
@@ -59,3 +68,12 @@ class ResultsWriter:
 
     def close(self) -> None:
         self._file.close()
+
+
+def defuse_formulas(column: pd.Series) -> pd.Series:
+    """The column with every cell a spreadsheet would run as a formula made text."""
+    return column.mask(column.str.contains(FORMULA_START, regex=True), "'" + column)
+
+
+def defuse_formula(text: str) -> str:
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

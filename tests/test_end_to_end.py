@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+from etl.sandbox import Faults, Sandbox, serve_in_thread
 from tests.conftest import (
     API_KEY,
     RunningSandbox,
@@ -164,3 +169,30 @@ def test_the_journal_holds_what_was_created(sandbox: RunningSandbox, tmp_path: P
         (sandbox.url, "casino-x", f"C0000{i}", "created") for i in (1, 2, 3)
     }
     assert {r[3] for r in rows} == set(sandbox.server.customers)
+
+
+def test_two_runs_at_once_on_one_journal_never_both_send(tmp_path: Path) -> None:
+    server = Sandbox(api_key=API_KEY, faults=Faults(latency_ms=40))
+    source = write_csv(tmp_path / "c.csv", good_rows(200))
+    journal = tmp_path / "j.db"
+    with serve_in_thread(server) as url:
+        args = [sys.executable, "-m", "etl", str(source), "--base-url", url]
+        first = subprocess.Popen(
+            [*args, "--journal", str(journal), "--concurrency", "4"],
+            env=os.environ | {"AFFELIOS_API_KEY": API_KEY},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while server.stats["requests"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second = run_cli(source, "--base-url", url, "--journal", journal, "-o", tmp_path / "2.csv")
+        assert first.wait(60) == 0, first.stderr and first.stderr.read()
+    assert second.returncode == 2
+    assert second.stderr == (
+        f"affelios-import: journal {journal} is in use by another affelios-import run "
+        f"(pid {first.pid}); nothing was sent: run again when it has finished\n"
+    )
+    assert not (tmp_path / "2.csv").exists()
+    assert server.stats["requests"] == server.stats["201"] == 200
+    assert len(server.customers) == 200

@@ -137,3 +137,18 @@ def test_checks_before_the_first_request(tmp_path: Path) -> None:
     with pytest.raises(SetupError, match="cannot write the results"):
         run(settings(tmp_path, source, out=tmp_path / "dir"), transport=transport)
     assert seen == []
+
+
+def test_formula_cells_are_text_in_the_results_and_original_in_the_request(
+    tmp_path: Path,
+) -> None:
+    dangerous = ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "\tx", "\rx"]
+    rows = [[f"C{i}", "b", "2025-06-28T19:29:48Z", "", v] for i, v in enumerate(dangerous)]
+    rows.append(["C9", "b", "2025-06-28T19:29:48Z", "", "plain = text"])
+    source = write_csv(tmp_path / "in.csv", rows)
+    transport, seen = counting_api()
+    run(settings(tmp_path, source), transport=transport)
+    sent = {json.loads(r.content)["username"] for r in seen}
+    assert sent == {*dangerous, "plain = text"}
+    results = read_results(tmp_path / "out.csv")
+    assert [r["username"] for r in results] == [*("'" + v for v in dangerous), "plain = text"]
