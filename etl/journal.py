@@ -4,6 +4,11 @@ Keyed by base URL, `externalBrandId` and `externalId`, so that a rerun (or the n
 run on tomorrow's export) never sends a known customer again. Records are committed in
 batches, always before the results lines that report them are written.
 
+Crash safety: just before a row is sent, its entry is committed as `sending`; the answer
+turns it into `created` or `exists` (or removes it, when nothing can have been created).
+A run killed at any moment leaves `sending` entries for exactly the rows whose outcome
+it never learned; the next run sends those again and relies on the API's 409.
+
 One run at a time: a run holds an exclusive lock on `<journal>.lock` for as long as it
 has the journal open, and a second run on the same journal is refused before it sends
 anything (two overlapping cron entries would otherwise both send the same customers).
@@ -11,12 +16,14 @@ anything (two overlapping cron entries would otherwise both send the same custom
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from etl.errors import SetupError
 
@@ -36,21 +43,54 @@ CREATE TABLE IF NOT EXISTS customers (
 _LOOKUP_BATCH = 500
 
 
+class Entry(NamedTuple):
+    status: str  # "created", "exists", or "sending" (sent by a run that then died)
+    affelios_id: str | None
+
+    @property
+    def done(self) -> bool:
+        return self.status != SENDING
+
+
+SENDING = "sending"
+
+_RECORD = """
+INSERT INTO customers VALUES (?,?,?,?,?,?)
+ON CONFLICT DO UPDATE SET
+    affelios_id = excluded.affelios_id, status = excluded.status,
+    recorded_at = excluded.recorded_at
+WHERE customers.status = 'sending'
+"""
+_INTEND = "INSERT INTO customers VALUES (?,?,?,NULL,'sending',?) ON CONFLICT DO NOTHING"
+_FORGET = (
+    "DELETE FROM customers WHERE base_url = ? AND external_brand_id = ? AND external_id = ?"
+    " AND status = 'sending'"
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 class Journal:
+    """The ledger. Used from one thread (the run's event loop) only."""
+
     def __init__(
         self, connection: sqlite3.Connection, *, base_url: str, lock: int | None = None
     ) -> None:
         self._db = connection
         self._base_url = base_url
         self._lock = lock
-        self._pending: list[tuple[str, str, str, str | None, str, str]] = []
+        self._pending: list[tuple[str, tuple[str | None, ...]]] = []  # (statement, row)
+        self._intents: list[tuple[str, str, str, str]] = []
+        self._intents_committed: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, path: Path | str, *, base_url: str, read_only: bool = False) -> Journal:
         """Open (or create) the journal at `path`; `:memory:` keeps it for this run only.
 
         A read-only journal that does not exist yet is an empty one. A writable one is
-        locked against other runs until `close`.
+        created readable by its owner only, and locked against other runs until `close`.
         """
         lock = None
         if path != ":memory:" and not read_only:
@@ -61,7 +101,9 @@ class Journal:
             elif read_only:
                 connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
             else:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                if not Path(path).exists():
+                    # Customer ids are nobody else's business: owner-only from the start.
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
                 connection = sqlite3.connect(path)
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
@@ -76,9 +118,9 @@ class Journal:
             ) from exc
         return cls(connection, base_url=base_url, lock=lock)
 
-    def lookup(self, keys: Iterable[Key]) -> dict[Key, str | None]:
-        """The journaled customers among `keys`, with their Affelios ids (None if unknown)."""
-        found: dict[Key, str | None] = {}
+    def lookup(self, keys: Iterable[Key]) -> dict[Key, Entry]:
+        """The journal's entries among `keys`."""
+        found: dict[Key, Entry] = {}
         batch: list[Key] = []
         for key in keys:
             batch.append(key)
@@ -89,28 +131,51 @@ class Journal:
             found.update(self._lookup_batch(batch))
         return found
 
-    def _lookup_batch(self, batch: list[Key]) -> dict[Key, str | None]:
+    def _lookup_batch(self, batch: list[Key]) -> dict[Key, Entry]:
         values = ",".join("(?,?)" for _ in batch)
         rows = self._db.execute(
-            "SELECT external_brand_id, external_id, affelios_id FROM customers"
+            "SELECT external_brand_id, external_id, status, affelios_id FROM customers"
             f" WHERE base_url = ? AND (external_brand_id, external_id) IN (VALUES {values})",
             [self._base_url, *(part for key in batch for part in key)],
         )
-        return {(brand, external_id): affelios_id for brand, external_id, affelios_id in rows}
+        return {
+            (brand, ext): Entry(status, affelios_id) for brand, ext, status, affelios_id in rows
+        }
+
+    async def intend(self, key: Key) -> None:
+        """Commit that `key` is about to be sent, before it is.
+
+        Should the process die with the request in flight, the next run finds the entry
+        still `sending` and says so in its results. Workers that intend at the same
+        moment share one commit.
+        """
+        self._intents.append((self._base_url, key[0], key[1], _now()))
+        if self._intents_committed is None:
+            self._intents_committed = asyncio.get_running_loop().create_task(self._commit_intents())
+        await asyncio.shield(self._intents_committed)
+
+    async def _commit_intents(self) -> None:
+        await asyncio.sleep(0)  # let every worker about to send add its intent first
+        rows, self._intents, self._intents_committed = self._intents, [], None
+        with self._db:
+            self._db.executemany(_INTEND, rows)
 
     def record(self, key: Key, *, affelios_id: str | None, status: str) -> None:
         """Remember a customer the API created or already had; kept until `flush`."""
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        self._pending.append((self._base_url, key[0], key[1], affelios_id, status, now))
+        row = (self._base_url, key[0], key[1], affelios_id, status, _now())
+        self._pending.append((_RECORD, row))
+
+    def forget(self, key: Key) -> None:
+        """Drop the intent of a row now known not to have created anything."""
+        self._pending.append((_FORGET, (self._base_url, key[0], key[1])))
 
     def flush(self) -> None:
-        """Commit what `record` remembered, in one transaction."""
+        """Commit what `record` and `forget` remembered, in one transaction, in order."""
         if not self._pending:
             return
         with self._db:
-            self._db.executemany(
-                "INSERT INTO customers VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING", self._pending
-            )
+            for statement, row in self._pending:
+                self._db.execute(statement, row)
         self._pending = []
 
     def close(self) -> None:

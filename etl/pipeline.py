@@ -18,7 +18,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 import pandas as pd
@@ -28,7 +28,7 @@ from etl.columns import ColumnMap, resolve
 from etl.errors import InputError, SetupError
 from etl.journal import Journal
 from etl.outcome import Outcome, Status
-from etl.plan import PlannedChunk, Planner
+from etl.plan import PlannedChunk, Planner, Send
 from etl.read import read_chunks, read_header
 from etl.results import ResultsWriter
 from etl.settings import Settings
@@ -36,6 +36,7 @@ from etl.submit import Submitter
 from etl.summary import Summary
 
 CHUNKS_AHEAD = 2
+ROWS_PER_SLOT = 4  # rows in progress per request in flight: the others wait out retries
 NOT_SENT = Outcome(status=Status.NOT_SENT)
 
 Progress = Callable[[int], None]
@@ -115,10 +116,15 @@ async def _run(
             rate=settings.rate,
             backoff_base=settings.backoff_base,
             backoff_max=settings.backoff_max,
+            down_after=settings.down_after,
+            concurrency=settings.concurrency,
         )
-        with _stop_on_signals(submitter):
-            await _stream(settings, prepared, planner, chunks, submitter, summary, progress)
+        with _stop_on_signals(submitter, grace=settings.grace_seconds) as signals:
+            await _stream(
+                settings, prepared, planner, chunks, submitter, summary, progress, signals
+            )
     summary.stop_reason = submitter.stop_reason
+    summary.retries = submitter.retries_spent
 
 
 class _InFlight:
@@ -146,10 +152,10 @@ async def _stream(
     submitter: Submitter,
     summary: Summary,
     progress: Progress,
+    signals: _stop_on_signals,
 ) -> None:
-    rows: asyncio.Queue[tuple[_InFlight, int, tuple[str, str], bytes] | None] = asyncio.Queue(
-        maxsize=settings.concurrency * 4
-    )
+    workers = settings.concurrency * ROWS_PER_SLOT
+    rows: asyncio.Queue[tuple[_InFlight, Send] | None] = asyncio.Queue(maxsize=workers * 2)
     in_order: asyncio.Queue[_InFlight | None] = asyncio.Queue(maxsize=CHUNKS_AHEAD)
     journal, results = prepared.journal, prepared.results
 
@@ -157,7 +163,10 @@ async def _stream(
 
     async def produce() -> None:
         try:
-            while (raw := await asyncio.to_thread(next, chunks, None)) is not None:
+            while (
+                not signals.at_once
+                and (raw := await asyncio.to_thread(next, chunks, None)) is not None
+            ):
                 planned = await asyncio.to_thread(planner.check, raw)
                 Planner.skip_journaled(planned, journal)
                 flight = _InFlight(planned)
@@ -168,22 +177,32 @@ async def _stream(
                     elif submitter.stop.is_set():
                         flight.settle(send.position, NOT_SENT)
                     else:
-                        await rows.put((flight, send.position, send.key, send.body))
+                        await rows.put((flight, send))
         except InputError as exc:
             # Unreadable from here on: finish and write what was read, then say so.
             read_error.append(exc)
         finally:
-            for _ in range(settings.concurrency):
+            for _ in range(workers):
                 await rows.put(None)
             await in_order.put(None)
 
     async def work() -> None:
         while (item := await rows.get()) is not None:
-            flight, position, key, body = item
-            outcome = NOT_SENT if submitter.stop.is_set() else await submitter.send(body)
-            if outcome.status in (Status.CREATED, Status.EXISTS):
-                journal.record(key, affelios_id=outcome.affelios_id or None, status=outcome.status)
-            flight.settle(position, outcome)
+            flight, send = item
+            flight.settle(send.position, await send_one(send))
+
+    async def send_one(send: Send) -> Outcome:
+        if submitter.stop.is_set():
+            return NOT_SENT
+        await journal.intend(send.key)  # committed before the request leaves
+        outcome = await submitter.send(send.body)
+        if outcome.status in (Status.CREATED, Status.EXISTS):
+            journal.record(send.key, affelios_id=outcome.affelios_id or None, status=outcome.status)
+        elif not outcome.maybe_created:
+            journal.forget(send.key)
+        if send.resent:
+            outcome = _resent(outcome)
+        return outcome
 
     async def write() -> None:
         while (flight := await in_order.get()) is not None:
@@ -197,7 +216,7 @@ async def _stream(
 
     try:
         async with asyncio.TaskGroup() as group:
-            for _ in range(settings.concurrency):
+            for _ in range(workers):
                 group.create_task(work())
             group.create_task(write())
             group.create_task(produce())
@@ -209,28 +228,49 @@ async def _stream(
         raise read_error[0]
 
 
-class _stop_on_signals:
-    """First Ctrl-C or SIGTERM: stop sending, finish what is in flight, write everything.
+RESENT = "an earlier run stopped with this row in flight"
 
-    A second one interrupts at once (the default handler is back).
+
+def _resent(outcome: Outcome) -> Outcome:
+    """Say, in the result, that an earlier run died while sending this row."""
+    if outcome.status is Status.EXISTS:
+        note = f"{RESENT}; the API already had it, so that run created it (id not known)"
+    elif outcome.status is Status.CREATED:
+        note = f"{RESENT}; the API did not have it, so it was created now"
+    else:
+        note = RESENT
+    return replace(outcome, error="; ".join(filter(None, (note, outcome.error))))
+
+
+class _stop_on_signals:
+    """First Ctrl-C or SIGTERM: stop sending, give in-flight requests `grace` seconds,
+    then write every row (the rest `not_sent`). A second one abandons the requests in
+    flight and stops reading at once; the rows read so far are still written.
     """
 
-    def __init__(self, submitter: Submitter) -> None:
+    def __init__(self, submitter: Submitter, *, grace: float) -> None:
         self._submitter = submitter
+        self._grace = grace
         self._loop = asyncio.get_running_loop()
+        self.at_once = False
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> _stop_on_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             # Outside the main thread (embedded use) this fails: keep the default behaviour.
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self._loop.add_signal_handler(sig, self._first, sig)
+                self._loop.add_signal_handler(sig, self._on_signal, sig)
+        return self
 
-    def _first(self, sig: signal.Signals) -> None:
-        self._submitter.stop_run(
-            f"interrupted by {sig.name}; start the same command again to resume"
-        )
-        for s in (signal.SIGINT, signal.SIGTERM):
-            self._loop.remove_signal_handler(s)
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if not self._submitter.stop.is_set():
+            self._submitter.stop_run(
+                f"interrupted by {sig.name}; start the same command again to resume"
+            )
+            self._loop.call_later(self._grace, self._submitter.interrupt_in_flight)
+        else:
+            self.at_once = True
+            self._submitter.stop_run(f"interrupted by {sig.name}")
+            self._submitter.interrupt_in_flight()
 
     def __exit__(self, *exc: object) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -24,6 +24,7 @@ class Send:
     position: int  # within the chunk
     key: Key
     body: bytes
+    resent: bool = False  # an earlier run died with this row in flight
 
 
 @dataclass
@@ -67,18 +68,26 @@ class Planner:
 
     @staticmethod
     def skip_journaled(chunk: PlannedChunk, journal: Journal) -> None:
-        """Mark the rows whose customer the journal already holds as `skipped`."""
+        """Mark the rows whose customer the journal already holds as `skipped`.
+
+        A row that an earlier run was sending when it died is sent again (the API's 409
+        tells whether that run created it), and flagged so its result says so.
+        """
         known = journal.lookup(send.key for send in chunk.sends)
         if not known:
             return
         still: list[Send] = []
         for send in chunk.sends:
-            if send.key in known:
+            entry = known.get(send.key)
+            if entry is None:
+                still.append(send)
+            elif not entry.done:
+                send.resent = True
+                still.append(send)
+            else:
                 chunk.outcomes[send.position] = Outcome(
                     status=Status.SKIPPED,
-                    affelios_id=known[send.key] or "",
-                    error="" if known[send.key] else "already existed; its id is not known",
+                    affelios_id=entry.affelios_id or "",
+                    error="" if entry.affelios_id else "already existed; its id is not known",
                 )
-            else:
-                still.append(send)
         chunk.sends = still

@@ -9,9 +9,16 @@ schema), so that a bug on one side is caught by the other:
 - 409 for a second create of the same `externalBrandId` + `externalId`;
 - 201 with the full customer object otherwise; `GET /api/v1/customer/{id}`.
 
-Faults on demand: `fail_rate` (500 or 503), `throttle_rate` (429 with `Retry-After`),
-`latency_ms`. `GET /_sandbox/customers` and `/_sandbox/stats` let tests see the store.
-Listens on 127.0.0.1 only.
+Faults on demand, for tests and benchmarks:
+- `fail_rate`: answer 500 or 503 (nothing created);
+- `throttle_rate`: answer 429 with a `Retry-After` (seconds, an HTTP date, none, or a mix);
+- `drop_rate`: close the connection without an answer (nothing created);
+- `late_rate`: create the customer, then answer only after `late_seconds` (by which time
+  the client has given up: the answer is lost, the customer exists);
+- `rate_limit`: a token bucket of that many requests a second; 429 beyond it;
+- `latency_ms`: a delay before every answer.
+`GET /_sandbox/customers` and `/_sandbox/stats` let tests see the store and what was
+asked. Listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -21,12 +28,14 @@ import json
 import random
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from importlib.resources import files
 from typing import Any
 
@@ -45,13 +54,37 @@ def contract_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+RETRY_AFTER_MODES = ("date", "none", "mixed")
+
+
 @dataclass(kw_only=True)
 class Faults:
     fail_rate: float = 0.0
     throttle_rate: float = 0.0
-    retry_after: str = "1"
+    drop_rate: float = 0.0
+    late_rate: float = 0.0
+    late_seconds: float = 2.0
+    retry_after: str = "1"  # seconds, or one of RETRY_AFTER_MODES
+    rate_limit: float | None = None  # requests per second
     latency_ms: float = 0.0
     seed: int | None = None
+
+
+class _TokenBucket:
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate * 0.2)
+        self.tokens = self.capacity
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
 
 @dataclass
@@ -67,6 +100,25 @@ class Sandbox:
     def __post_init__(self) -> None:
         self._validator = OAS30Validator(contract_schema("CustomerCreate"))
         self._random = random.Random(self.faults.seed)
+        self._bucket = _TokenBucket(self.faults.rate_limit) if self.faults.rate_limit else None
+
+    def _retry_after(self) -> dict[str, str]:
+        mode = self.faults.retry_after
+        if mode == "mixed":
+            mode = self._random.choice(("1", "date", "none"))
+        if mode == "none":
+            return {}
+        if mode == "date":
+            # HTTP dates have whole seconds: two from now is one to two seconds' wait.
+            when = datetime.now(UTC) + timedelta(seconds=2)
+            return {"Retry-After": format_datetime(when, usegmt=True)}
+        return {"Retry-After": mode}
+
+    def _throttled(self) -> web.Response:
+        self.stats["429"] += 1
+        return web.json_response(
+            {"errors": ["too many requests"]}, status=429, headers=self._retry_after()
+        )
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -88,20 +140,27 @@ class Sandbox:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         if (refused := self._refuse(request)) is not None:
             return refused
+        if self._bucket is not None and not self._bucket.take():
+            return self._throttled()
+        faults = self.faults
         draw = self._random.random()
-        if draw < self.faults.throttle_rate:
-            self.stats["429"] += 1
-            return web.json_response(
-                {"errors": ["too many requests"]},
-                status=429,
-                headers={"Retry-After": self.faults.retry_after},
-            )
-        if draw < self.faults.throttle_rate + self.faults.fail_rate:
+        if draw < faults.throttle_rate:
+            return self._throttled()
+        draw -= faults.throttle_rate
+        if draw < faults.fail_rate:
             status = self._random.choice((500, 503))
             self.stats[str(status)] += 1
             return web.json_response({"errors": ["injected fault"]}, status=status)
+        draw -= faults.fail_rate
+        raw = await request.read()
+        if draw < faults.drop_rate:
+            self.stats["dropped"] += 1
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)  # never reaches the client
+        late = draw - faults.drop_rate < faults.late_rate
         try:
-            body = json.loads(await request.read())
+            body = json.loads(raw)
         except ValueError:
             self.stats["400"] += 1
             return web.json_response({"errors": ["body is not JSON"]}, status=400)
@@ -122,6 +181,9 @@ class Sandbox:
         self.customers[customer["id"]] = customer
         self.by_key[key] = customer["id"]
         self.stats["201"] += 1
+        if late:
+            self.stats["late"] += 1
+            await asyncio.sleep(faults.late_seconds)
         return web.json_response(customer, status=201)
 
     async def _get(self, request: web.Request) -> web.Response:
@@ -217,7 +279,25 @@ def serve_in_thread(sandbox: Sandbox, *, port: int = 0) -> Iterator[str]:
 @click.option(
     "--throttle-rate", type=click.FloatRange(0, 1), default=0.0, help="Share answered 429."
 )
-@click.option("--retry-after", default="1", show_default=True, help="Retry-After sent with 429.")
+@click.option(
+    "--retry-after",
+    default="1",
+    show_default=True,
+    help="Retry-After with 429: seconds, 'date' (an HTTP date), 'none' or 'mixed'.",
+)
+@click.option(
+    "--drop-rate", type=click.FloatRange(0, 1), default=0.0, help="Share dropped unanswered."
+)
+@click.option(
+    "--late-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Share created, then answered only after --late-seconds.",
+)
+@click.option("--late-seconds", type=click.FloatRange(0), default=2.0, show_default=True)
+@click.option(
+    "--rate-limit", type=click.FloatRange(min=0, min_open=True), help="Requests/s; 429 beyond."
+)
 @click.option("--latency-ms", type=click.FloatRange(0), default=0.0, help="Delay before answering.")
 @click.option("--seed", type=int, default=None, help="Seed for the fault draws.")
 def main(
@@ -226,6 +306,10 @@ def main(
     fail_rate: float,
     throttle_rate: float,
     retry_after: str,
+    drop_rate: float,
+    late_rate: float,
+    late_seconds: float,
+    rate_limit: float | None,
     latency_ms: float,
     seed: int | None,
 ) -> None:
@@ -236,10 +320,16 @@ def main(
       AFFELIOS_SANDBOX_API_KEY=test affelios-sandbox --port 8080 --throttle-rate 0.05
       AFFELIOS_API_KEY=test affelios-import customers.csv --base-url http://127.0.0.1:8080
     """
+    if not (retry_after.isdigit() or retry_after in RETRY_AFTER_MODES):
+        raise click.BadParameter("seconds, 'date', 'none' or 'mixed'", param_hint="--retry-after")
     faults = Faults(
         fail_rate=fail_rate,
         throttle_rate=throttle_rate,
         retry_after=retry_after,
+        drop_rate=drop_rate,
+        late_rate=late_rate,
+        late_seconds=late_seconds,
+        rate_limit=rate_limit,
         latency_ms=latency_ms,
         seed=seed,
     )

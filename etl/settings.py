@@ -25,3 +25,5 @@ class Settings:
     chunk_size: int = 10_000
     backoff_base: float = 0.5  # seconds; full jitter over base * 2**attempt
     backoff_max: float = 30.0
+    down_after: int = 30  # failed attempts in a row (5xx, connection) that mean "API down"
+    grace_seconds: float = 10.0  # after Ctrl-C, how long requests in flight may finish

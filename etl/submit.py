@@ -15,7 +15,6 @@ import time
 from email.utils import parsedate_to_datetime
 
 import httpx
-from aiolimiter import AsyncLimiter
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -26,6 +25,7 @@ from tenacity import (
 
 from etl.outcome import Outcome, Status
 from etl.settings import CUSTOMER_PATH
+from etl.throttle import Throttle
 
 BODY_EXCERPT_CHARS = 200
 RETRY_AFTER_MAX = 300.0  # seconds; a longer Retry-After is capped, not obeyed
@@ -89,15 +89,28 @@ class Submitter:
         rate: float | None = None,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
+        down_after: int = 30,
+        concurrency: int = 16,
     ) -> None:
         self._client = client
-        self._limiter = AsyncLimiter(1, 1 / rate) if rate else None
+        # Requests in flight are bounded here, not by the number of rows in progress: a
+        # row waiting out its Retry-After or backoff holds no slot, so it does not keep
+        # the other rows from being sent.
+        self._slots = asyncio.Semaphore(concurrency)
+        self.throttle = Throttle(cap=rate)
         self.stop = asyncio.Event()
         self.stop_reason = ""
+        self.retries_spent = 0
         # Until the API has answered once, one request goes alone: a refused key then
         # costs one request, not one per worker.
         self._first_answer = asyncio.Event()
         self._probing = False
+        # The API is plainly down after this many failed attempts in a row (5xx, refused
+        # or lost connections, timeouts), whatever rows they were for.
+        self._down_after = down_after
+        self._failures_in_a_row = 0
+        self._in_flight: set[asyncio.Task[object]] = set()
+        self._interrupting = False
         backoff = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
 
         def wait(state: RetryCallState) -> float:
@@ -120,9 +133,24 @@ class Submitter:
             self.stop_reason = reason
             self.stop.set()
 
+    def interrupt_in_flight(self) -> None:
+        """Abandon the requests in flight now; their rows' outcome is unknown."""
+        self._interrupting = True
+        for task in self._in_flight:
+            task.cancel()
+
     def _key_refused(self, code: int) -> None:
         what = "rejected the API key" if code == 401 else "refused the API key's permissions"
         self.stop_run(f"the API {what} (HTTP {code}); check AFFELIOS_API_KEY or --api-key-file")
+
+    def _attempt_failed(self, detail: str) -> None:
+        self._failures_in_a_row += 1
+        if self._failures_in_a_row >= self._down_after:
+            self.stop_run(
+                f"the API looks down: {self._failures_in_a_row} requests in a row failed "
+                f"(last: {detail}); nothing more was sent. Start the same command again "
+                "to resume: the journal skips what was created"
+            )
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -131,52 +159,83 @@ class Submitter:
     async def send(self, body: bytes) -> Outcome:
         """Create one customer; never raises for anything the server or network does."""
         attempts = 0
+        reached = False  # whether any attempt may have reached the API
         if not self._first_answer.is_set():
             if self._probing:
                 await self._first_answer.wait()
             self._probing = True
 
         async def attempt() -> httpx.Response:
-            nonlocal attempts
+            nonlocal attempts, reached
             if self.stop.is_set():
                 raise _Stopped
-            if self._limiter is not None:
-                await self._limiter.acquire()
-            attempts += 1
-            try:
-                response = await self._client.post(CUSTOMER_PATH, content=body)
-                if response.status_code in (401, 403):
-                    self._key_refused(response.status_code)
-            except httpx.TransportError as exc:
-                raise _Retryable(_describe(exc), status=None, retry_after=None) from exc
-            finally:
-                self._first_answer.set()
-            if response.status_code == 429 or response.status_code >= 500:
-                raise _Retryable(
-                    f"HTTP {response.status_code}",
-                    status=response.status_code,
-                    retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                )
+            async with self._slots:
+                await self.throttle.turn()
+                if self.stop.is_set():
+                    raise _Stopped
+                attempts += 1
+                try:
+                    response = await self._client.post(CUSTOMER_PATH, content=body)
+                except httpx.TransportError as exc:
+                    # Refused or never connected: the request cannot have reached the API.
+                    reached = reached or not isinstance(
+                        exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+                    )
+                    self._attempt_failed(_describe(exc))
+                    raise _Retryable(_describe(exc), status=None, retry_after=None) from exc
+                finally:
+                    self._first_answer.set()
+            reached = True
+            code = response.status_code
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            self.throttle.answered(throttled=code == 429, retry_after=retry_after)
+            if code in (401, 403):
+                self._key_refused(code)
+            if code >= 500:
+                self._attempt_failed(f"HTTP {code}")
+            else:
+                self._failures_in_a_row = 0
+            if code == 429 or code >= 500:
+                raise _Retryable(f"HTTP {code}", status=code, retry_after=retry_after)
             return response
 
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
         try:
             response: httpx.Response = await self._retrying.copy()(attempt)
         except _Stopped:
-            return Outcome(
-                status=Status.NOT_SENT if attempts == 0 else Status.FAILED,
-                attempts=attempts,
-                error="" if attempts == 0 else "run stopped before the retry; outcome unknown",
-                kinds=() if attempts == 0 else ("run stopped before the retry",),
-            )
+            return self._unfinished(attempts, reached, "the run stopped before the retry")
         except _Retryable as exc:
             return Outcome(
                 status=Status.FAILED,
                 http_status=exc.status,
                 attempts=attempts,
+                maybe_created=reached,
                 error=f"gave up after {attempts} attempts: {exc.detail}",
                 kinds=(f"gave up: {exc.detail}",),
             )
+        except asyncio.CancelledError:
+            if not self._interrupting:
+                raise
+            task.uncancel()
+            return self._unfinished(attempts, reached, "interrupted with the request in flight")
+        finally:
+            self._in_flight.discard(task)
+            self.retries_spent += max(0, attempts - 1)
         return self._classify(response, attempts)
+
+    @staticmethod
+    def _unfinished(attempts: int, reached: bool, why: str) -> Outcome:
+        if not reached:
+            return Outcome(status=Status.NOT_SENT, attempts=attempts)
+        return Outcome(
+            status=Status.FAILED,
+            attempts=attempts,
+            maybe_created=True,
+            error=f"{why}; the API may have created it: the next run will tell",
+            kinds=(why,),
+        )
 
     def _classify(self, response: httpx.Response, attempts: int) -> Outcome:
         code = response.status_code
@@ -195,7 +254,7 @@ class Submitter:
                 status=Status.CREATED, affelios_id=affelios_id, http_status=code, attempts=attempts
             )
         if code == 409:
-            note = "" if attempts == 1 else "an earlier attempt may have created it"
+            note = "" if attempts == 1 else "an earlier attempt of this run may have created it"
             return Outcome(status=Status.EXISTS, http_status=code, attempts=attempts, error=note)
         if code in (401, 403):
             return Outcome(

@@ -22,6 +22,7 @@ class Summary:
     error_rows: dict[str, list[int]] = field(default_factory=dict)
     stop_reason: str = ""
     seconds: float = 0.0
+    retries: int = 0
 
     def add(self, row: int, outcome: Outcome) -> None:
         """Count one row's outcome; `row` is its 1-based data row number."""
@@ -52,6 +53,7 @@ class Summary:
             "dry_run": self.dry_run,
             "stopped": self.stop_reason or None,
             "seconds": round(self.seconds, 3),
+            "retries": self.retries,
             "results": self.results_path,
             "exit_code": self.exit_code,
         }
@@ -62,6 +64,7 @@ class Summary:
         lines = [
             f"{self.rows} rows{' (dry run, nothing sent)' if self.dry_run else ''}: "
             f"{counts or 'nothing to import'} in {self.seconds:.1f}s{rate}"
+            + (f", {self.retries} retries" if self.retries else "")
         ]
         for kind, n in self.errors.most_common(TOP_ERRORS):
             rows = ", ".join(map(str, self.error_rows[kind]))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from etl.errors import SetupError
-from etl.journal import Journal
+from etl.journal import Entry, Journal
 
 
 def test_records_are_found_after_flush_and_per_base_url(tmp_path: Path) -> None:
@@ -18,7 +18,10 @@ def test_records_are_found_after_flush_and_per_base_url(tmp_path: Path) -> None:
     journal.close()
     again = Journal.open(path, base_url="https://a")
     keys = [("b", "1"), ("b", "2"), ("b", "3"), ("c", "1")]
-    assert again.lookup(keys) == {("b", "1"): "id1", ("b", "2"): None}
+    assert again.lookup(keys) == {
+        ("b", "1"): Entry("created", "id1"),
+        ("b", "2"): Entry("exists", None),
+    }
     again.close()
     other = Journal.open(path, base_url="https://other")
     assert other.lookup(keys) == {}
@@ -32,7 +35,7 @@ def test_lookup_works_across_batches(tmp_path: Path) -> None:
     journal.flush()
     found = journal.lookup(("b", str(i)) for i in range(0, 2000, 3))
     assert len(found) == len(range(0, 1234, 3))
-    assert found[("b", "1233")] == "id1233"
+    assert found[("b", "1233")] == Entry("created", "id1233")
     journal.close()
 
 
@@ -44,7 +47,7 @@ def test_a_second_run_on_the_same_journal_is_refused(tmp_path: Path) -> None:
         Journal.open(path, base_url="u")
     # Another process is refused too, and a dry run (read only) is not.
     code = (
-        "import sys; from etl.journal import Journal; from etl.errors import SetupError\n"
+        "import sys; from etl.journal import Entry, Journal; from etl.errors import SetupError\n"
         f"try: Journal.open({str(path)!r}, base_url='u')\n"
         "except SetupError as e: print(e); sys.exit(7)"
     )
