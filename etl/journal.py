@@ -159,6 +159,14 @@ class Journal:
         rows, self._intents, self._intents_committed = self._intents, [], None
         with self._db:
             self._db.executemany(_INTEND, rows)
+            # Outcomes recorded since the last commit ride along, so a killed run loses
+            # at most the answers of the last moment, not those of a whole chunk.
+            self._execute_pending()
+
+    def _execute_pending(self) -> None:
+        for statement, row in self._pending:
+            self._db.execute(statement, row)
+        self._pending = []
 
     def record(self, key: Key, *, affelios_id: str | None, status: str) -> None:
         """Remember a customer the API created or already had; kept until `flush`."""
@@ -174,9 +182,7 @@ class Journal:
         if not self._pending:
             return
         with self._db:
-            for statement, row in self._pending:
-                self._db.execute(statement, row)
-        self._pending = []
+            self._execute_pending()
 
     def close(self) -> None:
         try:

@@ -27,6 +27,7 @@ import asyncio
 import json
 import random
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -236,7 +237,9 @@ def _customer(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def serve_in_thread(sandbox: Sandbox, *, port: int = 0) -> Iterator[str]:
+def serve_in_thread(
+    sandbox: Sandbox, *, port: int = 0, ssl_context: ssl.SSLContext | None = None
+) -> Iterator[str]:
     """Run `sandbox` on 127.0.0.1 in a background thread; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -248,7 +251,7 @@ def serve_in_thread(sandbox: Sandbox, *, port: int = 0) -> Iterator[str]:
     def serve() -> None:
         asyncio.set_event_loop(loop)
         loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.SockSite(runner, sock).start())
+        loop.run_until_complete(web.SockSite(runner, sock, ssl_context=ssl_context).start())
         started.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
@@ -258,7 +261,8 @@ def serve_in_thread(sandbox: Sandbox, *, port: int = 0) -> Iterator[str]:
     thread.start()
     started.wait(10)
     try:
-        yield f"http://{HOST}:{sock.getsockname()[1]}"
+        scheme = "https" if ssl_context else "http"
+        yield f"{scheme}://{HOST}:{sock.getsockname()[1]}"
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)

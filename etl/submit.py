@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from email.utils import parsedate_to_datetime
 
@@ -78,6 +79,16 @@ def _describe(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.ConnectError):
         return "could not connect"
     return f"connection lost ({type(exc).__name__})"
+
+
+def _tls_refused(exc: BaseException) -> str:
+    """Why the server's certificate was not trusted, or "" when that is not the problem."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen.reason)
+        seen = seen.__cause__ or seen.__context__
+    return ""
 
 
 class Submitter:
@@ -160,13 +171,14 @@ class Submitter:
         """Create one customer; never raises for anything the server or network does."""
         attempts = 0
         reached = False  # whether any attempt may have reached the API
+        posting = False  # an attempt is on the wire right now
         if not self._first_answer.is_set():
             if self._probing:
                 await self._first_answer.wait()
             self._probing = True
 
         async def attempt() -> httpx.Response:
-            nonlocal attempts, reached
+            nonlocal attempts, reached, posting
             if self.stop.is_set():
                 raise _Stopped
             async with self._slots:
@@ -175,8 +187,17 @@ class Submitter:
                     raise _Stopped
                 attempts += 1
                 try:
+                    posting = True
                     response = await self._client.post(CUSTOMER_PATH, content=body)
+                    posting = False
                 except httpx.TransportError as exc:
+                    posting = False
+                    if _tls_refused(exc):
+                        self.stop_run(
+                            f"the TLS certificate of {self._client.base_url.host} could not "
+                            f"be verified ({_tls_refused(exc)}); nothing was sent"
+                        )
+                        raise _Stopped from exc
                     # Refused or never connected: the request cannot have reached the API.
                     reached = reached or not isinstance(
                         exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
@@ -219,7 +240,9 @@ class Submitter:
             if not self._interrupting:
                 raise
             task.uncancel()
-            return self._unfinished(attempts, reached, "interrupted with the request in flight")
+            return self._unfinished(
+                attempts, reached or posting, "interrupted with the request in flight"
+            )
         finally:
             self._in_flight.discard(task)
             self.retries_spent += max(0, attempts - 1)

@@ -1,0 +1,246 @@
+"""Nothing lost, nothing sent twice: the real command against a misbehaving sandbox."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import trustme
+
+from etl.sandbox import Faults, Sandbox, serve_in_thread
+from tests.conftest import API_KEY, good_rows, read_results, run_cli, write_csv
+
+RESENT = "an earlier run stopped with this row in flight"
+
+
+def assert_each_customer_once(server: Sandbox, results: list[dict[str, str]]) -> None:
+    """From both sides: the server holds each row's customer once, with the row's id."""
+    keys = {(r["externalBrandId"], r["externalId"]) for r in results}
+    assert len(server.customers) == len(keys) == server.stats["201"]
+    for r in results:
+        if r["status"] == "created":
+            customer = server.customers[r["affelios_id"]]
+            assert (customer["externalBrandId"], customer["externalId"]) == (
+                r["externalBrandId"],
+                r["externalId"],
+            )
+
+
+def start(args: list[str | Path]) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFELIOS_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "etl", *map(str, args)],
+        env=env | {"AFFELIOS_API_KEY": API_KEY},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_every_fault_at_once_loses_nothing_and_creates_nothing_twice(tmp_path: Path) -> None:
+    faults = Faults(
+        fail_rate=0.05,
+        throttle_rate=0.05,
+        drop_rate=0.02,
+        late_rate=0.02,
+        late_seconds=1.0,
+        retry_after="mixed",
+        seed=3,
+    )
+    server = Sandbox(api_key=API_KEY, faults=faults)
+    source = write_csv(tmp_path / "c.csv", good_rows(3000))
+    with serve_in_thread(server) as url:
+        done = run_cli(
+            source, "--base-url", url, "--journal", tmp_path / "j.db", "--timeout", "0.5"
+        )
+    assert done.returncode == 0, done.stderr
+    results = read_results(tmp_path / "c.results.csv")
+    assert len(results) == 3000
+    assert {r["status"] for r in results} <= {"created", "exists"}
+    assert_each_customer_once(server, results)
+    # the faults did happen, and the late ones came back as "exists" after a retry
+    stats = server.stats
+    assert min(stats["429"], stats["500"] + stats["503"], stats["dropped"], stats["late"]) > 20
+    exists = [r for r in results if r["status"] == "exists"]
+    assert len(exists) == stats["409"] <= stats["late"]
+    assert all(r["error"] == "an earlier attempt of this run may have created it" for r in exists)
+
+
+def test_a_rate_limited_api_slows_the_run_down_and_loses_nothing(tmp_path: Path) -> None:
+    server = Sandbox(api_key=API_KEY, faults=Faults(rate_limit=150))
+    source = write_csv(tmp_path / "c.csv", good_rows(600))
+    with serve_in_thread(server) as url:
+        done = run_cli(source, "--base-url", url, "--journal", tmp_path / "j.db")
+    assert done.returncode == 0, done.stderr
+    results = read_results(tmp_path / "c.results.csv")
+    assert {r["status"] for r in results} == {"created"}
+    assert_each_customer_once(server, results)
+    assert server.stats["429"] < server.stats["requests"] / 2
+
+
+def test_rate_caps_requests_per_second(tmp_path: Path) -> None:
+    server = Sandbox(api_key=API_KEY)
+    source = write_csv(tmp_path / "c.csv", good_rows(60))
+    with serve_in_thread(server) as url:
+        started = time.monotonic()
+        done = run_cli(source, "--base-url", url, "--journal", tmp_path / "j.db", "--rate", "40")
+        elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert elapsed > 60 / 40 - 0.2  # 60 requests at 40 a second cannot take less
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_api_that_is_down_stops_the_run_and_a_rerun_picks_up(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens here
+    source = write_csv(tmp_path / "c.csv", good_rows(200))
+    journal = tmp_path / "j.db"
+    url = f"http://127.0.0.1:{port}"
+    down = run_cli(source, "--base-url", url, "--journal", journal)
+    assert down.returncode == 3
+    assert "stopped: the API looks down: 30 requests in a row failed (last: could not connect)" in (
+        down.stderr
+    )
+    assert "Start the same command again to resume" in down.stderr
+    assert {r["status"] for r in read_results(tmp_path / "c.results.csv")} == {"not_sent"}
+
+    server = Sandbox(api_key=API_KEY)
+    with serve_in_thread(server, port=port):
+        again = run_cli(source, "--base-url", url, "--journal", journal)
+    assert again.returncode == 0, again.stderr
+    results = read_results(tmp_path / "c.results.csv")
+    assert {r["status"] for r in results} == {"created"}
+    assert_each_customer_once(server, results)
+
+
+def test_a_long_run_of_5xx_stops_the_run_and_the_rerun_says_which_rows_were_unsure(
+    tmp_path: Path,
+) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(100))
+    journal = tmp_path / "j.db"
+    port = free_port()  # the same API (base URL) both times, as the journal is per API
+    broken = Sandbox(api_key=API_KEY, faults=Faults(fail_rate=1.0))
+    with serve_in_thread(broken, port=port) as url:
+        down = run_cli(source, "--base-url", url, "--journal", journal)
+    assert down.returncode == 3
+    assert "the API looks down" in down.stderr
+    first = read_results(tmp_path / "c.results.csv")
+    unsure = {r["row"] for r in first if r["status"] == "failed"}
+    assert unsure  # answered 5xx, so they may have been created: held in the journal
+    assert {r["status"] for r in first} == {"failed", "not_sent"}
+
+    server = Sandbox(api_key=API_KEY)
+    with serve_in_thread(server, port=port) as url:
+        again = run_cli(source, "--base-url", url, "--journal", journal)
+    assert again.returncode == 0, again.stderr
+    results = read_results(tmp_path / "c.results.csv")
+    assert {r["status"] for r in results} == {"created"}
+    assert {r["row"] for r in results if r["error"].startswith(RESENT)} == unsure
+
+
+def test_killed_at_any_moment_then_rerun_creates_each_customer_once(tmp_path: Path) -> None:
+    server = Sandbox(api_key=API_KEY, faults=Faults(latency_ms=20))
+    source = write_csv(tmp_path / "c.csv", good_rows(1500))
+    journal = tmp_path / "j.db"
+    with serve_in_thread(server) as url:
+        args: list[str | Path] = [source, "--base-url", url, "--journal", journal]
+        run = start([*args, "--concurrency", "8"])
+        wait_for(lambda: len(server.customers) >= 300)
+        run.send_signal(signal.SIGKILL)
+        assert run.wait(10) == -signal.SIGKILL
+        in_flight = (
+            sqlite3.connect(journal)
+            .execute("SELECT count(*) FROM customers WHERE status = 'sending'")
+            .fetchone()[0]
+        )
+        time.sleep(0.2)  # let the requests the dead process left behind land
+        again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    results = read_results(tmp_path / "c.results.csv")
+    assert len(results) == 1500
+    assert {r["status"] for r in results} <= {"created", "exists", "skipped"}
+    assert_each_customer_once(server, results)
+    resent = [r for r in results if r["error"].startswith(RESENT)]
+    assert len(resent) == in_flight
+    # "exists" can only come from a row the killed run sent without learning the answer
+    assert all(r["error"].startswith(RESENT) for r in results if r["status"] == "exists")
+    assert sum(r["status"] == "skipped" for r in results) >= 250
+
+
+def test_ctrl_c_finishes_in_flight_requests_and_writes_every_row(tmp_path: Path) -> None:
+    server = Sandbox(api_key=API_KEY, faults=Faults(latency_ms=50))
+    source = write_csv(tmp_path / "c.csv", good_rows(2000))
+    with serve_in_thread(server) as url:
+        run = start([source, "--base-url", url, "--journal", tmp_path / "j.db"])
+        wait_for(lambda: len(server.customers) >= 100)
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=30)
+    assert run.returncode == 3, stderr
+    assert "stopped: interrupted by SIGINT; start the same command again to resume" in stderr
+    results = read_results(tmp_path / "c.results.csv")
+    assert len(results) == 2000
+    statuses = [r["status"] for r in results]
+    assert set(statuses) == {"created", "not_sent"}  # in-flight requests got their answer
+    assert_each_customer_once(server, [r for r in results if r["status"] == "created"])
+
+
+def test_a_second_ctrl_c_abandons_in_flight_requests_and_stays_consistent(
+    tmp_path: Path,
+) -> None:
+    server = Sandbox(api_key=API_KEY, faults=Faults(latency_ms=3000))
+    source = write_csv(tmp_path / "c.csv", good_rows(40))
+    journal = tmp_path / "j.db"
+    with serve_in_thread(server) as url:
+        run = start([source, "--base-url", url, "--journal", journal])
+        wait_for(lambda: server.stats["requests"] >= 1)
+        run.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        started = time.monotonic()
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=30)
+        assert time.monotonic() - started < 2  # did not wait out the 3 s answer
+        assert run.returncode == 3, stderr
+        first = read_results(tmp_path / "c.results.csv")
+        assert [r["status"] for r in first] == ["failed"] + ["not_sent"] * 39
+        assert first[0]["error"].startswith("interrupted with the request in flight")
+        server.faults.latency_ms = 0
+        again = run_cli(source, "--base-url", url, "--journal", journal)
+    assert again.returncode == 0, again.stderr
+    results = read_results(tmp_path / "c.results.csv")
+    # The abandoned request's outcome was unknown: the rerun sent it again and says so.
+    assert results[0]["status"] in ("created", "exists")
+    assert results[0]["error"].startswith(RESENT)
+    assert {r["status"] for r in results[1:]} == {"created"}
+    assert_each_customer_once(server, results)
+
+
+def test_an_untrusted_certificate_sends_nothing(tmp_path: Path) -> None:
+    ca = trustme.CA()  # a CA the importer does not trust
+    context = __import__("ssl").create_default_context(__import__("ssl").Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = Sandbox(api_key=API_KEY)
+    source = write_csv(tmp_path / "c.csv", good_rows(5))
+    with serve_in_thread(server, ssl_context=context) as url:
+        done = run_cli(source, "--base-url", url, "--journal", tmp_path / "j.db")
+    assert done.returncode == 3
+    assert "the TLS certificate of 127.0.0.1 could not be verified" in done.stderr
+    assert server.stats["requests"] == 0
+    assert {r["status"] for r in read_results(tmp_path / "c.results.csv")} == {"not_sent"}
