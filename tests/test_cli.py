@@ -137,3 +137,17 @@ def test_plain_http_to_another_host_is_refused_unless_allowed() -> None:
     assert check_base_url("http://api.example.com", allow_insecure_http=True)
     with pytest.raises(SetupError, match="expected https://host"):
         check_base_url("ftp://x", allow_insecure_http=True)
+
+
+def test_a_journal_that_cannot_be_opened_exits_2_before_sending(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AFFELIOS_API_KEY", "k")
+    source = write_csv(tmp_path / "c.csv", good_rows(1))
+    (tmp_path / "a-file").write_text("")
+    journal = tmp_path / "a-file" / "journal.db"  # its folder is a file
+    result = runner.invoke(main, [str(source), "--journal", str(journal)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"affelios-import: journal {journal}: cannot be opened (")
+    assert result.stderr.endswith("); try --journal PATH\n")
+    assert not (tmp_path / "c.results.csv").exists()

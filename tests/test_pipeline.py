@@ -152,3 +152,26 @@ def test_formula_cells_are_text_in_the_results_and_original_in_the_request(
     assert sent == {*dangerous, "plain = text"}
     results = read_results(tmp_path / "out.csv")
     assert [r["username"] for r in results] == [*("'" + v for v in dangerous), "plain = text"]
+
+
+def test_a_redirect_is_not_followed_so_the_key_stays_home(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", good_rows(1))
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(307, headers={"Location": "https://elsewhere.test/api/v1/customer"})
+
+    summary = run(settings(tmp_path, source), transport=httpx.MockTransport(handler))
+    assert [r.url.host for r in seen] == ["api.test"]
+    (result,) = read_results(tmp_path / "out.csv")
+    assert (result["status"], result["http_status"]) == ("failed", "307")
+    assert summary.exit_code == 1
+
+
+def test_the_journal_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", good_rows(2))
+    transport, _ = counting_api()
+    run(settings(tmp_path, source), transport=transport)
+    assert (tmp_path / "journal.sqlite3").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "journal.sqlite3.lock").stat().st_mode & 0o777 == 0o600
