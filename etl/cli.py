@@ -10,9 +10,11 @@ import json
 import os
 import secrets
 import sys
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -20,6 +22,7 @@ import platformdirs
 from tqdm import tqdm
 
 from etl import __version__
+from etl.columns import parse_mapping
 from etl.errors import AffeliosImportError, SetupError
 from etl.pipeline import Progress, run
 from etl.sandbox import Sandbox, serve_in_thread
@@ -31,7 +34,15 @@ def default_journal() -> Path:
 
 
 def default_results(input_path: Path) -> Path:
-    return input_path.with_suffix(".results.csv")
+    """`customers.csv` -> `customers.results.csv` beside it; `-` -> ./stdin.results.csv."""
+    if str(input_path) == "-":
+        return Path("stdin.results.csv")
+    name = input_path.name
+    for suffix in (".csv.gz", ".csv", ".txt", ".tsv", ".gz"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return input_path.with_name(f"{name}.results.csv")
 
 
 def check_base_url(url: str, *, allow_insecure_http: bool) -> str:
@@ -93,8 +104,83 @@ Exit codes: 0 every row created, exists or skipped (valid, in a dry run);
 """
 
 
+CONFIG_KEYS = {
+    "brand": "brand",
+    "base_url": "base_url",
+    "out": "out",
+    "map": "mappings",
+    "encoding": "encoding",
+    "delimiter": "delimiter",
+    "concurrency": "concurrency",
+    "rate": "rate",
+    "retries": "retries",
+    "timeout": "timeout",
+    "journal": "journal",
+}
+
+
+def load_config(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
+    """Read a TOML config file into the command's defaults; the command line wins."""
+    if path is None:
+        return None
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: cannot be read ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise click.BadParameter(f"{path}: not valid TOML ({exc})") from exc
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise click.BadParameter(
+            f"{path}: unknown key {', '.join(unknown)}; known keys: {', '.join(CONFIG_KEYS)}"
+        )
+    defaults: dict[str, Any] = {CONFIG_KEYS[key]: value for key, value in config.items()}
+    if "mappings" in defaults:
+        if not isinstance(defaults["mappings"], dict):
+            raise click.BadParameter(f"{path}: [map] must be a table of COLUMN = FIELD")
+        defaults["mappings"] = [f"{k}={v}" for k, v in defaults["mappings"].items()]
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return path
+
+
+def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(
+        value.lower(), value
+    )
+    if len(value) != 1:
+        raise click.BadParameter("one character, or tab, comma, semicolon or pipe")
+    return value
+
+
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("csv_path", metavar="CSV", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument(
+    "csv_path", metavar="CSV", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True)
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    is_eager=True,
+    expose_value=False,
+    callback=load_config,
+    help="A TOML file of settings (brand, base_url, map, encoding, ...); options override it.",
+)
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    metavar="COLUMN=FIELD",
+    help="Read this column as this API field (repeatable); FIELD - leaves it out.",
+)
+@click.option(
+    "--encoding", help="The file's encoding (utf-8, utf-16, cp1252, ...).  [default: detected]"
+)
+@click.option(
+    "--delimiter",
+    callback=parse_delimiter,
+    help="The field delimiter: , ; | or tab.  [default: sniffed]",
+)
 @click.option(
     "--brand",
     help="externalBrandId for rows that leave it empty; rows naming another brand are invalid.",
@@ -177,6 +263,9 @@ Exit codes: 0 every row created, exists or skipped (valid, in a dry run);
 @click.version_option(__version__, prog_name="affelios-import")
 def main(
     csv_path: Path,
+    mappings: tuple[str, ...],
+    encoding: str | None,
+    delimiter: str | None,
     brand: str | None,
     base_url: str,
     out: Path | None,
@@ -213,6 +302,9 @@ def main(
                 retries=retries,
                 timeout=timeout,
                 dry_run=dry_run,
+                encoding=encoding,
+                delimiter=delimiter,
+                mapping=parse_mapping(mappings),
             )
             show_progress = not quiet and sys.stderr.isatty()
             with progress_bar(show_progress) as progress:

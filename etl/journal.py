@@ -20,10 +20,10 @@ import asyncio
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from etl.errors import SetupError
 
@@ -120,23 +120,13 @@ class Journal:
 
     def lookup(self, keys: Iterable[Key]) -> dict[Key, Entry]:
         """The journal's entries among `keys`."""
-        found: dict[Key, Entry] = {}
-        batch: list[Key] = []
-        for key in keys:
-            batch.append(key)
-            if len(batch) == _LOOKUP_BATCH:
-                found.update(self._lookup_batch(batch))
-                batch = []
-        if batch:
-            found.update(self._lookup_batch(batch))
-        return found
-
-    def _lookup_batch(self, batch: list[Key]) -> dict[Key, Entry]:
-        values = ",".join("(?,?)" for _ in batch)
-        rows = self._db.execute(
-            "SELECT external_brand_id, external_id, status, affelios_id FROM customers"
-            f" WHERE base_url = ? AND (external_brand_id, external_id) IN (VALUES {values})",
-            [self._base_url, *(part for key in batch for part in key)],
+        rows = select_keys(
+            self._db,
+            "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id"
+            " FROM {keys} JOIN customers c ON c.base_url = ?"
+            " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
+            list(keys),
+            self._base_url,
         )
         return {
             (brand, ext): Entry(status, affelios_id) for brand, ext, status, affelios_id in rows
@@ -192,6 +182,23 @@ class Journal:
             if self._lock is not None:
                 os.close(self._lock)  # releases the lock
                 self._lock = None
+
+
+def select_keys(
+    db: sqlite3.Connection, query: str, keys: list[Key], *params: str
+) -> Iterator[tuple[Any, ...]]:
+    """Run `query` for `keys` in batches; `{keys}` in it stands for a table `k` of them.
+
+    A join on a VALUES list, not `(a, b) IN (VALUES ...)`: SQLite answers the join from
+    the primary key, the IN form by scanning the whole table for every batch.
+    """
+    for start in range(0, len(keys), _LOOKUP_BATCH):
+        batch = keys[start : start + _LOOKUP_BATCH]
+        values = ",".join("(?,?)" for _ in batch)
+        yield from db.execute(
+            query.format(keys=f"(VALUES {values}) AS k"),
+            [*(part for key in batch for part in key), *params],
+        )
 
 
 def _lock(path: Path) -> int:

@@ -29,7 +29,7 @@ from etl.errors import InputError, SetupError
 from etl.journal import Journal
 from etl.outcome import Outcome, Status
 from etl.plan import PlannedChunk, Planner, Send
-from etl.read import read_chunks, read_header
+from etl.read import Source, inspect, read_chunks, spool_stdin
 from etl.results import ResultsWriter
 from etl.settings import Settings
 from etl.submit import Submitter
@@ -44,6 +44,7 @@ Progress = Callable[[int], None]
 
 @dataclass
 class _Prepared:
+    source: Source
     columns: ColumnMap
     journal: Journal
     results: ResultsWriter
@@ -55,13 +56,19 @@ def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
         raise SetupError(
             "no API key: set AFFELIOS_API_KEY or give --api-key-file (or use --dry-run)"
         )
-    header = read_header(settings.input)
-    columns = resolve(header, brand=settings.brand, source=str(settings.input))
+    path, name = settings.input, str(settings.input)
+    if name == "-":
+        path, name = spool_stdin(stack), "standard input"
+    source = inspect(path, name=name, encoding=settings.encoding, delimiter=settings.delimiter)
+    header = list(source.header)
+    columns = ColumnMap(header=(), to_field={})  # an empty file: nothing to map
+    if not source.empty:
+        columns = resolve(header, brand=settings.brand, source=name, mapping=settings.mapping)
     journal = Journal.open(settings.journal, base_url=settings.base_url, read_only=settings.dry_run)
     stack.callback(journal.close)
     results = ResultsWriter(settings.out, header=header)
     stack.callback(results.close)
-    return _Prepared(columns=columns, journal=journal, results=results)
+    return _Prepared(source=source, columns=columns, journal=journal, results=results)
 
 
 def make_client(
@@ -107,8 +114,26 @@ async def _run(
     transport: httpx.AsyncBaseTransport | None,
     progress: Progress,
 ) -> None:
-    planner = Planner(prepared.columns, brand=settings.brand)
-    chunks = read_chunks(settings.input, chunk_size=settings.chunk_size)
+    source = prepared.source
+    planner = Planner(
+        prepared.columns, brand=settings.brand, ragged=source.ragged, width=len(source.header)
+    )
+    chunks = read_chunks(source, chunk_size=settings.chunk_size)
+    try:
+        await _submit_all(settings, prepared, planner, chunks, summary, transport, progress)
+    finally:
+        planner.close()
+
+
+async def _submit_all(
+    settings: Settings,
+    prepared: _Prepared,
+    planner: Planner,
+    chunks: Iterator[pd.DataFrame],
+    summary: Summary,
+    transport: httpx.AsyncBaseTransport | None,
+    progress: Progress,
+) -> None:
     async with make_client(settings, transport) as client:
         submitter = Submitter(
             client,

@@ -7,13 +7,16 @@ earlier run already created (or found) that customer.
 
 from __future__ import annotations
 
+import sqlite3
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import cast
 
 import pandas as pd
 
 from etl.columns import ColumnMap, to_contract
-from etl.journal import Journal, Key
+from etl.journal import Journal, Key, select_keys
 from etl.outcome import Outcome, Status
 from etl.payload import build_payload, encode
 from etl.validate import row_errors
@@ -34,11 +37,70 @@ class PlannedChunk:
     sends: list[Send] = field(default_factory=list)
 
 
+class SeenKeys:
+    """The keys of the valid rows read so far, with the row each was first seen in.
+
+    Kept in a temporary SQLite file rather than in memory, so that memory does not grow
+    with the file (a million keys would take hundreds of MB as Python objects).
+    """
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="affelios-import-")
+        path = Path(self._folder.name) / "seen.sqlite3"
+        # Used by one planning thread at a time (asyncio.to_thread, one chunk after another).
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute(
+            "CREATE TABLE seen (brand TEXT, id TEXT, row INTEGER, PRIMARY KEY (brand, id))"
+            " WITHOUT ROWID"
+        )
+
+    def first_rows(self, keys: list[Key], rows: list[int]) -> list[int | None]:
+        """For each key, the row it was first seen in (None: it is new here); then
+        remember the new ones. `rows` are the keys' own 1-based row numbers."""
+        first: dict[Key, int] = {}
+        for key, row in zip(keys, rows, strict=True):
+            first.setdefault(key, row)
+        found = select_keys(
+            self._db,
+            "SELECT s.brand, s.id, s.row FROM {keys} JOIN seen s"
+            " ON s.brand = k.column1 AND s.id = k.column2",
+            list(first),
+        )
+        for brand, external_id, row in found:
+            first[(brand, external_id)] = row
+        with self._db:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO seen VALUES (?,?,?)",
+                ((key[0], key[1], row) for key, row in first.items()),
+            )
+        return [
+            None if first[key] == row else first[key] for key, row in zip(keys, rows, strict=True)
+        ]
+
+    def close(self) -> None:
+        self._db.close()
+        self._folder.cleanup()
+
+
 class Planner:
-    def __init__(self, columns: ColumnMap, *, brand: str | None) -> None:
+    def __init__(
+        self,
+        columns: ColumnMap,
+        *,
+        brand: str | None,
+        ragged: dict[int, int] | None = None,
+        width: int = 0,
+    ) -> None:
         self._columns = columns
         self._brand = brand
-        self._first_row: dict[Key, int] = {}  # valid keys seen so far -> 1-based row
+        self._ragged = ragged or {}  # data row index -> number of fields, when not `width`
+        self._width = width
+        self._seen = SeenKeys()
+
+    def close(self) -> None:
+        self._seen.close()
 
     def check(self, raw: pd.DataFrame) -> PlannedChunk:
         """Validate a chunk and build the bodies of its good rows (CPU only, no I/O)."""
@@ -48,14 +110,24 @@ class Planner:
         at = frame.index.get_indexer(invalid.index).tolist()
         for i, error, kinds in zip(at, invalid["error"], invalid["kinds"], strict=True):
             outcomes[i] = Outcome(status=Status.INVALID, error=error, kinds=kinds)
+        if self._ragged:
+            at = frame.index.get_indexer(pd.Index(list(self._ragged))).tolist()
+            for i, fields in zip(at, self._ragged.values(), strict=True):
+                if i >= 0:
+                    outcomes[i] = Outcome(
+                        status=Status.INVALID,
+                        error=f"the row has {fields} fields but the header has {self._width}; "
+                        "check its delimiters and quotes",
+                        kinds=("wrong number of fields",),
+                    )
         chunk = PlannedChunk(raw=raw, outcomes=outcomes)
         records = cast(list[dict[str, str]], frame.to_dict("records"))
-        for position, (label, record) in enumerate(zip(frame.index, records, strict=True)):
-            if outcomes[position] is not None:
-                continue
-            key = (record["externalBrandId"], record["externalId"])
-            first = self._first_row.setdefault(key, label + 1)
-            if first != label + 1:
+        valid = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        keys = [(records[i]["externalBrandId"], records[i]["externalId"]) for i in valid]
+        firsts = self._seen.first_rows(keys, [int(frame.index[i]) + 1 for i in valid])
+        for position, key, first in zip(valid, keys, firsts, strict=True):
+            record = records[position]
+            if first is not None:
                 outcomes[position] = Outcome(
                     status=Status.INVALID,
                     error=f"duplicate of row {first} (same externalBrandId and externalId);"

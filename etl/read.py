@@ -1,58 +1,230 @@
 """Read the customer CSV as text, in chunks, so memory does not grow with the file.
 
-Every cell stays exactly as written (`000123`, `1e5`, `NA` and empty are all text).
-The index of each chunk is the 0-based data row number across the whole file.
+Two passes over the file, both streaming:
+
+1. `inspect`: before anything is sent, the file is checked whole with the standard
+   library's CSV reader: its encoding (a byte-order mark says UTF-8 or UTF-16; otherwise
+   UTF-8 if the start of the file is UTF-8, else Windows-1252), its delimiter (sniffed
+   among `,` `;` tab `|`), that it decodes all the way (else the error names the row and
+   suggests `--encoding`), how many rows it has, and which rows have more or fewer
+   fields than the header (pandas' fast parser silently pads short rows, so it cannot
+   tell). Files that are plainly not CSV (binary, JSON, HTML) are refused here.
+2. `read_chunks`: pandas' C parser reads the data, every cell as text (`000123`, `1e5`,
+   `NA` and empty stay as written), `chunk_size` rows at a time. The index of each chunk
+   is the 0-based data row number across the whole file.
+
+`-` reads standard input (spooled to a temporary file, since it is read twice);
+`.gz` files are read directly.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import gzip
+import io
+import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, cast
 
 import pandas as pd
 
 from etl.errors import InputError
 
 DEFAULT_CHUNK_SIZE = 10_000
-ENCODING = "utf-8-sig"  # UTF-8, with or without a byte-order mark
+DELIMITERS = ",;\t|"
+SAMPLE_BYTES = 64 * 1024
+_PAD = "\x00pad"  # names of the padding columns that catch the fields of long rows
+
+csv.field_size_limit(2**31 - 1)
 
 
-def _input_error(path: Path, exc: Exception) -> InputError:
-    if isinstance(exc, FileNotFoundError):
-        return InputError(f"{path}: no such file")
-    if isinstance(exc, IsADirectoryError):
-        return InputError(f"{path}: is a directory, not a CSV file")
-    if isinstance(exc, PermissionError):
-        return InputError(f"{path}: not readable (permission denied)")
-    if isinstance(exc, UnicodeDecodeError):
-        return InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})")
-    if isinstance(exc, pd.errors.EmptyDataError):
-        return InputError(f"{path}: the file is empty; expected a header line")
-    return InputError(f"{path}: cannot be read as CSV: {exc}")
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """What `inspect` learned of an input file."""
+
+    path: Path  # the file to read (for standard input, a temporary copy)
+    name: str  # how to call it in messages
+    encoding: str
+    delimiter: str
+    header: tuple[str, ...]
+    header_lines: int = 1  # physical lines up to the end of the header
+    rows: int
+    ragged: dict[int, int] = field(default_factory=dict)  # data row index -> field count
+
+    @property
+    def empty(self) -> bool:
+        return not self.header
 
 
-def read_header(path: Path) -> list[str]:
-    """The column names of the file, read without its rows."""
+def spool_stdin(stack: ExitStack) -> Path:
+    """Standard input, copied to a temporary file that lives as long as `stack`."""
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="affelios-import-")))
+    path = folder / "stdin.csv"
+    with path.open("wb") as out:
+        shutil.copyfileobj(sys.stdin.buffer, out)
+    return path
+
+
+def _open_bytes(path: Path) -> IO[bytes]:
+    if path.suffix == ".gz":
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb")
+
+
+def _guess_encoding(sample: bytes) -> str:
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
     try:
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_filter=False, encoding=ENCODING, nrows=0
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(sample) - 4:  # not just a character cut by the sample's end
+            return "cp1252"
+    return "utf-8-sig"  # UTF-8; a BOM-less file reads the same with this codec
+
+
+def _refuse_non_csv(name: str, sample: bytes, encoding: str) -> None:
+    if encoding != "utf-16" and b"\x00" in sample:
+        raise InputError(f"{name}: this is a binary file, not CSV text")
+    start = sample.lstrip(codecs.BOM_UTF8 + b" \t\r\n")[:15].lower()
+    if start[:1] in (b"{", b"["):
+        raise InputError(f"{name}: this looks like JSON, not CSV; export the customers as CSV")
+    if start.startswith((b"<!doctype", b"<html", b"<?xml", b"<")):
+        raise InputError(
+            f"{name}: this looks like HTML or XML (a web page, or an error page saved "
+            "in place of the export?), not CSV"
         )
-        return [str(c) for c in frame.columns]
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
-        raise _input_error(path, exc) from exc
 
 
-def read_chunks(path: Path, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[pd.DataFrame]:
-    """The file's data rows, `chunk_size` at a time, every column as text."""
+def _sniff(text: str) -> str:
+    lines = text.splitlines()
+    sample = "\n".join(lines[:-1] if len(lines) > 1 else lines)  # drop a cut last line
     try:
-        with pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            encoding=ENCODING,
-            chunksize=chunk_size,
-        ) as reader:
-            yield from reader
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
-        raise _input_error(path, exc) from exc
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        header = lines[0] if lines else ""
+        counts = {d: header.count(d) for d in DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+
+def inspect(
+    path: Path,
+    *,
+    name: str | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> Source:
+    """Check the whole file as CSV text and learn its shape; raises InputError."""
+    name = name or str(path)
+    try:
+        with _open_bytes(path) as raw:
+            sample = raw.read(SAMPLE_BYTES)
+    except FileNotFoundError as exc:
+        raise InputError(f"{name}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{name}: is a directory, not a CSV file") from exc
+    except PermissionError as exc:
+        raise InputError(f"{name}: not readable (permission denied)") from exc
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{name}: cannot be read ({exc})") from exc
+    if encoding is None:
+        encoding = _guess_encoding(sample)
+    else:
+        try:
+            codecs.lookup(encoding)
+        except LookupError as exc:
+            raise InputError(f"--encoding {encoding}: no such encoding") from exc
+    _refuse_non_csv(name, sample, encoding)
+    if delimiter is None:
+        delimiter = _sniff(sample.decode(encoding, errors="replace"))
+    return _scan(path, name=name, encoding=encoding, delimiter=delimiter)
+
+
+def _scan(path: Path, *, name: str, encoding: str, delimiter: str) -> Source:
+    header: list[str] = []
+    header_lines = 0
+    rows = 0
+    ragged: dict[int, int] = {}
+    with ExitStack() as stack:
+        raw = stack.enter_context(_open_bytes(path))
+        text = stack.enter_context(io.TextIOWrapper(raw, encoding=encoding, newline=""))
+        records = csv.reader(text, delimiter=delimiter)
+        try:
+            for record in records:
+                if not record:
+                    continue  # a blank line, skipped as pandas skips it
+                if not header:
+                    header = record
+                    header_lines = records.line_num
+                    continue
+                if len(record) != len(header):
+                    ragged[rows] = len(record)
+                rows += 1
+        except UnicodeDecodeError as exc:
+            where = f"row {rows + 1}" if header else "the header"
+            hint = " (try --encoding cp1252 for Windows or Latin-1 exports)"
+            if encoding not in ("utf-8", "utf-8-sig"):
+                hint = f" as {encoding} (try another --encoding)"
+            raise InputError(
+                f"{name}: {where} (or just after it) cannot be decoded{hint}: "
+                f"{exc.reason}, byte 0x{exc.object[exc.start]:02x}"
+            ) from exc
+        except csv.Error as exc:
+            raise InputError(f"{name}: row {rows + 1}: not valid CSV ({exc})") from exc
+    return Source(
+        path=path,
+        name=name,
+        encoding=encoding,
+        delimiter=delimiter,
+        header=tuple(header),
+        header_lines=header_lines,
+        rows=rows,
+        ragged=ragged,
+    )
+
+
+def column_names(header: tuple[str, ...]) -> list[str]:
+    """Unique names for the DataFrame (a repeated header gets `.1`, `.2`, as pandas does)."""
+    seen: dict[str, int] = {}
+    names = []
+    for column in header:
+        count = seen.get(column, 0)
+        seen[column] = count + 1
+        names.append(column if count == 0 else f"{column}.{count}")
+    return names
+
+
+def read_chunks(source: Source, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[pd.DataFrame]:
+    """The file's data rows, `chunk_size` at a time, every column as text.
+
+    A long row's extra fields are dropped (the row is invalid: see `Source.ragged`); a
+    short row's missing fields are empty.
+    """
+    if source.empty or source.rows == 0:
+        return
+    extra = max(source.ragged.values(), default=0) - len(source.header)
+    names = column_names(source.header) + [f"{_PAD}{i}" for i in range(max(extra, 0))]
+    with pd.read_csv(
+        source.path,
+        sep=source.delimiter,
+        encoding=source.encoding,
+        header=None,
+        skiprows=source.header_lines,
+        names=names,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        skip_blank_lines=True,
+        chunksize=chunk_size,
+        compression="infer",
+    ) as reader:
+        for chunk in reader:
+            yield chunk.iloc[:, : len(source.header)] if extra > 0 else chunk

@@ -23,6 +23,9 @@ class Settings:
     timeout: float = 30.0
     dry_run: bool = False
     chunk_size: int = 10_000
+    encoding: str | None = None  # None: detected
+    delimiter: str | None = None  # None: sniffed
+    mapping: dict[str, str] = field(default_factory=dict)  # input column -> contract field
     backoff_base: float = 0.5  # seconds; full jitter over base * 2**attempt
     backoff_max: float = 30.0
     down_after: int = 30  # failed attempts in a row (5xx, connection) that mean "API down"

@@ -25,7 +25,8 @@ def test_clickkey_and_clickid_together_are_refused() -> None:
         resolve(header, brand=None, source="f.csv")
     assert (
         str(caught.value)
-        == "f.csv: columns 'clickId', 'clickKey' all mean clickId; keep one of them"
+        == "f.csv: columns 'clickId', 'clickKey' all mean clickId; keep one of them, "
+        "or leave one out with --map 'clickKey=-'"
     )
 
 
