@@ -91,7 +91,8 @@ def _guess_encoding(sample: bytes) -> str:
 
 
 def _refuse_non_csv(name: str, sample: bytes, encoding: str) -> None:
-    if encoding != "utf-16" and b"\x00" in sample:
+    wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+    if not wide and b"\x00" in sample:
         raise InputError(f"{name}: this is a binary file, not CSV text")
     start = sample.lstrip(codecs.BOM_UTF8 + b" \t\r\n")[:15].lower()
     if start[:1] in (b"{", b"["):
@@ -169,12 +170,13 @@ def _scan(path: Path, *, name: str, encoding: str, delimiter: str) -> Source:
                     ragged[rows] = len(record)
                 rows += 1
         except UnicodeDecodeError as exc:
-            where = f"row {rows + 1}" if header else "the header"
+            row = _first_undecodable_row(path, encoding=encoding, delimiter=delimiter)
+            where = f"row {row}" if row else "the header"
             hint = " (try --encoding cp1252 for Windows or Latin-1 exports)"
-            if encoding not in ("utf-8", "utf-8-sig"):
+            if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
                 hint = f" as {encoding} (try another --encoding)"
             raise InputError(
-                f"{name}: {where} (or just after it) cannot be decoded{hint}: "
+                f"{name}: {where} cannot be decoded{hint}: "
                 f"{exc.reason}, byte 0x{exc.object[exc.start]:02x}"
             ) from exc
         except csv.Error as exc:
@@ -189,6 +191,26 @@ def _scan(path: Path, *, name: str, encoding: str, delimiter: str) -> Source:
         rows=rows,
         ragged=ragged,
     )
+
+
+def _first_undecodable_row(path: Path, *, encoding: str, delimiter: str) -> int:
+    """The 1-based data row (0: the header) holding the first byte that does not decode.
+
+    Only on the error path: the file is read again with undecodable bytes kept as
+    surrogates, and the first record holding one is the culprit.
+    """
+    with (
+        _open_bytes(path) as raw,
+        io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="") as text,
+    ):
+        row = -1
+        for record in csv.reader(text, delimiter=delimiter):
+            if not record:
+                continue
+            row += 1
+            if any("\udc80" <= c <= "\udcff" for cell in record for c in cell):
+                return row
+    return row
 
 
 def column_names(header: tuple[str, ...]) -> list[str]:

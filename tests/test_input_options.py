@@ -1,0 +1,196 @@
+"""--map, --config, --encoding, --delimiter, standard input: through the real command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from etl.cli import main
+from tests.conftest import API_KEY, RunningSandbox, read_results, run_cli
+
+WINDOWS_EXPORT = (
+    "External ID;Brand;Registration Date;Click Key\r\n"
+    "000123;casino-x;2025-06-28T19:29:48.174Z;clk-Zoë\r\n"
+    'C-2;casino-x;2025-06-28T19:29:48Z;"a;b"\r\n'
+    "C-3;;2025-06-28T19:29:48Z;Müller-€\r\n"
+)
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for name in ("AFFELIOS_API_KEY", "AFFELIOS_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+def test_a_windows_semicolon_export_imports_with_one_map(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    source = tmp_path / "export.csv"
+    source.write_bytes(WINDOWS_EXPORT.encode("cp1252"))
+    done = run_cli(
+        source, "--map", "Brand=externalBrandId", "--brand", "casino-x",
+        "--base-url", sandbox.url, "--journal", tmp_path / "j.db",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    sent = sorted(
+        (c["_request"]["externalId"], c["_request"].get("clickId"), c["externalBrandId"])
+        for c in sandbox.server.customers.values()
+    )
+    assert sent == [
+        ("000123", "clk-Zoë", "casino-x"),
+        ("C-2", "a;b", "casino-x"),
+        ("C-3", "Müller-€", "casino-x"),
+    ]
+    results = read_results(tmp_path / "export.results.csv")
+    assert [r["Click Key"] for r in results] == ["clk-Zoë", "a;b", "Müller-€"]
+
+
+def test_without_the_map_the_brand_column_is_only_kept(runner: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "export.csv"
+    source.write_bytes(WINDOWS_EXPORT.encode("cp1252"))
+    result = runner.invoke(main, [str(source), "--dry-run"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"affelios-import: {source}: no column for externalBrandId (or give --brand); "
+        "columns found: External ID, Brand, Registration Date, Click Key; "
+        "expected: externalId, externalBrandId, registrationDate\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--map", "Brand"], "--map 'Brand': expected COLUMN=FIELD, such as Brand=externalBrandId"),
+        (
+            ["--map", "Brand=shop"],
+            "--map Brand=shop: 'shop' is not a field of the API; expected one of: brandId,",
+        ),
+        (["--map", "Shop=externalBrandId"], "--map names a column 'Shop' that is not in the file"),
+        (
+            ["--map", "Click Key=externalId"],
+            "columns 'External ID', 'Click Key' all mean externalId",
+        ),
+    ],
+)
+def test_map_mistakes_exit_2_and_say_what_is_wrong(
+    runner: CliRunner, tmp_path: Path, args: list[str], message: str
+) -> None:
+    source = tmp_path / "export.csv"
+    source.write_bytes(WINDOWS_EXPORT.encode("cp1252"))
+    result = runner.invoke(main, [str(source), "--dry-run", *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_a_column_mapped_to_dash_is_left_out(runner: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text("externalId,externalBrandId,registrationDate,clickId,clickKey\n")
+    result = runner.invoke(main, [str(source), "--dry-run", "--map", "clickKey=-"])
+    assert result.exit_code == 0, result.stderr
+
+
+def test_config_file_settings_and_command_line_overrides(runner: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "export.txt"
+    source.write_bytes(WINDOWS_EXPORT.replace(";", "|").encode("latin-1", errors="replace"))
+    config = tmp_path / "job.toml"
+    config.write_text(
+        'brand = "casino-x"\n'
+        'encoding = "latin-1"\n'
+        'delimiter = "|"\n'
+        f'out = "{tmp_path / "from-config.csv"}"\n'
+        "[map]\n"
+        '"Brand" = "externalBrandId"\n'
+    )
+    result = runner.invoke(main, [str(source), "--config", str(config), "--dry-run"])
+    assert result.exit_code == 0, result.stderr
+    results = read_results(tmp_path / "from-config.csv")
+    assert [r["status"] for r in results] == ["valid"] * 3
+    assert results[0]["Click Key"] == "clk-Zoë"
+    # the command line wins over the file
+    result = runner.invoke(
+        main,
+        [str(source), "--config", str(config), "--dry-run", "--brand", "other", "-o",
+         str(tmp_path / "cli.csv")],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    statuses = [r["status"] for r in read_results(tmp_path / "cli.csv")]
+    assert statuses == ["invalid", "invalid", "valid"]  # the empty brand became "other"
+
+
+def test_config_file_mistakes_are_usage_errors(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "job.toml"
+    config.write_text('brand = "x"\nbrnad = "y"\n')
+    result = runner.invoke(main, ["c.csv", "--config", str(config)])
+    assert result.exit_code == 2
+    assert f"{config}: unknown key brnad; known keys: brand, base_url," in result.stderr
+    config.write_text("brand = \n")
+    result = runner.invoke(main, ["c.csv", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "not valid TOML" in result.stderr
+
+
+def test_standard_input_is_read_and_results_go_to_the_current_folder(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFELIOS_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "etl", "-", "--dry-run", "--brand", "b"],
+        input="externalId\tregistrationDate\nC1\t2025-06-28T19:29:48Z\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [r["externalId"] for r in read_results(tmp_path / "stdin.results.csv")] == ["C1"]
+
+
+def test_an_empty_file_exits_0_with_nothing_to_import(runner: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text("")
+    summary = tmp_path / "s.json"
+    result = runner.invoke(main, [str(source), "--dry-run", "--summary-json", str(summary)])
+    assert result.exit_code == 0
+    assert "0 rows (dry run, nothing sent): nothing to import" in result.stderr
+    assert (tmp_path / "c.results.csv").read_text().strip() == (
+        "row,status,affelios_id,http_status,attempts,error"
+    )
+    assert json.loads(summary.read_text())["rows"] == 0
+
+
+def test_json_instead_of_csv_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text('[{"externalId": "C1"}]')
+    result = runner.invoke(main, [str(source), "--dry-run"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"affelios-import: {source}: this looks like JSON, not CSV; export the customers as CSV\n"
+    )
+
+
+def test_delimiter_words(runner: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text(
+        "externalId\texternalBrandId\tregistrationDate\nC1\tb\t2025-06-28T19:29:48Z\n"
+    )
+    for word in ("tab", "\\t", "\t"):
+        result = runner.invoke(main, [str(source), "--dry-run", "--delimiter", word])
+        assert result.exit_code == 0, result.stderr
+    result = runner.invoke(main, [str(source), "--dry-run", "--delimiter", "::"])
+    assert result.exit_code == 2
+    assert "one character, or tab, comma, semicolon or pipe" in result.stderr
+
+
+def test_the_key_cannot_be_kept_in_a_config_file(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "job.toml"
+    config.write_text(f'api_key = "{API_KEY}"\n')
+    result = runner.invoke(main, ["c.csv", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "unknown key api_key" in result.stderr
+    assert API_KEY not in result.stderr
