@@ -1,0 +1,49 @@
+"""A big file is read, checked and written in chunks: memory does not grow with it."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import read_results
+
+# Runs the command in a child and prints the child's peak RSS (KiB) on the last line.
+MEASURE = (
+    "import resource, subprocess, sys\n"
+    "subprocess.run([sys.executable, '-m', 'etl', *sys.argv[1:]], check=False)\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+)
+
+
+def big_export(path: Path, rows: int) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["externalId", "externalBrandId", "registrationDate", "clickId", "name"])
+        for i in range(rows):
+            writer.writerow([f"C{i:09d}", "casino-x", "2025-06-28T19:29:48.174Z", f"k{i}", "x"])
+    return path
+
+
+def peak_kib(source: Path, tmp_path: Path) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(source), "--dry-run", "--journal",
+         str(tmp_path / "j.db"), "-q"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+def test_peak_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
+    small = big_export(tmp_path / "small.csv", 10_000)
+    large = big_export(tmp_path / "large.csv", 300_000)
+    small_kib = peak_kib(small, tmp_path)
+    large_kib = peak_kib(large, tmp_path)
+    # 30 times the rows: keeping every row's key in memory would add tens of MB.
+    assert large_kib - small_kib < 25 * 1024, (small_kib, large_kib)
+    results = read_results(tmp_path / "large.results.csv")
+    assert len(results) == 300_000
+    assert [r["row"] for r in results[::99_999]] == ["1", "100000", "199999", "299998"]
+    assert results[-1]["externalId"] == "C000299999"
