@@ -57,6 +57,8 @@ def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
             "no API key: set AFFELIOS_API_KEY or give --api-key-file (or use --dry-run)"
         )
     path, name = settings.input, str(settings.input)
+    if name != "-" and settings.out.resolve() == path.resolve():
+        raise SetupError(f"--out {settings.out}: that is the input file; choose another path")
     if name == "-":
         path, name = spool_stdin(stack), "standard input"
     source = inspect(path, name=name, encoding=settings.encoding, delimiter=settings.delimiter)
@@ -223,7 +225,9 @@ async def _stream(
         outcome = await submitter.send(send.body)
         if outcome.status in (Status.CREATED, Status.EXISTS):
             journal.record(send.key, affelios_id=outcome.affelios_id or None, status=outcome.status)
-        elif not outcome.maybe_created:
+        elif not outcome.maybe_created and not send.resent:
+            # Nothing was created by this run. (For a resent row, the entry is the earlier
+            # run's and says that run may have created it: it stays until an answer says.)
             journal.forget(send.key)
         if send.resent:
             outcome = _resent(outcome)

@@ -234,19 +234,24 @@ def read_chunks(source: Source, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iter
         return
     extra = max(source.ragged.values(), default=0) - len(source.header)
     names = column_names(source.header) + [f"{_PAD}{i}" for i in range(max(extra, 0))]
-    with pd.read_csv(
-        source.path,
-        sep=source.delimiter,
-        encoding=source.encoding,
-        header=None,
-        skiprows=source.header_lines,
-        names=names,
-        dtype=str,
-        keep_default_na=False,
-        na_filter=False,
-        skip_blank_lines=True,
-        chunksize=chunk_size,
-        compression="infer",
-    ) as reader:
-        for chunk in reader:
-            yield chunk.iloc[:, : len(source.header)] if extra > 0 else chunk
+    try:
+        with pd.read_csv(
+            source.path,
+            sep=source.delimiter,
+            encoding=source.encoding,
+            header=None,
+            skiprows=source.header_lines,
+            names=names,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=True,
+            chunksize=chunk_size,
+            compression="infer",
+        ) as reader:
+            for chunk in reader:
+                yield chunk.iloc[:, : len(source.header)] if extra > 0 else chunk
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        # The pre-scan is lenient where pandas is not (an unclosed quote at the end of
+        # the file): the rows read so far are kept, and the message says why it stopped.
+        raise InputError(f"{source.name}: cannot be read as CSV ({exc})") from exc

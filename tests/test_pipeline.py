@@ -175,3 +175,54 @@ def test_the_journal_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     run(settings(tmp_path, source), transport=transport)
     assert (tmp_path / "journal.sqlite3").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "journal.sqlite3.lock").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_resent_row_that_is_not_sent_again_keeps_its_journal_entry(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", good_rows(2))
+    journal_path = tmp_path / "journal.sqlite3"
+    db = sqlite3.connect(journal_path)
+    db.execute(
+        "CREATE TABLE customers (base_url TEXT NOT NULL, external_brand_id TEXT NOT NULL,"
+        " external_id TEXT NOT NULL, affelios_id TEXT, status TEXT NOT NULL,"
+        " recorded_at TEXT NOT NULL, PRIMARY KEY (base_url, external_brand_id, external_id))"
+        " WITHOUT ROWID"
+    )
+    with db:  # an earlier run died while sending row 2
+        db.execute(
+            "INSERT INTO customers VALUES ('https://api.test','casino-x','C00002',NULL,"
+            "'sending','2026-01-01T00:00:00Z')"
+        )
+    db.close()
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401)
+
+    summary = run(settings(tmp_path, source), transport=httpx.MockTransport(refuse))
+    assert summary.exit_code == 3
+    results = read_results(tmp_path / "out.csv")
+    assert [r["status"] for r in results] == ["failed", "not_sent"]
+    assert results[1]["error"] == "an earlier run stopped with this row in flight"
+    status = sqlite3.connect(journal_path).execute(
+        "SELECT external_id, status FROM customers ORDER BY external_id"
+    )
+    assert status.fetchall() == [("C00002", "sending")]  # row 1's refused intent is gone
+
+
+def test_the_results_may_not_overwrite_the_input(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", good_rows(2))
+    before = source.read_bytes()
+    transport, seen = counting_api()
+    with pytest.raises(SetupError, match="that is the input file"):
+        run(settings(tmp_path, source, out=tmp_path / "." / "in.csv"), transport=transport)
+    assert source.read_bytes() == before
+    assert seen == []
+
+
+def test_an_unclosed_quote_stops_with_a_clear_error(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(
+        'externalId,externalBrandId,registrationDate\nC1,b,2025-06-28T19:29:48Z\nC2,"b,x\n'
+    )
+    transport, _ = counting_api()
+    with pytest.raises(InputError, match=r"cannot be read as CSV \(.*EOF inside string"):
+        run(settings(tmp_path, source), transport=transport)
