@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml constraints.txt
 # handful of deliberately bad rows, so the import itself exits 1: that is the demo.
 demo: install
 	@status=0; $(BIN)/affelios-import sample_data/customers.csv --brand casino-x --sandbox \
-		-o build/demo/customers.results.csv || status=$$?; \
+		-o build/demo/customers.results.csv --errors-out build/demo/customers.errors.csv \
+		|| status=$$?; \
 	echo "demo: affelios-import exited $$status (1 = some rows need fixing; see the results)"; \
 	test $$status -le 1
 

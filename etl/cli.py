@@ -33,16 +33,16 @@ def default_journal() -> Path:
     return platformdirs.user_data_path("affelios-import") / "journal.sqlite3"
 
 
-def default_results(input_path: Path) -> Path:
-    """`customers.csv` -> `customers.results.csv` beside it; `-` -> ./stdin.results.csv."""
+def default_output(input_path: Path, kind: str) -> Path:
+    """`customers.csv` -> `customers.<kind>.csv` beside it; `-` -> ./stdin.<kind>.csv."""
     if str(input_path) == "-":
-        return Path("stdin.results.csv")
+        return Path(f"stdin.{kind}.csv")
     name = input_path.name
     for suffix in (".csv.gz", ".csv", ".txt", ".tsv", ".gz"):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
-    return input_path.with_name(f"{name}.results.csv")
+    return input_path.with_name(f"{name}.{kind}.csv")
 
 
 def check_base_url(url: str, *, allow_insecure_http: bool) -> str:
@@ -108,6 +108,7 @@ CONFIG_KEYS = {
     "brand": "brand",
     "base_url": "base_url",
     "out": "out",
+    "errors_out": "errors_out",
     "map": "mappings",
     "encoding": "encoding",
     "delimiter": "delimiter",
@@ -256,6 +257,11 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     help="No progress bar; print the summary only if something needs attention.",
 )
 @click.option(
+    "--errors-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The rows to fix (invalid, failed), to import again.  [default: <CSV>.errors.csv]",
+)
+@click.option(
     "--summary-json",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the summary as JSON here.",
@@ -279,6 +285,7 @@ def main(
     allow_insecure_http: bool,
     sandbox: bool,
     quiet: bool,
+    errors_out: Path | None,
     summary_json: Path | None,
 ) -> None:
     """Register the customers in CSV with Affelios, one request per row.
@@ -292,7 +299,8 @@ def main(
         with _api(sandbox, base_url, api_key_file, allow_insecure_http) as (url, key, memory):
             settings = Settings(
                 input=csv_path,
-                out=out or default_results(csv_path),
+                out=out or default_output(csv_path, "results"),
+                errors_out=errors_out or default_output(csv_path, "errors"),
                 journal=journal or (":memory:" if memory else default_journal()),
                 base_url=url,
                 api_key=key,

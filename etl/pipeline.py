@@ -30,7 +30,7 @@ from etl.journal import Journal
 from etl.outcome import Outcome, Status
 from etl.plan import PlannedChunk, Planner, Send
 from etl.read import Source, inspect, read_chunks, spool_stdin
-from etl.results import ResultsWriter
+from etl.results import ErrorsWriter, ResultsWriter
 from etl.settings import Settings
 from etl.submit import Submitter
 from etl.summary import Summary
@@ -48,6 +48,7 @@ class _Prepared:
     columns: ColumnMap
     journal: Journal
     results: ResultsWriter
+    errors: ErrorsWriter | None
 
 
 def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
@@ -57,8 +58,12 @@ def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
             "no API key: set AFFELIOS_API_KEY or give --api-key-file (or use --dry-run)"
         )
     path, name = settings.input, str(settings.input)
-    if name != "-" and settings.out.resolve() == path.resolve():
-        raise SetupError(f"--out {settings.out}: that is the input file; choose another path")
+    outputs = [("--out", settings.out), ("--errors-out", settings.errors_out)]
+    for option, output in outputs:
+        if output is not None and name != "-" and output.resolve() == path.resolve():
+            raise SetupError(f"{option} {output}: that is the input file; choose another path")
+    if settings.errors_out is not None and settings.errors_out.resolve() == settings.out.resolve():
+        raise SetupError(f"--errors-out {settings.errors_out}: that is the results file")
     if name == "-":
         path, name = spool_stdin(stack), "standard input"
     source = inspect(path, name=name, encoding=settings.encoding, delimiter=settings.delimiter)
@@ -70,7 +75,13 @@ def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
     stack.callback(journal.close)
     results = ResultsWriter(settings.out, header=header)
     stack.callback(results.close)
-    return _Prepared(source=source, columns=columns, journal=journal, results=results)
+    errors = None
+    if settings.errors_out is not None:
+        errors = ErrorsWriter(settings.errors_out, header=header, delimiter=source.delimiter)
+        stack.callback(errors.close)
+    return _Prepared(
+        source=source, columns=columns, journal=journal, results=results, errors=errors
+    )
 
 
 def make_client(
@@ -100,7 +111,11 @@ def run(
     progress: Progress | None = None,
 ) -> Summary:
     """Import `settings.input`; the summary's exit code says how it went."""
-    summary = Summary(results_path=str(settings.out), dry_run=settings.dry_run)
+    summary = Summary(
+        results_path=str(settings.out),
+        errors_path=str(settings.errors_out or ""),
+        dry_run=settings.dry_run,
+    )
     started = time.monotonic()
     with ExitStack() as stack:
         prepared = prepare(settings, stack)
@@ -239,6 +254,8 @@ async def _stream(
             journal.flush()  # what the results report as done is in the journal first
             outcomes = [o or NOT_SENT for o in flight.planned.outcomes]
             results.write_chunk(flight.planned.raw, outcomes)
+            if prepared.errors is not None:
+                prepared.errors.write_chunk(flight.planned.raw, outcomes)
             for label, outcome in zip(flight.planned.raw.index, outcomes, strict=True):
                 summary.add(label + 1, outcome)
             progress(len(outcomes))

@@ -21,7 +21,7 @@ from typing import TextIO
 import pandas as pd
 
 from etl.errors import SetupError
-from etl.outcome import Outcome
+from etl.outcome import Outcome, Status
 
 FORMULA_START = r"^[=+\-@\t\r]"
 
@@ -35,14 +35,18 @@ RESULT_COLUMNS: tuple[str, ...] = (
 )
 
 
+def _create(path: Path, what: str) -> TextIO:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        raise SetupError(f"{path}: cannot write the {what} here ({exc.strerror})") from exc
+
+
 class ResultsWriter:
     def __init__(self, path: Path, *, header: Sequence[str]) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file: TextIO = path.open("w", newline="", encoding="utf-8")
-        except OSError as exc:
-            raise SetupError(f"{path}: cannot write the results here ({exc.strerror})") from exc
+        self._file = _create(path, "results")
         self._csv = csv.writer(self._file)
         self._csv.writerow([*RESULT_COLUMNS, *header])
         self._file.flush()
@@ -64,6 +68,45 @@ class ResultsWriter:
                 raw.index, outcomes, raw.itertuples(index=False, name=None), strict=True
             )
         )
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+ERRORS_COLUMN = "error"
+TO_FIX = frozenset({Status.INVALID, Status.FAILED})
+
+
+class ErrorsWriter:
+    """The rows to fix: only `invalid` and `failed` ones, their columns as read, then why.
+
+    An analyst fixes the rows in a spreadsheet and imports this same file again: the
+    original columns come first, unchanged (no apostrophes here, or they would be sent),
+    in the input's delimiter, then `error`. A file that already has an `error` column (an
+    errors file imported again) gets the new reason in that column, not a second one.
+    """
+
+    def __init__(self, path: Path, *, header: Sequence[str], delimiter: str) -> None:
+        self.path = path
+        self._file = _create(path, "errors file")
+        self._csv = csv.writer(self._file, delimiter=delimiter)
+        self._error_at = list(header).index(ERRORS_COLUMN) if ERRORS_COLUMN in header else None
+        self._csv.writerow(header if self._error_at is not None else [*header, ERRORS_COLUMN])
+        self._file.flush()
+
+    def write_chunk(self, raw: pd.DataFrame, outcomes: Sequence[Outcome]) -> None:
+        rows = []
+        for values, outcome in zip(raw.itertuples(index=False, name=None), outcomes, strict=True):
+            if outcome.status not in TO_FIX:
+                continue
+            if self._error_at is None:
+                rows.append([*values, outcome.error])
+            else:
+                rows.append(
+                    [*values[: self._error_at], outcome.error, *values[self._error_at + 1 :]]
+                )
+        self._csv.writerows(rows)
         self._file.flush()
 
     def close(self) -> None:

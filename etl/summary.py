@@ -8,6 +8,9 @@ from typing import Any
 
 from etl.outcome import GOOD, Outcome, Status
 
+SCHEMA_VERSION = (
+    1  # of to_dict() (--summary-json): bumped when a field is renamed, removed or changes meaning
+)
 FIRST_ROWS = 5
 TOP_ERRORS = 5
 
@@ -15,6 +18,7 @@ TOP_ERRORS = 5
 @dataclass
 class Summary:
     results_path: str = ""
+    errors_path: str = ""
     dry_run: bool = False
     rows: int = 0
     counts: Counter[str] = field(default_factory=Counter)
@@ -35,6 +39,10 @@ class Summary:
                 first.append(row)
 
     @property
+    def to_fix(self) -> int:
+        return self.counts[Status.INVALID.value] + self.counts[Status.FAILED.value]
+
+    @property
     def exit_code(self) -> int:
         if self.stop_reason:
             return 3
@@ -44,6 +52,7 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "schema_version": SCHEMA_VERSION,
             "rows": self.rows,
             "counts": {s.value: self.counts[s.value] for s in Status},
             "top_errors": [
@@ -55,6 +64,8 @@ class Summary:
             "seconds": round(self.seconds, 3),
             "retries": self.retries,
             "results": self.results_path,
+            "errors_file": self.errors_path or None,
+            "rows_to_fix": self.to_fix,
             "exit_code": self.exit_code,
         }
 
@@ -71,6 +82,8 @@ class Summary:
             more = ", …" if n > len(self.error_rows[kind]) else ""
             lines.append(f"  {n} x {kind} (rows {rows}{more})")
         lines.append(f"results: {self.results_path}")
+        if self.errors_path:
+            lines.append(f"rows to fix: {self.to_fix}, in {self.errors_path}")
         if self.stop_reason:
             lines.append(f"stopped: {self.stop_reason}")
         return "\n".join(lines)

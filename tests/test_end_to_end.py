@@ -122,6 +122,8 @@ def test_the_sample_file_gets_its_expected_statuses(
         tmp_path / "j.db",
         "-o",
         out,
+        "--errors-out",
+        tmp_path / "sample.errors.csv",
     )
     assert done.returncode == 1
     results = read_results(out)
