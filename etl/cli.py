@@ -25,6 +25,7 @@ from etl import __version__
 from etl.columns import parse_mapping
 from etl.errors import AffeliosImportError, SetupError
 from etl.pipeline import Progress, run
+from etl.results import summarise
 from etl.sandbox import Sandbox, serve_in_thread
 from etl.settings import DEFAULT_BASE_URL, Settings
 
@@ -340,3 +341,28 @@ def _api(
     with serve_in_thread(Sandbox(api_key=key)) as url:
         click.echo(f"sandbox: importing into a local Affelios sandbox at {url}", err=True)
         yield url, key, True
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("results_path", metavar="RESULTS", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead.")
+@click.version_option(__version__, prog_name="affelios-summary")
+def summary_main(results_path: Path, as_json: bool) -> None:
+    """Summarise a results file of affelios-import, without running anything again.
+
+    Prints what the run printed at its end (but the time it took): counts per status
+    and the commonest errors with their first rows. Exits as the run did: 0 all good,
+    1 some rows invalid or failed, 3 some rows not sent.
+
+    \b
+    Example:
+      affelios-summary customers.results.csv
+      affelios-summary customers.results.csv --json | jq .counts
+    """
+    try:
+        summary = summarise(results_path)
+    except AffeliosImportError as exc:
+        click.echo(f"affelios-summary: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    click.echo(json.dumps(summary.to_dict(), indent=2) if as_json else summary.to_text())
+    sys.exit(summary.exit_code)

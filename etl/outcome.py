@@ -27,4 +27,3 @@ class Outcome:
     attempts: int = 0
     error: str = ""
     maybe_created: bool = False  # failed, but an attempt may have created it
-    kinds: tuple[str, ...] = ()  # the error without its values, for the summary's grouping

@@ -257,7 +257,7 @@ async def _stream(
             if prepared.errors is not None:
                 prepared.errors.write_chunk(flight.planned.raw, outcomes)
             for label, outcome in zip(flight.planned.raw.index, outcomes, strict=True):
-                summary.add(label + 1, outcome)
+                summary.add(label + 1, outcome.status, outcome.error)
             progress(len(outcomes))
 
     try:

@@ -108,8 +108,8 @@ class Planner:
         invalid = row_errors(frame, brand=self._brand)
         outcomes: list[Outcome | None] = [None] * len(frame)
         at = frame.index.get_indexer(invalid.index).tolist()
-        for i, error, kinds in zip(at, invalid["error"], invalid["kinds"], strict=True):
-            outcomes[i] = Outcome(status=Status.INVALID, error=error, kinds=kinds)
+        for i, error in zip(at, invalid["error"], strict=True):
+            outcomes[i] = Outcome(status=Status.INVALID, error=error)
         if self._ragged:
             at = frame.index.get_indexer(pd.Index(list(self._ragged))).tolist()
             for i, fields in zip(at, self._ragged.values(), strict=True):
@@ -118,7 +118,6 @@ class Planner:
                         status=Status.INVALID,
                         error=f"the row has {fields} fields but the header has {self._width}; "
                         "check its delimiters and quotes",
-                        kinds=("wrong number of fields",),
                     )
         chunk = PlannedChunk(raw=raw, outcomes=outcomes)
         records = cast(list[dict[str, str]], frame.to_dict("records"))
@@ -132,7 +131,6 @@ class Planner:
                     status=Status.INVALID,
                     error=f"duplicate of row {first} (same externalBrandId and externalId);"
                     " not sent",
-                    kinds=("duplicate of an earlier row",),
                 )
                 continue
             chunk.sends.append(Send(position, key, encode(build_payload(record))))

@@ -20,10 +20,12 @@ from typing import TextIO
 
 import pandas as pd
 
-from etl.errors import SetupError
+from etl.errors import InputError, SetupError
 from etl.outcome import Outcome, Status
+from etl.summary import Summary
 
 FORMULA_START = r"^[=+\-@\t\r]"
+FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "row",
@@ -113,10 +115,41 @@ class ErrorsWriter:
         self._file.close()
 
 
+def summarise(path: Path) -> Summary:
+    """The summary of a run, from its results file alone (read in chunks)."""
+    summary = Summary(results_path=str(path))
+    try:
+        with pd.read_csv(
+            path,
+            usecols=["row", "status", "error"],
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            chunksize=100_000,
+        ) as reader:
+            for chunk in reader:
+                for row, status, error in zip(
+                    chunk["row"], chunk["status"], chunk["error"], strict=True
+                ):
+                    summary.add(int(row), status, _undefused(error))
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no such file") from exc
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: not a results file of affelios-import ({exc})") from exc
+    summary.dry_run = summary.counts[Status.VALID.value] > 0
+    if summary.counts[Status.NOT_SENT.value]:
+        summary.stop_reason = "the run stopped before every row was sent"
+    return summary
+
+
+def _undefused(text: str) -> str:
+    return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_CHARS else text
+
+
 def defuse_formulas(column: pd.Series) -> pd.Series:
     """The column with every cell a spreadsheet would run as a formula made text."""
     return column.mask(column.str.contains(FORMULA_START, regex=True), "'" + column)
 
 
 def defuse_formula(text: str) -> str:
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text[:1] in FORMULA_CHARS else text

@@ -234,7 +234,6 @@ class Submitter:
                 attempts=attempts,
                 maybe_created=reached,
                 error=f"gave up after {attempts} attempts: {exc.detail}",
-                kinds=(f"gave up: {exc.detail}",),
             )
         except asyncio.CancelledError:
             if not self._interrupting:
@@ -257,7 +256,6 @@ class Submitter:
             attempts=attempts,
             maybe_created=True,
             error=f"{why}; the API may have created it: the next run will tell",
-            kinds=(why,),
         )
 
     def _classify(self, response: httpx.Response, attempts: int) -> Outcome:
@@ -271,7 +269,6 @@ class Submitter:
                     http_status=code,
                     attempts=attempts,
                     error=f"the answer carried no customer id: {excerpt(response)}",
-                    kinds=("created, but the answer carried no id",),
                 )
             return Outcome(
                 status=Status.CREATED, affelios_id=affelios_id, http_status=code, attempts=attempts
@@ -285,12 +282,10 @@ class Submitter:
                 http_status=code,
                 attempts=attempts,
                 error=f"HTTP {code}: the API refused the key: {excerpt(response)}",
-                kinds=(f"HTTP {code}: the API refused the key",),
             )
         return Outcome(
             status=Status.FAILED,
             http_status=code,
             attempts=attempts,
             error=f"HTTP {code}: {excerpt(response)}",
-            kinds=(f"HTTP {code}",),
         )

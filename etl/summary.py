@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from etl.outcome import GOOD, Outcome, Status
+from etl.outcome import GOOD, Status
 
-SCHEMA_VERSION = (
-    1  # of to_dict() (--summary-json): bumped when a field is renamed, removed or changes meaning
-)
+# One row's error message as kinds without their values, so that the live run and a
+# summary of its results file group errors alike.
+_VALUE = r"(?:empty|'(?:[^'\\]|\\.)*'(?: \(blank\))?|\"(?:[^\"\\]|\\.)*\"(?: \(blank\))?)"
+_CHECK = re.compile(rf"(?:^|; )(\w+) {_VALUE}: expected (.+?)(?=; \w+ {_VALUE}: expected |$)")
+_RULES = [
+    (re.compile(r"^duplicate of row \d+"), "duplicate of an earlier row"),
+    (re.compile(r"^the row has \d+ fields"), "wrong number of fields"),
+    (re.compile(r"^gave up after \d+ attempts: (.*)$"), r"gave up: \1"),
+    (re.compile(r"^HTTP (\d+): the API refused the key"), r"HTTP \1: the API refused the key"),
+    (re.compile(r"^HTTP (\d+)"), r"HTTP \1"),
+    (
+        re.compile(r"^(the run stopped before the retry|interrupted with the request in flight)"),
+        r"\1",
+    ),
+]
+RESENT_NOTE = "an earlier run stopped with this row in flight; "
+
+
+def error_kinds(status: str, error: str) -> list[str]:
+    """The kinds of error of an `invalid` or `failed` row (none for the others)."""
+    if status not in (Status.INVALID, Status.FAILED) or not error:
+        return []
+    error = error.removeprefix(RESENT_NOTE)
+    if status == Status.INVALID and (checks := _CHECK.findall(error)):
+        return [f"{column}: expected {expected}" for column, expected in checks]
+    for pattern, kind in _RULES:
+        if match := pattern.match(error):
+            return [match.expand(kind)]
+    return [error if len(error) <= 80 else error[:79] + "…"]
+
+
+# Of to_dict() (--summary-json): bumped when a field is renamed, removed or changes meaning.
+SCHEMA_VERSION = 1
 FIRST_ROWS = 5
 TOP_ERRORS = 5
 
@@ -25,14 +56,14 @@ class Summary:
     errors: Counter[str] = field(default_factory=Counter)
     error_rows: dict[str, list[int]] = field(default_factory=dict)
     stop_reason: str = ""
-    seconds: float = 0.0
+    seconds: float | None = None  # None: not known (a summary of a results file)
     retries: int = 0
 
-    def add(self, row: int, outcome: Outcome) -> None:
+    def add(self, row: int, status: str, error: str) -> None:
         """Count one row's outcome; `row` is its 1-based data row number."""
         self.rows += 1
-        self.counts[outcome.status.value] += 1
-        for kind in outcome.kinds:
+        self.counts[status] += 1
+        for kind in error_kinds(status, error):
             self.errors[kind] += 1
             first = self.error_rows.setdefault(kind, [])
             if len(first) < FIRST_ROWS:
@@ -61,7 +92,7 @@ class Summary:
             ],
             "dry_run": self.dry_run,
             "stopped": self.stop_reason or None,
-            "seconds": round(self.seconds, 3),
+            "seconds": None if self.seconds is None else round(self.seconds, 3),
             "retries": self.retries,
             "results": self.results_path,
             "errors_file": self.errors_path or None,
@@ -71,10 +102,14 @@ class Summary:
 
     def to_text(self) -> str:
         counts = ", ".join(f"{n} {s}" for s in Status if (n := self.counts[s.value]))
-        rate = f", {self.rows / self.seconds:,.0f} rows/s" if self.seconds > 0 else ""
+        timing = ""
+        if self.seconds is not None:
+            timing = f" in {self.seconds:.1f}s"
+            if self.seconds > 0:
+                timing += f", {self.rows / self.seconds:,.0f} rows/s"
         lines = [
             f"{self.rows} rows{' (dry run, nothing sent)' if self.dry_run else ''}: "
-            f"{counts or 'nothing to import'} in {self.seconds:.1f}s{rate}"
+            f"{counts or 'nothing to import'}{timing}"
             + (f", {self.retries} retries" if self.retries else "")
         ]
         for kind, n in self.errors.most_common(TOP_ERRORS):

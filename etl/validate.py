@@ -20,11 +20,10 @@ def _show(value: object) -> str:
 
 
 def row_errors(frame: pd.DataFrame, *, brand: str | None) -> pd.DataFrame:
-    """The invalid rows of `frame` (same index), with columns `error` and `kinds`.
+    """The invalid rows of `frame` (same index), with one column, `error`.
 
     A row with several problems gets them all, in column order, in one `error`:
     `registrationDate '28/06/2025': expected an ISO-8601 Zulu timestamp ...`.
-    `kinds` is the same list without the values, for grouping in the summary.
     """
     try:
         customer_schema(brand).validate(frame, lazy=True)
@@ -35,17 +34,12 @@ def row_errors(frame: pd.DataFrame, *, brand: str | None) -> pd.DataFrame:
         cases = cases.assign(
             _col=cases["column"].map(order), _row=cases["index"].astype("int64")
         ).sort_values(["_row", "_col", "check_number"], kind="stable")
-        kinds = cases["column"] + ": expected " + cases["check"]
         messages = [
             f"{col} {_show(value)}: expected {check}"
             for col, value, check in zip(
                 cases["column"], cases["failure_case"], cases["check"], strict=True
             )
         ]
-        by_row = pd.DataFrame(
-            {"error": messages, "kinds": kinds.to_numpy()}, index=cases["_row"].to_numpy()
-        ).groupby(level=0, sort=True)
-        return pd.DataFrame(
-            {"error": by_row["error"].agg("; ".join), "kinds": by_row["kinds"].agg(tuple)}
-        )
-    return pd.DataFrame({"error": pd.Series([], dtype=str), "kinds": pd.Series([], dtype=object)})
+        by_row = pd.Series(messages, index=cases["_row"].to_numpy(), dtype=str)
+        return by_row.groupby(level=0, sort=True).agg("; ".join).to_frame("error")
+    return pd.DataFrame({"error": pd.Series([], dtype=str)})
