@@ -13,6 +13,7 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +45,20 @@ def default_output(input_path: Path, kind: str) -> Path:
             name = name[: -len(suffix)]
             break
     return input_path.with_name(f"{name}.{kind}.csv")
+
+
+def expand(path: Path, *, now: datetime | None = None) -> Path:
+    """`results/{date}.csv` -> `results/2026-11-25.csv`: placeholders for dated names.
+
+    `{date}` is the local date (YYYY-MM-DD), `{time}` the local time (HHMMSS).
+    """
+    now = now or datetime.now()
+    try:
+        return Path(str(path).format(date=f"{now:%Y-%m-%d}", time=f"{now:%H%M%S}"))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise SetupError(
+            f"{path}: unknown placeholder {exc}; the placeholders are {{date}} and {{time}}"
+        ) from exc
 
 
 def check_base_url(url: str, *, allow_insecure_http: bool) -> str:
@@ -258,6 +273,11 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     help="No progress bar; print the summary only if something needs attention.",
 )
 @click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help="Only the first N data rows (to try a file out).",
+)
+@click.option(
     "--errors-out",
     type=click.Path(path_type=Path, dir_okay=False),
     help="The rows to fix (invalid, failed), to import again.  [default: <CSV>.errors.csv]",
@@ -286,6 +306,7 @@ def main(
     allow_insecure_http: bool,
     sandbox: bool,
     quiet: bool,
+    limit: int | None,
     errors_out: Path | None,
     summary_json: Path | None,
 ) -> None:
@@ -297,11 +318,13 @@ def main(
     the command line.
     """
     try:
+        summary_json = expand(summary_json) if summary_json else None
         with _api(sandbox, base_url, api_key_file, allow_insecure_http) as (url, key, memory):
             settings = Settings(
                 input=csv_path,
-                out=out or default_output(csv_path, "results"),
-                errors_out=errors_out or default_output(csv_path, "errors"),
+                out=expand(out) if out else default_output(csv_path, "results"),
+                errors_out=expand(errors_out) if errors_out else default_output(csv_path, "errors"),
+                limit=limit,
                 journal=journal or (":memory:" if memory else default_journal()),
                 base_url=url,
                 api_key=key,
@@ -322,6 +345,7 @@ def main(
         click.echo(f"affelios-import: {exc}", err=True)
         sys.exit(exc.exit_code)
     if summary_json is not None:
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     if not quiet or summary.exit_code != 0:
         click.echo(summary.to_text(), err=True)

@@ -135,7 +135,7 @@ async def _run(
     planner = Planner(
         prepared.columns, brand=settings.brand, ragged=source.ragged, width=len(source.header)
     )
-    chunks = read_chunks(source, chunk_size=settings.chunk_size)
+    chunks = read_chunks(source, chunk_size=settings.chunk_size, limit=settings.limit)
     try:
         await _submit_all(settings, prepared, planner, chunks, summary, transport, progress)
     finally:

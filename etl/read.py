@@ -224,8 +224,10 @@ def column_names(header: tuple[str, ...]) -> list[str]:
     return names
 
 
-def read_chunks(source: Source, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[pd.DataFrame]:
-    """The file's data rows, `chunk_size` at a time, every column as text.
+def read_chunks(
+    source: Source, *, chunk_size: int = DEFAULT_CHUNK_SIZE, limit: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """The file's data rows (the first `limit` of them), `chunk_size` at a time, as text.
 
     A long row's extra fields are dropped (the row is invalid: see `Source.ragged`); a
     short row's missing fields are empty.
@@ -247,6 +249,7 @@ def read_chunks(source: Source, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iter
             na_filter=False,
             skip_blank_lines=True,
             chunksize=chunk_size,
+            nrows=limit,
             compression="infer",
         ) as reader:
             for chunk in reader:

@@ -24,6 +24,7 @@ class Settings:
     timeout: float = 30.0
     dry_run: bool = False
     chunk_size: int = 10_000
+    limit: int | None = None  # only the first N data rows
     encoding: str | None = None  # None: detected
     delimiter: str | None = None  # None: sniffed
     mapping: dict[str, str] = field(default_factory=dict)  # input column -> contract field

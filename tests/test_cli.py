@@ -151,3 +151,39 @@ def test_a_journal_that_cannot_be_opened_exits_2_before_sending(
     assert result.stderr.startswith(f"affelios-import: journal {journal}: cannot be opened (")
     assert result.stderr.endswith("); try --journal PATH\n")
     assert not (tmp_path / "c.results.csv").exists()
+
+
+def test_limit_tries_the_first_rows_only(runner: CliRunner, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(25))
+    result = runner.invoke(
+        main, [str(source), "--dry-run", "--limit", "7", "--journal", str(tmp_path / "j")]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert [r["row"] for r in read_results(tmp_path / "c.results.csv")] == [
+        str(i) for i in range(1, 8)
+    ]
+    assert result.stderr.startswith("7 rows (dry run, nothing sent): 7 valid")
+
+
+def test_dated_names_for_outputs(runner: CliRunner, tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from etl.cli import expand
+
+    when = datetime(2026, 11, 25, 2, 30, 5)
+    assert expand(Path("results/{date}-{time}.csv"), now=when) == Path(
+        "results/2026-11-25-023005.csv"
+    )
+    source = write_csv(tmp_path / "c.csv", good_rows(2))
+    out = tmp_path / "results" / "{date}.csv"
+    summary = tmp_path / "logs" / "{date}.json"
+    result = runner.invoke(
+        main, [str(source), "--dry-run", "-o", str(out), "--summary-json", str(summary)]
+    )
+    assert result.exit_code == 0, result.stderr
+    today = f"{datetime.now():%Y-%m-%d}"
+    assert len(read_results(tmp_path / "results" / f"{today}.csv")) == 2
+    assert json.loads((tmp_path / "logs" / f"{today}.json").read_text())["rows"] == 2
+    bad = runner.invoke(main, [str(source), "--dry-run", "-o", str(tmp_path / "{day}.csv")])
+    assert bad.exit_code == 2
+    assert "unknown placeholder 'day'; the placeholders are {date} and {time}" in bad.stderr
