@@ -25,6 +25,7 @@ from tqdm import tqdm
 from etl import __version__
 from etl.columns import parse_mapping
 from etl.errors import AffeliosImportError, SetupError
+from etl.logs import setup as setup_logs
 from etl.pipeline import Progress, run
 from etl.results import summarise
 from etl.sandbox import Sandbox, serve_in_thread
@@ -133,6 +134,8 @@ CONFIG_KEYS = {
     "retries": "retries",
     "timeout": "timeout",
     "journal": "journal",
+    "log_file": "log_file",
+    "log_format": "log_format",
 }
 
 
@@ -273,6 +276,21 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     help="No progress bar; print the summary only if something needs attention.",
 )
 @click.option(
+    "--log-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append one line per notable event (start, retries, throttling, stop, end) here.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as key=value text or as JSON objects.",
+)
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Log every request too (to stderr without --log-file)."
+)
+@click.option(
     "--limit",
     type=click.IntRange(min=1),
     help="Only the first N data rows (to try a file out).",
@@ -306,6 +324,9 @@ def main(
     allow_insecure_http: bool,
     sandbox: bool,
     quiet: bool,
+    log_file: Path | None,
+    log_format: str,
+    verbose: bool,
     limit: int | None,
     errors_out: Path | None,
     summary_json: Path | None,
@@ -319,6 +340,7 @@ def main(
     """
     try:
         summary_json = expand(summary_json) if summary_json else None
+        setup_logs(path=expand(log_file) if log_file else None, kind=log_format, verbose=verbose)
         with _api(sandbox, base_url, api_key_file, allow_insecure_http) as (url, key, memory):
             settings = Settings(
                 input=csv_path,

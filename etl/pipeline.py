@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from etl import __version__
 from etl.columns import ColumnMap, resolve
 from etl.errors import InputError, SetupError
 from etl.journal import Journal
+from etl.logs import event
 from etl.outcome import Outcome, Status
 from etl.plan import PlannedChunk, Planner, Send
 from etl.read import Source, inspect, read_chunks, spool_stdin
@@ -117,10 +119,37 @@ def run(
         dry_run=settings.dry_run,
     )
     started = time.monotonic()
+    event(
+        "start",
+        input=str(settings.input),
+        results=str(settings.out),
+        base_url=settings.base_url,
+        brand=settings.brand,
+        dry_run=settings.dry_run,
+        concurrency=settings.concurrency,
+        rate=settings.rate,
+        retries=settings.retries,
+        timeout=settings.timeout,
+        journal=str(settings.journal),
+        encoding=settings.encoding,
+        delimiter=settings.delimiter,
+        limit=settings.limit,
+        version=__version__,
+    )  # the key is not a field here, and never will be
     with ExitStack() as stack:
         prepared = prepare(settings, stack)
         asyncio.run(_run(settings, prepared, summary, transport, progress or (lambda n: None)))
     summary.seconds = time.monotonic() - started
+    if summary.stop_reason:
+        event("stop", logging.WARNING, reason=summary.stop_reason)
+    event(
+        "end",
+        rows=summary.rows,
+        counts={k: v for k, v in summary.counts.items() if v},
+        retries=summary.retries,
+        seconds=round(summary.seconds, 3),
+        exit_code=summary.exit_code,
+    )
     return summary
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 import time
 from email.utils import parsedate_to_datetime
@@ -24,6 +25,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from etl.logs import event
 from etl.outcome import Outcome, Status
 from etl.settings import CUSTOMER_PATH
 from etl.throttle import Throttle
@@ -91,6 +93,16 @@ def _tls_refused(exc: BaseException) -> str:
     return ""
 
 
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    event(
+        "retry",
+        reason=exc.detail if isinstance(exc, _Retryable) else repr(exc),
+        attempt=state.attempt_number,
+        wait_s=round(state.upcoming_sleep, 3),
+    )
+
+
 class Submitter:
     def __init__(
         self,
@@ -135,6 +147,7 @@ class Submitter:
             wait=wait,
             retry=retry_if_exception_type(_Retryable),
             sleep=self._sleep_unless_stopped,
+            before_sleep=_log_retry,
             reraise=True,
         )
 
@@ -188,6 +201,7 @@ class Submitter:
                 attempts += 1
                 try:
                     posting = True
+                    sent_at = time.monotonic()
                     response = await self._client.post(CUSTOMER_PATH, content=body)
                     posting = False
                 except httpx.TransportError as exc:
@@ -208,6 +222,13 @@ class Submitter:
                     self._first_answer.set()
             reached = True
             code = response.status_code
+            event(
+                "request",
+                logging.DEBUG,
+                status=code,
+                attempt=attempts,
+                ms=round((time.monotonic() - sent_at) * 1000),
+            )
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             self.throttle.answered(throttled=code == 429, retry_after=retry_after)
             if code in (401, 403):

@@ -21,6 +21,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from etl.logs import event
+
 PERIOD = 0.5  # seconds between adjustments
 MIN_ANSWERS = 20  # fewer answers in a period say too little (one 429 in 8 is 12%)
 HIGH_429_SHARE = 0.10
@@ -76,11 +78,13 @@ class Throttle:
             self.rate = max(MIN_RATE, self._accepted / elapsed)
             self._last_cut = now
             self.cuts += 1
+            event("throttle", share_429=round(share, 3), pace_per_s=round(self.rate, 1))
         elif self.rate is not None:
             calm = now - self._last_cut >= CALM
             raised = self.rate * (FAST_RAISE if calm else SLOW_RAISE)
             if self._cap is None and raised > 2 * answers / elapsed:
                 self.rate = None  # the pace no longer binds: let the workers run
+                event("throttle", pace_per_s=None)
             else:
                 self.rate = raised
         if self._cap is not None and self.rate is not None:
