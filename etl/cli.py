@@ -135,6 +135,7 @@ CONFIG_KEYS = {
     "timeout": "timeout",
     "journal": "journal",
     "log_file": "log_file",
+    "report_html": "report_html",
     "log_format": "log_format",
 }
 
@@ -276,6 +277,11 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     help="No progress bar; print the summary only if something needs attention.",
 )
 @click.option(
+    "--report-html",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a one-page picture of the run (counts, errors, rows over time) here.",
+)
+@click.option(
     "--log-file",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Append one line per notable event (start, retries, throttling, stop, end) here.",
@@ -324,6 +330,7 @@ def main(
     allow_insecure_http: bool,
     sandbox: bool,
     quiet: bool,
+    report_html: Path | None,
     log_file: Path | None,
     log_format: str,
     verbose: bool,
@@ -347,6 +354,7 @@ def main(
                 out=expand(out) if out else default_output(csv_path, "results"),
                 errors_out=expand(errors_out) if errors_out else default_output(csv_path, "errors"),
                 limit=limit,
+                report_html=expand(report_html) if report_html else None,
                 journal=journal or (":memory:" if memory else default_journal()),
                 base_url=url,
                 api_key=key,

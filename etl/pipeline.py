@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import httpx
 import pandas as pd
 
-from etl import __version__
+from etl import __version__, report
 from etl.columns import ColumnMap, resolve
 from etl.errors import InputError, SetupError
 from etl.journal import Journal
@@ -32,6 +32,7 @@ from etl.logs import event
 from etl.outcome import Outcome, Status
 from etl.plan import PlannedChunk, Planner, Send
 from etl.read import Source, inspect, read_chunks, spool_stdin
+from etl.report import Trace
 from etl.results import ErrorsWriter, ResultsWriter
 from etl.settings import Settings
 from etl.submit import Submitter
@@ -136,10 +137,15 @@ def run(
         limit=settings.limit,
         version=__version__,
     )  # the key is not a field here, and never will be
+    trace = Trace()
     with ExitStack() as stack:
         prepared = prepare(settings, stack)
-        asyncio.run(_run(settings, prepared, summary, transport, progress or (lambda n: None)))
+        asyncio.run(
+            _run(settings, prepared, summary, trace, transport, progress or (lambda n: None))
+        )
     summary.seconds = time.monotonic() - started
+    if settings.report_html is not None:
+        report.write(settings.report_html, summary, trace, title=str(settings.input))
     if summary.stop_reason:
         event("stop", logging.WARNING, reason=summary.stop_reason)
     event(
@@ -157,6 +163,7 @@ async def _run(
     settings: Settings,
     prepared: _Prepared,
     summary: Summary,
+    trace: Trace,
     transport: httpx.AsyncBaseTransport | None,
     progress: Progress,
 ) -> None:
@@ -166,7 +173,7 @@ async def _run(
     )
     chunks = read_chunks(source, chunk_size=settings.chunk_size, limit=settings.limit)
     try:
-        await _submit_all(settings, prepared, planner, chunks, summary, transport, progress)
+        await _submit_all(settings, prepared, planner, chunks, summary, trace, transport, progress)
     finally:
         planner.close()
 
@@ -177,6 +184,7 @@ async def _submit_all(
     planner: Planner,
     chunks: Iterator[pd.DataFrame],
     summary: Summary,
+    trace: Trace,
     transport: httpx.AsyncBaseTransport | None,
     progress: Progress,
 ) -> None:
@@ -192,7 +200,7 @@ async def _submit_all(
         )
         with _stop_on_signals(submitter, grace=settings.grace_seconds) as signals:
             await _stream(
-                settings, prepared, planner, chunks, submitter, summary, progress, signals
+                settings, prepared, planner, chunks, submitter, summary, trace, progress, signals
             )
     summary.stop_reason = submitter.stop_reason
     summary.retries = submitter.retries_spent
@@ -222,6 +230,7 @@ async def _stream(
     chunks: Iterator[pd.DataFrame],
     submitter: Submitter,
     summary: Summary,
+    trace: Trace,
     progress: Progress,
     signals: _stop_on_signals,
 ) -> None:
@@ -231,8 +240,19 @@ async def _stream(
     journal, results = prepared.journal, prepared.results
 
     read_error: list[InputError] = []
+    done_rows = 0  # rows with an outcome, for the report's timeline
+    started = time.monotonic()
+
+    def sample() -> None:
+        trace.timeline.append((time.monotonic() - started, done_rows, submitter.retries_spent))
+
+    async def sampler() -> None:
+        while True:
+            sample()
+            await asyncio.sleep(0.25)
 
     async def produce() -> None:
+        nonlocal done_rows
         try:
             while (
                 not signals.at_once
@@ -241,12 +261,15 @@ async def _stream(
                 planned = await asyncio.to_thread(planner.check, raw)
                 Planner.skip_journaled(planned, journal)
                 flight = _InFlight(planned)
+                done_rows += len(raw) - len(planned.sends)
                 await in_order.put(flight)
                 for send in planned.sends:
                     if settings.dry_run:
                         flight.settle(send.position, Outcome(status=Status.VALID))
+                        done_rows += 1
                     elif submitter.stop.is_set():
                         flight.settle(send.position, NOT_SENT)
+                        done_rows += 1
                     else:
                         await rows.put((flight, send))
         except InputError as exc:
@@ -258,9 +281,11 @@ async def _stream(
             await in_order.put(None)
 
     async def work() -> None:
+        nonlocal done_rows
         while (item := await rows.get()) is not None:
             flight, send = item
             flight.settle(send.position, await send_one(send))
+            done_rows += 1
 
     async def send_one(send: Send) -> Outcome:
         if submitter.stop.is_set():
@@ -287,8 +312,10 @@ async def _stream(
                 prepared.errors.write_chunk(flight.planned.raw, outcomes)
             for label, outcome in zip(flight.planned.raw.index, outcomes, strict=True):
                 summary.add(label + 1, outcome.status, outcome.error)
+                trace.note(label + 1, outcome.status, outcome.error)
             progress(len(outcomes))
 
+    sampling = asyncio.create_task(sampler())
     try:
         async with asyncio.TaskGroup() as group:
             for _ in range(workers):
@@ -298,6 +325,8 @@ async def _stream(
     except BaseExceptionGroup as failed:
         raise failed.exceptions[0] from None
     finally:
+        sampling.cancel()
+        sample()
         journal.flush()
     if read_error:
         raise read_error[0]

@@ -14,6 +14,7 @@ class Settings:
     input: Path
     out: Path
     errors_out: Path | None = None  # the rows to fix; None: no errors file
+    report_html: Path | None = None  # a picture of the run; None: none
     journal: Path | str  # a path, or ":memory:" for a journal that lives for this run only
     base_url: str = DEFAULT_BASE_URL
     api_key: str | None = field(default=None, repr=False)  # never printed, never logged

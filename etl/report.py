@@ -1,0 +1,169 @@
+"""`--report-html`: one self-contained page (no scripts, no network) picturing a run.
+
+Counts per status, errors per kind, rows and retries over time (inline SVG), and the
+first rows to fix. Everything shown is escaped: cell text from the input never becomes
+markup.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from etl.outcome import Status
+from etl.summary import TOP_ERRORS, Summary
+
+MAX_ROWS_SHOWN = 200
+COLOURS = {
+    "created": "#2e7d32",
+    "exists": "#558b2f",
+    "skipped": "#78909c",
+    "valid": "#1565c0",
+    "invalid": "#ef6c00",
+    "failed": "#c62828",
+    "not_sent": "#6a1b9a",
+}
+
+
+@dataclass
+class Trace:
+    """What the report needs beyond the summary, gathered as the run goes."""
+
+    timeline: list[tuple[float, int, int]] = field(default_factory=list)  # (s, rows, retries)
+    to_fix: list[tuple[int, str, str]] = field(default_factory=list)  # (row, status, error)
+    rows_to_fix: int = 0
+
+    def note(self, row: int, status: str, error: str) -> None:
+        if status in (Status.INVALID, Status.FAILED):
+            self.rows_to_fix += 1
+            if len(self.to_fix) < MAX_ROWS_SHOWN:
+                self.to_fix.append((row, status, error))
+
+
+def _bars(summary: Summary) -> str:
+    total = max(summary.rows, 1)
+    out = []
+    for status in Status:
+        n = summary.counts[status.value]
+        width = 100 * n / total
+        out.append(
+            f'<div class="bar"><span class="label">{status.value}</span>'
+            f'<span class="track"><span class="fill" style="width:{width:.2f}%;'
+            f'background:{COLOURS[status.value]}"></span></span><span class="n">{n:,}</span></div>'
+        )
+    return "\n".join(out)
+
+
+def _errors(summary: Summary) -> str:
+    if not summary.errors:
+        return "<p>No errors.</p>"
+    top = summary.errors.most_common()
+    biggest = top[0][1]
+    rows = []
+    for kind, n in top:
+        first = ", ".join(map(str, summary.error_rows[kind]))
+        rows.append(
+            f"<tr><td>{html.escape(kind)}</td><td class='n'>{n:,}</td>"
+            f"<td class='spark'><span class='mini' style='width:{100 * n / biggest:.1f}%'>"
+            "</span></td>"
+            f"<td>{html.escape(first)}</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>error</th><th>rows</th><th></th><th>first rows</th></tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _timeline(trace: Trace) -> str:
+    points = trace.timeline
+    if len(points) < 2:
+        return "<p>The run was too short to draw.</p>"
+    width, height, pad = 720.0, 220.0, 40.0
+    t_max = max(points[-1][0], 1e-9)
+    y_max = max(max(p[1] for p in points), max(p[2] for p in points), 1)
+
+    def xy(t: float, v: int) -> str:
+        x = pad + (width - 2 * pad) * t / t_max
+        y = height - pad - (height - 2 * pad) * v / y_max
+        return f"{x:.1f},{y:.1f}"
+
+    rows = " ".join(xy(t, r) for t, r, _ in points)
+    retries = " ".join(xy(t, q) for t, _, q in points)
+    return (
+        f'<svg viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
+        'aria-label="rows done and retries over time">'
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+        'stroke="#999"/>'
+        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#999"/>'
+        f'<polyline fill="none" stroke="#2e7d32" stroke-width="2" points="{rows}"/>'
+        f'<polyline fill="none" stroke="#c62828" stroke-width="2" points="{retries}"/>'
+        f'<text x="{pad}" y="{pad - 8}" font-size="12">{y_max:,} rows</text>'
+        f'<text x="{width - pad}" y="{height - 12}" font-size="12" text-anchor="end">'
+        f"{t_max:.1f} s</text>"
+        f'<text x="{width - pad}" y="{pad}" font-size="12" text-anchor="end" fill="#2e7d32">'
+        "rows done</text>"
+        f'<text x="{width - pad}" y="{pad + 16}" font-size="12" text-anchor="end" '
+        'fill="#c62828">retries</text></svg>'
+    )
+
+
+def _to_fix(trace: Trace) -> str:
+    if not trace.to_fix:
+        return "<p>Nothing to fix.</p>"
+    body = "".join(
+        f"<tr><td class='n'>{row}</td><td>{html.escape(status)}</td>"
+        f"<td>{html.escape(error)}</td></tr>"
+        for row, status, error in trace.to_fix
+    )
+    more = ""
+    if trace.rows_to_fix > len(trace.to_fix):
+        more = f"<p>… and {trace.rows_to_fix - len(trace.to_fix):,} more in the errors file.</p>"
+    return (
+        "<table><thead><tr><th>row</th><th>status</th><th>error</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>{more}"
+    )
+
+
+CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:960px;color:#222}
+h1{font-size:1.4em}h2{font-size:1.1em;margin-top:2em}
+.bar{display:flex;align-items:center;gap:.5em;margin:.2em 0}
+.label{width:6em}.n{text-align:right;min-width:4em;font-variant-numeric:tabular-nums}
+.track{flex:1;background:#eee;height:1em}.fill{display:block;height:1em}
+.spark{width:8em}.mini{display:block;height:.8em;background:#ef6c00;min-width:1px}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;
+padding:.3em .5em;text-align:left;vertical-align:top}svg{width:100%;height:auto}
+.meta{color:#555}
+"""
+
+
+def write(path: Path, summary: Summary, trace: Trace, *, title: str) -> None:
+    """Write the report; the page needs nothing but itself to be viewed."""
+    stopped = (
+        f"<p><strong>Stopped:</strong> {html.escape(summary.stop_reason)}</p>"
+        if summary.stop_reason
+        else ""
+    )
+    seconds = summary.seconds or 0.0
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>affelios-import: {html.escape(title)}</title><style>{CSS}</style></head>
+<body>
+<h1>affelios-import: {html.escape(title)}</h1>
+<p class="meta">{summary.rows:,} rows in {seconds:.1f} s, {summary.retries:,} retries,
+exit code {summary.exit_code}{" (dry run)" if summary.dry_run else ""}.
+Results: {html.escape(summary.results_path)}</p>
+{stopped}
+<h2>Rows per status</h2>
+{_bars(summary)}
+<h2>Errors per kind (top {TOP_ERRORS} in the summary; all here)</h2>
+{_errors(summary)}
+<h2>Rows over time</h2>
+{_timeline(trace)}
+<h2>Rows to fix (the first {MAX_ROWS_SHOWN})</h2>
+{_to_fix(trace)}
+</body></html>
+"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")

@@ -1,0 +1,71 @@
+"""--report-html: one self-contained page, checked in a real headless browser."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunningSandbox, good_rows, run_cli, write_csv
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def make_report(sandbox: RunningSandbox, tmp_path: Path) -> Path:
+    rows = good_rows(40)
+    rows[4][2] = "28/06/2025"
+    rows[9][2] = "<script>alert('x')</script>"  # invalid: its value shows in the report
+    source = write_csv(tmp_path / "c.csv", rows)
+    report = tmp_path / "reports" / "run.html"
+    done = run_cli(
+        source, "--base-url", sandbox.url, "--journal", tmp_path / "j.db",
+        "--report-html", report,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    return report
+
+
+def test_the_report_is_one_self_contained_page(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    page = make_report(sandbox, tmp_path).read_text(encoding="utf-8")
+    assert "<script" not in page  # no scripts at all; the input's text is escaped:
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "http://" not in page.replace(sandbox.url, "") and "https://" not in page
+    assert "<svg" in page  # rows over time
+    assert "registrationDate: expected an ISO-8601 Zulu timestamp" in page
+    assert ">38<" in page  # created
+    assert "Rows to fix" in page
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (.ci/run installs Debian's chromium)"
+)
+def test_the_report_renders_in_headless_chromium(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    assert CHROMIUM is not None
+    report = make_report(sandbox, tmp_path)
+    with tempfile.TemporaryDirectory() as profile:
+        flags = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
+        dom = subprocess.run(
+            [*flags, "--dump-dom", report.as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        shot = tmp_path / "report.png"
+        subprocess.run(
+            [*flags, "--window-size=1000,1400", f"--screenshot={shot}", report.as_uri()],
+            capture_output=True, timeout=120, check=True,
+        )  # fmt: skip
+    assert dom.returncode == 0, dom.stderr
+    rendered = dom.stdout
+    assert "Rows per status" in rendered and "Rows to fix" in rendered
+    assert "<script" not in rendered  # the input's markup stayed text in the browser too
+    assert "&lt;script&gt;" in rendered
+    assert rendered.count("<tr>") >= 4  # error kinds and rows to fix
+    assert "polyline" in rendered
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 20_000  # a page was drawn, not a blank one
