@@ -108,16 +108,34 @@ def progress_bar(enabled: bool) -> Iterator[Progress | None]:
 
 
 EPILOG = """\b
-Examples:
-  export AFFELIOS_API_KEY=...            # never on the command line
-  affelios-import customers.csv --brand casino-x
-  affelios-import customers.csv --brand casino-x --dry-run
-  affelios-import sample_data/customers.csv --sandbox --brand casino-x
+Examples, by group of options:
+  export AFFELIOS_API_KEY=...            # the key: never on the command line
+\b
+  # the first try: every check, nothing sent; or a sandbox API on this machine
+  affelios-import customers.csv --brand casino-x --dry-run --limit 100
+  affelios-import customers.csv --brand casino-x --sandbox
+\b
+  # input: encoding, delimiter, column names, a config file
+  affelios-import export.csv --encoding cp1252 --delimiter ';' --map 'Brand=externalBrandId'
+  affelios-import export.csv.gz --config nightly.toml
+  gunzip -c export.csv.gz | affelios-import - --brand casino-x -o results.csv
+\b
+  # the API, its pace and its faults
+  affelios-import customers.csv --brand casino-x --base-url https://api.affelios.com
+  affelios-import customers.csv --brand casino-x --concurrency 32 --rate 50 --retries 8
+\b
+  # what is written: results, errors to fix, summary, logs, report
+  affelios-import customers.csv --brand casino-x -o 'results/{date}.csv' --errors-out fix.csv
+  affelios-import customers.csv --brand casino-x --summary-json s.json --report-html run.html
+  affelios-import customers.csv --brand casino-x --log-file run.log --log-format json -v
+\b
+  # last night's run, from its results file
+  affelios-summary customers.results.csv
 
 \b
 Exit codes: 0 every row created, exists or skipped (valid, in a dry run);
 1 some rows invalid or failed; 2 usage error, unreadable input or no key;
-3 the run was stopped (API key refused, interrupted).
+3 the run was stopped (API key refused, API down, interrupted).
 """
 
 

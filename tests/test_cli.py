@@ -187,3 +187,63 @@ def test_dated_names_for_outputs(runner: CliRunner, tmp_path: Path) -> None:
     bad = runner.invoke(main, [str(source), "--dry-run", "-o", str(tmp_path / "{day}.csv")])
     assert bad.exit_code == 2
     assert "unknown placeholder 'day'; the placeholders are {date} and {time}" in bad.stderr
+
+
+def test_help_has_a_runnable_example_for_every_group_of_options(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shlex
+
+    from click.core import ParameterSource
+
+    monkeypatch.chdir(tmp_path)
+    Path("nightly.toml").write_text('brand = "casino-x"\n')  # the example's config file
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0
+    examples = [
+        line.strip()
+        for line in result.output.splitlines()
+        if line.strip().startswith("affelios-import ")
+    ]
+    assert len(examples) >= 9
+    used: set[str] = set()
+    for example in examples:
+        args = shlex.split(example)[1:]
+        context = main.make_context("affelios-import", args)  # parses, or raises
+        for name in context.params:
+            if context.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+                used.add(name)
+    options = {p.name for p in main.params if p.expose_value and p.name != "csv_path"}
+    documented_elsewhere = {"api_key_file", "allow_insecure_http", "journal", "quiet", "timeout"}
+    assert options - used - documented_elsewhere == set()  # every other option has an example
+    assert "--config nightly.toml" in " ".join(examples)
+
+
+def test_the_readme_cron_line_is_a_valid_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shlex
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    Path("nightly.toml").write_text('brand = "casino-x"\n')
+    (line,) = [x for x in readme.splitlines() if x.startswith("30 2 * * * ")]
+    words = shlex.split(line.split(" && ", 1)[1].split(" 2>>", 1)[0])
+    args = words[words.index(".venv/bin/affelios-import") + 1 :]
+    context = main.make_context("affelios-import", args)
+    assert context.params["quiet"] is True
+    assert str(context.params["out"]) == "results/{date}.results.csv"
+
+
+def test_shell_completion_is_built_in(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"_AFFELIOS_IMPORT_COMPLETE": "bash_source"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from etl.cli import main; main(prog_name='affelios-import')"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0
+    assert "complete -o nosort -F _affelios_import_completion affelios-import" in done.stdout
