@@ -14,7 +14,7 @@ original text.
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -24,8 +24,7 @@ from etl.errors import InputError, SetupError
 from etl.outcome import Outcome, Status
 from etl.summary import Summary
 
-FORMULA_START = r"^[=+\-@\t\r]"
-FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_CHARS = frozenset({"=", "+", "-", "@", "\t", "\r"})
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "row",
@@ -55,7 +54,6 @@ class ResultsWriter:
 
     def write_chunk(self, raw: pd.DataFrame, outcomes: Sequence[Outcome]) -> None:
         """Write `raw`'s rows (original columns) beside their outcomes, in order."""
-        raw = raw.apply(defuse_formulas)
         self._csv.writerows(
             (
                 row + 1,
@@ -67,7 +65,7 @@ class ResultsWriter:
                 *values,
             )
             for row, outcome, values in zip(
-                raw.index, outcomes, raw.itertuples(index=False, name=None), strict=True
+                raw.index, outcomes, _rows(raw, defuse=True), strict=True
             )
         )
         self._file.flush()
@@ -98,10 +96,12 @@ class ErrorsWriter:
         self._file.flush()
 
     def write_chunk(self, raw: pd.DataFrame, outcomes: Sequence[Outcome]) -> None:
+        at = [i for i, outcome in enumerate(outcomes) if outcome.status in TO_FIX]
+        if not at:
+            return
         rows = []
-        for values, outcome in zip(raw.itertuples(index=False, name=None), outcomes, strict=True):
-            if outcome.status not in TO_FIX:
-                continue
+        for values, i in zip(_rows(raw.iloc[at]), at, strict=True):
+            outcome = outcomes[i]
             if self._error_at is None:
                 rows.append([*values, outcome.error])
             else:
@@ -146,9 +146,13 @@ def _undefused(text: str) -> str:
     return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_CHARS else text
 
 
-def defuse_formulas(column: pd.Series) -> pd.Series:
-    """The column with every cell a spreadsheet would run as a formula made text."""
-    return column.mask(column.str.contains(FORMULA_START, regex=True), "'" + column)
+def _rows(frame: pd.DataFrame, *, defuse: bool = False) -> Iterator[tuple[str, ...]]:
+    """The frame's rows as tuples of text, column by column (pandas' string arrays are
+    slow to read cell by cell, fast to turn into lists), formulas defused if asked."""
+    columns = [frame.iloc[:, i].tolist() for i in range(frame.shape[1])]
+    if defuse:
+        columns = [[f"'{v}" if v[:1] in FORMULA_CHARS else v for v in c] for c in columns]
+    return zip(*columns, strict=True) if columns else iter([()] * len(frame))
 
 
 def defuse_formula(text: str) -> str:
