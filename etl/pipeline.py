@@ -302,18 +302,22 @@ async def _stream(
             outcome = _resent(outcome)
         return outcome
 
+    def report(planned: PlannedChunk) -> int:
+        """Write a finished chunk's lines and count them (in a thread: it is CPU work)."""
+        outcomes = [o or NOT_SENT for o in planned.outcomes]
+        results.write_chunk(planned.raw, outcomes)
+        if prepared.errors is not None:
+            prepared.errors.write_chunk(planned.raw, outcomes)
+        for label, outcome in zip(planned.raw.index, outcomes, strict=True):
+            summary.add(label + 1, outcome.status, outcome.error)
+            trace.note(label + 1, outcome.status, outcome.error)
+        return len(outcomes)
+
     async def write() -> None:
         while (flight := await in_order.get()) is not None:
             await flight.done.wait()
             journal.flush()  # what the results report as done is in the journal first
-            outcomes = [o or NOT_SENT for o in flight.planned.outcomes]
-            results.write_chunk(flight.planned.raw, outcomes)
-            if prepared.errors is not None:
-                prepared.errors.write_chunk(flight.planned.raw, outcomes)
-            for label, outcome in zip(flight.planned.raw.index, outcomes, strict=True):
-                summary.add(label + 1, outcome.status, outcome.error)
-                trace.note(label + 1, outcome.status, outcome.error)
-            progress(len(outcomes))
+            progress(await asyncio.to_thread(report, flight.planned))
 
     sampling = asyncio.create_task(sampler())
     try:
