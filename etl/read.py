@@ -97,7 +97,7 @@ def _refuse_non_csv(name: str, sample: bytes, encoding: str) -> None:
     start = sample.lstrip(codecs.BOM_UTF8 + b" \t\r\n")[:15].lower()
     if start[:1] in (b"{", b"["):
         raise InputError(f"{name}: this looks like JSON, not CSV; export the customers as CSV")
-    if start.startswith((b"<!doctype", b"<html", b"<?xml", b"<")):
+    if start[:1] == b"<":  # <!DOCTYPE html>, <html>, <?xml ...>
         raise InputError(
             f"{name}: this looks like HTML or XML (a web page, or an error page saved "
             "in place of the export?), not CSV"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from etl.sandbox import Faults, Sandbox, serve_in_thread
 
@@ -20,6 +21,14 @@ HEADER = ("externalId", "externalBrandId", "registrationDate", "clickKey", "user
 class RunningSandbox:
     url: str
     server: Sandbox
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """click's CliRunner, with no AFFELIOS_* settings leaking in from the environment."""
+    for name in ("AFFELIOS_API_KEY", "AFFELIOS_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
 
 
 @pytest.fixture

@@ -14,13 +14,6 @@ from etl.errors import SetupError
 from tests.conftest import good_rows, read_results, write_csv
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    for name in ("AFFELIOS_API_KEY", "AFFELIOS_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return CliRunner()
-
-
 def test_no_key_exits_2_with_a_message_and_writes_nothing(
     runner: CliRunner, tmp_path: Path
 ) -> None:

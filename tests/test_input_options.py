@@ -22,13 +22,6 @@ WINDOWS_EXPORT = (
 )
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    for name in ("AFFELIOS_API_KEY", "AFFELIOS_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    return CliRunner()
-
-
 def test_a_windows_semicolon_export_imports_with_one_map(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
