@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint bench clean
 
 install: $(STAMP)
 
@@ -24,12 +24,16 @@ demo: install
 	test $$status -le 1
 
 lint: install
-	$(BIN)/ruff check etl schemas tests
-	$(BIN)/ruff format --check etl schemas tests
+	$(BIN)/ruff check etl schemas tests bench
+	$(BIN)/ruff format --check etl schemas tests bench
 	$(BIN)/mypy
 
 test: lint
 	$(BIN)/pytest -q
+
+# Speed and memory against baselines measured in the same run (see bench/README.md).
+bench: install
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Benchmarks of affelios-import: `make bench` (see bench/README.md)."""

@@ -1,0 +1,338 @@
+"""`make bench`: how fast the importer is, as ratios against baselines run beside it.
+
+Each benchmark generates its data, starts its own server on 127.0.0.1, runs the real
+`affelios-import` command as a user would (a separate process, its key in the
+environment) and measures a baseline on the same machine in the same run. One line per
+figure, with its target; the exit code is 1 if any figure misses its target.
+See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+KEY = "bench-key"
+BRAND = "bench"
+HEADER = (
+    "externalId",
+    "externalBrandId",
+    "registrationDate",
+    "clickId",
+    "username",
+    "country",
+    "country_code",
+    "revShareExcluded",
+    "cpaExcluded",
+)
+COUNTRIES = (("Malta", "MT"), ("Sweden", "SE"), ("Ireland", "IE"), ("Brazil", "BR"))
+
+
+def generate(path: Path, rows: int) -> Path:
+    """A customer export of `rows` valid rows, 9 text columns (about 90 bytes a row)."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(HEADER)
+        for i in range(rows):
+            country, code = COUNTRIES[i % len(COUNTRIES)]
+            out.writerow(
+                (
+                    f"C{i:09d}",
+                    BRAND,
+                    f"2025-{1 + i % 12:02d}-{1 + i % 28:02d}T19:29:48.{i % 1000:03d}Z",
+                    f"clk-{i:x}",
+                    f"user{i}",
+                    country,
+                    code,
+                    "false" if i % 3 else "true",
+                    "",
+                )
+            )
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(argv: list[str], port: int) -> Iterator[str]:
+    """Start a server process and wait until it accepts connections; stop it after."""
+    env = {**os.environ, "AFFELIOS_SANDBOX_API_KEY": KEY}
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start: {argv}") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def sandbox(*options: str) -> tuple[list[str], int]:
+    port = free_port()
+    return [str(BIN / "affelios-sandbox"), "--port", str(port), *options], port
+
+
+@dataclass
+class Ran:
+    seconds: float  # wall time of the whole process
+    peak_mb: float  # its peak resident memory
+    summary: dict[str, object]
+    stdout: str
+
+
+def measured(argv: list[str], *, env: dict[str, str] | None = None) -> Ran:
+    """Run a process under a small wrapper that reports its own child's peak RSS."""
+    wrapper = (
+        "import json, os, subprocess, sys, time\n"
+        "t = time.perf_counter()\n"
+        "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
+        "_, status, usage = os.wait4(p.pid, 0)\n"
+        "seconds = time.perf_counter() - t\n"
+        "out, err = p.stdout.read().decode(), p.stderr.read().decode()\n"
+        "print(json.dumps({'code': os.waitstatus_to_exitcode(status), 'seconds': seconds,\n"
+        "  'peak_kib': usage.ru_maxrss, 'out': out, 'err': err[-2000:]}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *argv], env=env, capture_output=True, text=True
+    )
+    report = json.loads(done.stdout)
+    if report["code"] not in (0,):
+        raise RuntimeError(f"{' '.join(argv[:2])} exited {report['code']}: {report['err']}")
+    return Ran(
+        seconds=report["seconds"], peak_mb=report["peak_kib"] / 1024, summary={},
+        stdout=report["out"],
+    )  # fmt: skip
+
+
+def import_(csv_path: Path, work: Path, *extra: str) -> Ran:
+    """The real command, as a user runs it; its summary JSON is read back."""
+    summary = work / f"{csv_path.stem}.summary.json"
+    argv = [
+        str(BIN / "affelios-import"), str(csv_path), "--brand", BRAND, "-q",
+        "--journal", str(work / f"{csv_path.stem}.journal.db"),
+        "-o", str(work / f"{csv_path.stem}.results.csv"),
+        "--summary-json", str(summary), *extra,
+    ]  # fmt: skip
+    ran = measured(argv, env={**os.environ, "AFFELIOS_API_KEY": KEY})
+    ran.summary = json.loads(summary.read_text())
+    for path in work.glob(f"{csv_path.stem}.journal.db*"):
+        path.unlink()  # the next run of the same file starts afresh
+    return ran
+
+
+MISSES: list[str] = []
+
+
+def figure(name: str, text: str, value: float, target: str) -> None:
+    op, bound = target.split()
+    ok = value >= float(bound) if op == ">=" else value <= float(bound)
+    if not ok:
+        MISSES.append(name)
+    print(f"{name:<34} {value:>8.2f}  target {target:<7} {'ok' if ok else 'MISSED'}   {text}")
+    sys.stdout.flush()
+
+
+def counts(ran: Ran) -> dict[str, int]:
+    found = ran.summary["counts"]
+    assert isinstance(found, dict)
+    return {str(k): int(v) for k, v in found.items()}
+
+
+def bench_latency(work: Path, rows: int, latency_ms: float, concurrency: int) -> None:
+    data = generate(work / "latency.csv", rows)
+    argv, port = sandbox("--latency-ms", str(latency_ms))
+    with server(argv, port) as url:
+        ran = import_(data, work, "--base-url", url, "--concurrency", str(concurrency))
+    created = counts(ran)["created"]
+    ideal = rows * latency_ms / 1000 / concurrency
+    figure(
+        "latency-bound efficiency",
+        f"{rows:,} rows, {latency_ms:.0f} ms a request, concurrency {concurrency}: "
+        f"{ran.seconds:.1f} s wall (start-up included) against the ideal {ideal:.1f} s; "
+        f"{created:,} created",
+        ideal / ran.seconds if created == rows else 0.0,
+        ">= 0.90",
+    )
+
+
+def bench_cpu(work: Path, rows: int, concurrency: int, repeats: int) -> None:
+    data = generate(work / "cpu.csv", rows)
+    port = free_port()
+    bare_rates, tool_rates = [], []
+    argv = [sys.executable, "-m", "bench.servers", "--port", str(port)]
+    for _ in range(repeats):
+        with server(argv, port) as url:
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.bare", str(data), "--concurrency",
+                 str(concurrency), "--url", f"{url}/api/v1/customer"],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            bare = json.loads(done.stdout)
+            bare_rates.append(bare["rows"] / bare["seconds"])
+        with server(argv, port) as url:
+            ran = import_(data, work, "--base-url", url, "--concurrency", str(concurrency))
+            if counts(ran)["created"] != rows:
+                raise RuntimeError(f"cpu-bound: not every row was created: {ran.summary}")
+            tool_rates.append(rows / float(ran.summary["seconds"]))  # type: ignore[arg-type]
+    bare_rate, tool_rate = statistics.median(bare_rates), statistics.median(tool_rates)
+    figure(
+        "cpu-bound rows/s vs bare aiohttp",
+        f"{rows:,} rows, instant server, concurrency {concurrency}: {tool_rate:,.0f} rows/s "
+        f"against {bare_rate:,.0f} rows/s for a bare aiohttp loop (medians of {repeats})",
+        tool_rate / bare_rate,
+        ">= 0.80",
+    )
+
+
+def bench_throttled(work: Path, rate: float, seconds: float, settle: float) -> None:
+    rows = int(rate * seconds)
+    data = generate(work / "throttled.csv", rows)
+    argv, port = sandbox("--rate-limit", str(rate))
+    samples: list[tuple[float, dict[str, int]]] = []
+    with server(argv, port) as url:
+        stop = threading.Event()
+
+        def poll() -> None:
+            started = time.monotonic()
+            while not stop.is_set():
+                with urllib.request.urlopen(f"{url}/_sandbox/stats", timeout=5) as answer:
+                    samples.append((time.monotonic() - started, json.load(answer)))
+                stop.wait(0.5)
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        try:
+            ran = import_(data, work, "--base-url", url, "--concurrency", "64")
+        finally:
+            stop.set()
+            poller.join()
+        with urllib.request.urlopen(f"{url}/_sandbox/stats", timeout=5) as answer:
+            final = json.load(answer)
+    done = counts(ran)
+    lost = rows - done["created"] - done["exists"]
+    achieved = rows / float(ran.summary["seconds"])  # type: ignore[arg-type]
+    settled = next((s for t, s in samples if t >= settle), samples[-1][1])
+    asked = final.get("requests", 0) - settled.get("requests", 0)
+    refused = final.get("429", 0) - settled.get("429", 0)
+    figure(
+        "throttled: achieved / allowed rate",
+        f"{rows:,} rows, server allows {rate:.0f}/s: {achieved:,.0f} rows/s over the run "
+        f"({ran.summary['retries']} retries)",
+        achieved / rate,
+        ">= 0.90",
+    )
+    figure(
+        "throttled: rows lost",
+        f"{done['created']:,} created, {done['exists']} exists, server stored "
+        f"{final.get('201', 0):,}",
+        float(lost + abs(final.get("201", 0) - done["created"])),
+        "<= 0",
+    )
+    figure(
+        "throttled: share of 429 once settled",
+        f"after the first {settle:.0f} s: {refused:,} of {asked:,} requests answered 429 "
+        f"({final.get('429', 0):,} in the whole run)",
+        refused / asked if asked else 1.0,
+        "<= 0.10",
+    )
+
+
+PANDAS_READ = (
+    "import sys, pandas as pd\n"
+    "frame = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)\n"
+    "print(len(frame))\n"
+)
+
+
+def bench_dry_run(work: Path, rows: int, small: int, repeats: int) -> None:
+    large_csv = generate(work / "dry-large.csv", rows)
+    small_csv = generate(work / "dry-small.csv", small)
+    pandas_runs = [measured([sys.executable, "-c", PANDAS_READ, str(large_csv)])
+                   for _ in range(repeats)]  # fmt: skip
+    tool_runs = [import_(large_csv, work, "--dry-run") for _ in range(repeats)]
+    small_runs = [import_(small_csv, work, "--dry-run") for _ in range(repeats)]
+    for ran in tool_runs:
+        if counts(ran)["valid"] != rows:
+            raise RuntimeError(f"dry run: not every row was valid: {ran.summary}")
+    pandas_s = statistics.median(r.seconds for r in pandas_runs)
+    tool_s = statistics.median(r.seconds for r in tool_runs)
+    large_mb = statistics.median(r.peak_mb for r in tool_runs)
+    small_mb = statistics.median(r.peak_mb for r in small_runs)
+    figure(
+        "dry run: time vs pandas read_csv",
+        f"{rows:,} rows: {tool_s:.2f} s wall against {pandas_s:.2f} s for a process that "
+        f"only reads the file with pandas (medians of {repeats})",
+        tool_s / pandas_s,
+        "<= 2.0",
+    )
+    figure(
+        "dry run: peak RSS (MB)",
+        f"{rows:,} rows; pandas alone peaked at "
+        f"{statistics.median(r.peak_mb for r in pandas_runs):.0f} MB",
+        large_mb,
+        "<= 500",
+    )
+    figure(
+        "memory growth: 1M vs 100k peak RSS",
+        f"{large_mb:.0f} MB for {rows:,} rows against {small_mb:.0f} MB for {small:,}",
+        large_mb / small_mb,
+        "<= 1.25",
+    )
+
+
+BENCHMARKS = ("latency", "cpu", "throttled", "dry-run")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("only", nargs="*", help=f"run only these: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    chosen = set(args.only) or set(BENCHMARKS)
+    if unknown := chosen - set(BENCHMARKS):
+        parser.error(f"no such benchmark: {', '.join(sorted(unknown))}")
+    started = time.monotonic()
+    print(f"affelios-import benchmarks, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="affelios-bench-") as folder:
+        work = Path(folder)
+        if "latency" in chosen:
+            bench_latency(work, rows=10_000, latency_ms=100, concurrency=64)
+        if "cpu" in chosen:
+            bench_cpu(work, rows=20_000, concurrency=64, repeats=args.repeats)
+        if "throttled" in chosen:
+            bench_throttled(work, rate=400, seconds=30, settle=5)
+        if "dry-run" in chosen:
+            bench_dry_run(work, rows=1_000_000, small=100_000, repeats=args.repeats)
+    print(f"{time.monotonic() - started:.0f} s in all; "
+          + (f"missed: {', '.join(MISSES)}" if MISSES else "every target met"))  # fmt: skip
+    sys.exit(1 if MISSES else 0)
+
+
+if __name__ == "__main__":
+    main()
