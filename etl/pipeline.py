@@ -35,7 +35,7 @@ from etl.read import Source, inspect, read_chunks, spool_stdin
 from etl.report import Trace
 from etl.results import ErrorsWriter, ResultsWriter
 from etl.settings import Settings
-from etl.submit import Submitter
+from etl.submit import Endpoint, Submitter, aiohttp_transport
 from etl.summary import Summary
 
 CHUNKS_AHEAD = 2
@@ -87,10 +87,9 @@ def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
     )
 
 
-def make_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None
-) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
+def make_endpoint(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Endpoint:
+    return Endpoint(
+        transport or aiohttp_transport(settings.concurrency),
         base_url=settings.base_url,
         headers={
             "X-Api-Key": settings.api_key or "",
@@ -99,11 +98,6 @@ def make_client(
             "User-Agent": f"affelios-import/{__version__}",
         },
         timeout=settings.timeout,
-        limits=httpx.Limits(
-            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
-        ),
-        follow_redirects=False,  # a redirect must never carry the key to another host
-        transport=transport,
     )
 
 
@@ -188,9 +182,10 @@ async def _submit_all(
     transport: httpx.AsyncBaseTransport | None,
     progress: Progress,
 ) -> None:
-    async with make_client(settings, transport) as client:
+    endpoint = make_endpoint(settings, transport)
+    try:
         submitter = Submitter(
-            client,
+            endpoint,
             retries=settings.retries,
             rate=settings.rate,
             backoff_base=settings.backoff_base,
@@ -202,6 +197,8 @@ async def _submit_all(
             await _stream(
                 settings, prepared, planner, chunks, submitter, summary, trace, progress, signals
             )
+    finally:
+        await endpoint.aclose()
     summary.stop_reason = submitter.stop_reason
     summary.retries = submitter.retries_spent
 

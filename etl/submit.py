@@ -16,7 +16,9 @@ import ssl
 import time
 from email.utils import parsedate_to_datetime
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -75,18 +77,87 @@ def excerpt(response: httpx.Response) -> str:
     return text
 
 
+class Endpoint:
+    """The create endpoint, reached through an httpx transport.
+
+    Requests go straight to the transport (by default aiohttp's, from `httpx-aiohttp`),
+    not through `httpx.AsyncClient.send`: at thousands of requests a second its auth,
+    redirect, cookie and hook machinery costs more CPU than the request itself, and
+    none of it is wanted here (a redirect must never carry the key to another host).
+    """
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        *,
+        base_url: str,
+        headers: dict[str, str],
+        timeout: float,
+    ) -> None:
+        self._transport = transport
+        self.url = httpx.URL(base_url).join(CUSTOMER_PATH)
+        self._headers = httpx.Headers(headers)
+        self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
+
+    async def post(self, body: bytes) -> httpx.Response:
+        request = httpx.Request(
+            "POST", self.url, headers=self._headers, content=body, extensions=self._extensions
+        )
+        response = await self._transport.handle_async_request(request)
+        response.request = request  # as AsyncClient.send does (mock transports leave it out)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+
+def aiohttp_transport(concurrency: int) -> httpx.AsyncBaseTransport:
+    """aiohttp under httpx: stock httpx's pool collapses past a few dozen connections.
+
+    Certificates are checked as httpx checks them (`SSL_CERT_FILE` and `SSL_CERT_DIR`
+    honoured); `HTTPS_PROXY` and `NO_PROXY` are honoured too.
+    """
+    ssl_context = httpx.create_ssl_context(trust_env=True)
+
+    def session() -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=concurrency, ssl=ssl_context)
+        return aiohttp.ClientSession(connector=connector, trust_env=True)
+
+    return AiohttpTransport(client=session)
+
+
+def _original(exc: BaseException) -> BaseException:
+    """The transport's own error behind an httpx one (httpx-aiohttp maps them coarsely)."""
+    return exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
+
+
+def _never_reached(exc: httpx.TransportError) -> bool:
+    """Whether the request cannot have reached the API (no connection was made)."""
+    cause = _original(exc)
+    if cause is not exc:
+        return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
 def _describe(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.TimeoutException):
+    cause = _original(exc)
+    if isinstance(cause, httpx.TimeoutException | aiohttp.ServerTimeoutError):
         return "timed out"
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(cause, httpx.ConnectError | aiohttp.ClientConnectorError):
         return "could not connect"
-    return f"connection lost ({type(exc).__name__})"
+    return f"connection lost ({type(cause).__name__})"
 
 
 def _tls_refused(exc: BaseException) -> str:
     """Why the server's certificate was not trusted, or "" when that is not the problem."""
     seen: BaseException | None = exc
     while seen is not None:
+        if isinstance(seen, aiohttp.ClientConnectorCertificateError):
+            seen = seen.certificate_error  # aiohttp's wrapper of the ssl module's error
         if isinstance(seen, ssl.SSLCertVerificationError):
             return str(seen.verify_message or seen.reason)
         seen = seen.__cause__ or seen.__context__
@@ -106,7 +177,7 @@ def _log_retry(state: RetryCallState) -> None:
 class Submitter:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        endpoint: Endpoint,
         *,
         retries: int,
         rate: float | None = None,
@@ -115,7 +186,7 @@ class Submitter:
         down_after: int = 30,
         concurrency: int = 16,
     ) -> None:
-        self._client = client
+        self._endpoint = endpoint
         # Requests in flight are bounded here, not by the number of rows in progress: a
         # row waiting out its Retry-After or backoff holds no slot, so it does not keep
         # the other rows from being sent.
@@ -202,20 +273,18 @@ class Submitter:
                 try:
                     posting = True
                     sent_at = time.monotonic()
-                    response = await self._client.post(CUSTOMER_PATH, content=body)
+                    response = await self._endpoint.post(body)
                     posting = False
                 except httpx.TransportError as exc:
                     posting = False
                     if _tls_refused(exc):
                         self.stop_run(
-                            f"the TLS certificate of {self._client.base_url.host} could not "
+                            f"the TLS certificate of {self._endpoint.url.host} could not "
                             f"be verified ({_tls_refused(exc)}); nothing was sent"
                         )
                         raise _Stopped from exc
                     # Refused or never connected: the request cannot have reached the API.
-                    reached = reached or not isinstance(
-                        exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
-                    )
+                    reached = reached or not _never_reached(exc)
                     self._attempt_failed(_describe(exc))
                     raise _Retryable(_describe(exc), status=None, retry_after=None) from exc
                 finally:

@@ -10,7 +10,9 @@ from tests.conftest import API_KEY, good_rows, run_cli, write_csv
 
 
 def test_json_log_of_a_throttled_run_has_each_event_and_no_key(tmp_path: Path) -> None:
-    server = Sandbox(api_key=API_KEY, faults=Faults(throttle_rate=0.4, retry_after="0", seed=5))
+    # Latency keeps the run longer than a few of the pace's 0.5 s periods.
+    faults = Faults(throttle_rate=0.4, retry_after="0", seed=5, latency_ms=20)
+    server = Sandbox(api_key=API_KEY, faults=faults)
     source = write_csv(tmp_path / "c.csv", good_rows(300))
     log = tmp_path / "logs" / "run.jsonl"
     with serve_in_thread(server) as url:

@@ -9,26 +9,31 @@ import httpx
 import pytest
 
 from etl.outcome import Outcome, Status
-from etl.submit import Submitter, parse_retry_after
+from etl.submit import Endpoint, Submitter, parse_retry_after
 
 Handler = Callable[[httpx.Request], httpx.Response]
 BODY = b'{"externalId":"C1","externalBrandId":"b","registrationDate":"2025-06-28T19:29:48Z"}'
 
 
+def endpoint(handler: Callable[..., object], *, headers: dict[str, str] | None = None) -> Endpoint:
+    transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
+    return Endpoint(transport, base_url="https://api.test", headers=headers or {}, timeout=5)
+
+
 def send(handler: Handler, *, retries: int = 3, sleeps: list[float] | None = None) -> Outcome:
     async def go() -> Outcome:
-        transport = httpx.MockTransport(handler)
-        async with httpx.AsyncClient(base_url="https://api.test", transport=transport) as client:
-            submitter = Submitter(client, retries=retries, backoff_base=0.001, backoff_max=0.01)
-            if sleeps is not None:
-                original = submitter._sleep_unless_stopped
+        submitter = Submitter(
+            endpoint(handler), retries=retries, backoff_base=0.001, backoff_max=0.01
+        )
+        if sleeps is not None:
+            original = submitter._sleep_unless_stopped
 
-                async def record(seconds: float) -> None:
-                    sleeps.append(seconds)
-                    await original(0)
+            async def record(seconds: float) -> None:
+                sleeps.append(seconds)
+                await original(0)
 
-                submitter._retrying.sleep = record  # type: ignore[assignment]
-            return await submitter.send(BODY)
+            submitter._retrying.sleep = record  # type: ignore[assignment]
+        return await submitter.send(BODY)
 
     return asyncio.run(go())
 
@@ -72,11 +77,9 @@ def test_other_4xx_fail_at_once_with_an_excerpt_of_the_body() -> None:
 @pytest.mark.parametrize("code", [401, 403])
 def test_auth_refusal_stops_the_run(code: int) -> None:
     async def go() -> tuple[Outcome, bool, str]:
-        transport = httpx.MockTransport(lambda r: httpx.Response(code))
-        async with httpx.AsyncClient(base_url="https://api.test", transport=transport) as client:
-            submitter = Submitter(client, retries=3)
-            outcome = await submitter.send(BODY)
-            return outcome, submitter.stop.is_set(), submitter.stop_reason
+        submitter = Submitter(endpoint(lambda r: httpx.Response(code)), retries=3)
+        outcome = await submitter.send(BODY)
+        return outcome, submitter.stop.is_set(), submitter.stop_reason
 
     outcome, stopped, reason = asyncio.run(go())
     assert (outcome.status, outcome.attempts) == (Status.FAILED, 1)
@@ -96,15 +99,13 @@ def test_one_request_goes_alone_until_the_first_answer() -> None:
             in_flight -= 1
             return httpx.Response(201, json={"id": "x"})
 
-        transport = httpx.MockTransport(handler)
-        async with httpx.AsyncClient(base_url="https://api.test", transport=transport) as client:
-            submitter = Submitter(client, retries=0)
-            first = asyncio.create_task(submitter.send(BODY))
-            await asyncio.sleep(0)
-            others = [submitter.send(BODY) for _ in range(9)]
-            await asyncio.sleep(0.005)
-            assert peak == 1
-            return [await first, *await asyncio.gather(*others)]
+        submitter = Submitter(endpoint(handler), retries=0)
+        first = asyncio.create_task(submitter.send(BODY))
+        await asyncio.sleep(0)
+        others = [submitter.send(BODY) for _ in range(9)]
+        await asyncio.sleep(0.005)
+        assert peak == 1
+        return [await first, *await asyncio.gather(*others)]
 
     outcomes = asyncio.run(go())
     assert {o.status for o in outcomes} == {Status.CREATED}
@@ -113,12 +114,10 @@ def test_one_request_goes_alone_until_the_first_answer() -> None:
 
 def test_a_key_echoed_in_an_error_body_is_blanked() -> None:
     async def go() -> Outcome:
-        transport = httpx.MockTransport(lambda r: httpx.Response(401, text="bad key s3cr3t"))
-        headers = {"X-Api-Key": "s3cr3t"}
-        async with httpx.AsyncClient(
-            base_url="https://api.test", transport=transport, headers=headers
-        ) as client:
-            return await Submitter(client, retries=0).send(BODY)
+        refuse = endpoint(
+            lambda r: httpx.Response(401, text="bad key s3cr3t"), headers={"X-Api-Key": "s3cr3t"}
+        )
+        return await Submitter(refuse, retries=0).send(BODY)
 
     assert asyncio.run(go()).error == "HTTP 401: the API refused the key: bad key [key]"
 
