@@ -20,14 +20,16 @@ import asyncio
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from etl.errors import SetupError
 
 Key = tuple[str, str]  # (externalBrandId, externalId)
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS customers (
@@ -73,7 +75,13 @@ def _now() -> str:
 
 
 class Journal:
-    """The ledger. Used from one thread (the run's event loop) only."""
+    """The ledger.
+
+    Its `a...` methods are for the run's event loop: they do their SQLite work in the
+    journal's own thread, one statement batch at a time and in order, so that a commit
+    never holds up the requests in flight. The plain methods work in the caller's thread,
+    for use when no loop is running.
+    """
 
     def __init__(
         self, connection: sqlite3.Connection, *, base_url: str, lock: int | None = None
@@ -84,6 +92,8 @@ class Journal:
         self._pending: list[tuple[str, tuple[str | None, ...]]] = []  # (statement, row)
         self._intents: list[tuple[str, str, str, str]] = []
         self._intents_committed: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._writing: asyncio.Lock | None = None  # one batch in the thread at a time
 
     @classmethod
     def open(cls, path: Path | str, *, base_url: str, read_only: bool = False) -> Journal:
@@ -97,14 +107,17 @@ class Journal:
             lock = _lock(Path(path))
         try:
             if path == ":memory:" or (read_only and not Path(path).exists()):
-                connection = sqlite3.connect(":memory:")
+                connection = sqlite3.connect(":memory:", check_same_thread=False)
             elif read_only:
-                connection = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+                uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+                connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
             else:
                 if not Path(path).exists():
                     # Customer ids are nobody else's business: owner-only from the start.
                     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-                connection = sqlite3.connect(path)
+                # Used by one thread at a time: the journal's while a loop runs, else the
+                # caller's (see the class).
+                connection = sqlite3.connect(path, check_same_thread=False)
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=10000")
@@ -132,6 +145,19 @@ class Journal:
             (brand, ext): Entry(status, affelios_id) for brand, ext, status, affelios_id in rows
         }
 
+    def _turn(self) -> asyncio.Lock:
+        if self._writing is None:
+            self._writing = asyncio.Lock()
+        return self._writing
+
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+
+    async def alookup(self, keys: Iterable[Key]) -> dict[Key, Entry]:
+        wanted = list(keys)
+        async with self._turn():
+            return await self._in_thread(lambda: self.lookup(wanted))
+
     async def intend(self, key: Key) -> None:
         """Commit that `key` is about to be sent, before it is.
 
@@ -146,17 +172,24 @@ class Journal:
 
     async def _commit_intents(self) -> None:
         await asyncio.sleep(0)  # let every worker about to send add its intent first
-        rows, self._intents, self._intents_committed = self._intents, [], None
-        with self._db:
-            self._db.executemany(_INTEND, rows)
-            # Outcomes recorded since the last commit ride along, so a killed run loses
-            # at most the answers of the last moment, not those of a whole chunk.
-            self._execute_pending()
+        async with self._turn():
+            # Taken once the batch before is committed: the workers that intended
+            # meanwhile share this commit. (Lists are only swapped on the loop.)
+            rows, self._intents, self._intents_committed = self._intents, [], None
+            pending, self._pending = self._pending, []
 
-    def _execute_pending(self) -> None:
-        for statement, row in self._pending:
+            def commit() -> None:
+                with self._db:
+                    self._db.executemany(_INTEND, rows)
+                    # Outcomes recorded since the last commit ride along, so a killed
+                    # run loses at most the answers of the last moment, not a chunk's.
+                    self._execute(pending)
+
+            await self._in_thread(commit)
+
+    def _execute(self, pending: list[tuple[str, tuple[str | None, ...]]]) -> None:
+        for statement, row in pending:
             self._db.execute(statement, row)
-        self._pending = []
 
     def record(self, key: Key, *, affelios_id: str | None, status: str) -> None:
         """Remember a customer the API created or already had; kept until `flush`."""
@@ -169,13 +202,23 @@ class Journal:
 
     def flush(self) -> None:
         """Commit what `record` and `forget` remembered, in one transaction, in order."""
-        if not self._pending:
-            return
+        pending, self._pending = self._pending, []
+        if pending:
+            self._commit(pending)
+
+    def _commit(self, pending: list[tuple[str, tuple[str | None, ...]]]) -> None:
         with self._db:
-            self._execute_pending()
+            self._execute(pending)
+
+    async def aflush(self) -> None:
+        async with self._turn():
+            pending, self._pending = self._pending, []
+            if pending:
+                await self._in_thread(lambda: self._commit(pending))
 
     def close(self) -> None:
         try:
+            self._thread.shutdown()
             self.flush()
             self._db.close()
         finally:

@@ -89,7 +89,8 @@ def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
 
 def make_endpoint(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Endpoint:
     return Endpoint(
-        transport or aiohttp_transport(settings.concurrency),
+        transport
+        or aiohttp_transport(base_url=settings.base_url, concurrency=settings.concurrency),
         base_url=settings.base_url,
         headers={
             "X-Api-Key": settings.api_key or "",
@@ -256,7 +257,8 @@ async def _stream(
                 and (raw := await asyncio.to_thread(next, chunks, None)) is not None
             ):
                 planned = await asyncio.to_thread(planner.check, raw)
-                Planner.skip_journaled(planned, journal)
+                known = await journal.alookup(send.key for send in planned.sends)
+                Planner.skip_journaled(planned, known)
                 flight = _InFlight(planned)
                 done_rows += len(raw) - len(planned.sends)
                 await in_order.put(flight)
@@ -313,7 +315,7 @@ async def _stream(
     async def write() -> None:
         while (flight := await in_order.get()) is not None:
             await flight.done.wait()
-            journal.flush()  # what the results report as done is in the journal first
+            await journal.aflush()  # what the results report as done is journaled first
             progress(await asyncio.to_thread(report, flight.planned))
 
     sampling = asyncio.create_task(sampler())
@@ -328,7 +330,7 @@ async def _stream(
     finally:
         sampling.cancel()
         sample()
-        journal.flush()
+        await journal.aflush()
     if read_error:
         raise read_error[0]
 

@@ -16,7 +16,7 @@ from typing import cast
 import pandas as pd
 
 from etl.columns import ColumnMap, to_contract
-from etl.journal import Journal, Key, select_keys
+from etl.journal import Entry, Key, select_keys
 from etl.outcome import Outcome, Status
 from etl.payload import build_payload, encode
 from etl.validate import row_errors
@@ -137,13 +137,13 @@ class Planner:
         return chunk
 
     @staticmethod
-    def skip_journaled(chunk: PlannedChunk, journal: Journal) -> None:
-        """Mark the rows whose customer the journal already holds as `skipped`.
+    def skip_journaled(chunk: PlannedChunk, known: dict[Key, Entry]) -> None:
+        """Mark the rows whose customer the journal already holds (`known`, the journal's
+        entries among the chunk's keys) as `skipped`.
 
         A row that an earlier run was sending when it died is sent again (the API's 409
         tells whether that run created it), and flagged so its result says so.
         """
-        known = journal.lookup(send.key for send in chunk.sends)
         if not known:
             return
         still: list[Send] = []

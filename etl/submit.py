@@ -14,6 +14,8 @@ import contextlib
 import logging
 import ssl
 import time
+import urllib.request
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 
 import aiohttp
@@ -115,19 +117,25 @@ class Endpoint:
         await self._transport.aclose()
 
 
-def aiohttp_transport(concurrency: int) -> httpx.AsyncBaseTransport:
+def aiohttp_transport(*, base_url: str, concurrency: int) -> httpx.AsyncBaseTransport:
     """aiohttp under httpx: stock httpx's pool collapses past a few dozen connections.
 
     Certificates are checked as httpx checks them (`SSL_CERT_FILE` and `SSL_CERT_DIR`
-    honoured); `HTTPS_PROXY` and `NO_PROXY` are honoured too.
+    honoured). A proxy from `HTTPS_PROXY`/`HTTP_PROXY` (unless `NO_PROXY` exempts the
+    host) is looked up once here: aiohttp's own `trust_env` looks it up, and `.netrc`,
+    in a thread for every request.
     """
     ssl_context = httpx.create_ssl_context(trust_env=True)
+    host = httpx.URL(base_url).host
+    proxy = urllib.request.getproxies().get(httpx.URL(base_url).scheme)
+    if proxy and urllib.request.proxy_bypass(host):
+        proxy = None
 
     def session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=concurrency, ssl=ssl_context)
-        return aiohttp.ClientSession(connector=connector, trust_env=True)
+        return aiohttp.ClientSession(connector=connector)
 
-    return AiohttpTransport(client=session)
+    return AiohttpTransport(client=session, proxy=httpx.Proxy(proxy) if proxy else None)
 
 
 def _original(exc: BaseException) -> BaseException:
@@ -172,6 +180,23 @@ def _log_retry(state: RetryCallState) -> None:
         attempt=state.attempt_number,
         wait_s=round(state.upcoming_sleep, 3),
     )
+
+
+def _replay(
+    failure: _Retryable, attempt: Callable[[], Awaitable[httpx.Response]]
+) -> Callable[[], Awaitable[httpx.Response]]:
+    """`attempt` for tenacity, whose first call reports the failure already seen (at no
+    cost), so that its count of attempts, its backoff and its log include that one."""
+    seen: _Retryable | None = failure
+
+    async def again() -> httpx.Response:
+        nonlocal seen
+        if seen is not None:
+            failed, seen = seen, None
+            raise failed
+        return await attempt()
+
+    return again
 
 
 class Submitter:
@@ -314,7 +339,12 @@ class Submitter:
         assert task is not None
         self._in_flight.add(task)
         try:
-            response: httpx.Response = await self._retrying.copy()(attempt)
+            try:
+                # Most rows need one attempt: it is made directly, and tenacity (which
+                # costs as much CPU as the request) only runs the retries.
+                response = await attempt()
+            except _Retryable as failure:
+                response = await self._retrying.copy()(_replay(failure, attempt))
         except _Stopped:
             return self._unfinished(attempts, reached, "the run stopped before the retry")
         except _Retryable as exc:
