@@ -1,8 +1,8 @@
 """The baseline of the CPU-bound figure: a bare aiohttp loop that only posts.
 
-It posts the same rows as the importer (their JSON bodies are built before the clock
-starts), `--concurrency` at a time over one session, reads each answer, and prints the
-rows per second of the posting alone.
+It posts the same rows as the importer (their JSON bodies, built by the importer's own
+function before the clock starts), `--concurrency` at a time over one session, reads
+each answer, and prints the rows per second of the posting alone.
 """
 
 from __future__ import annotations
@@ -11,21 +11,25 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import time
 
 import aiohttp
 
+from etl.payload import build_payload, encode
+
 
 def bodies(path: str) -> list[bytes]:
+    """The request bodies of the file's rows, exactly as the importer builds them."""
     with open(path, newline="", encoding="utf-8") as f:
-        return [
-            json.dumps({k: v for k, v in row.items() if v}, separators=(",", ":")).encode()
-            for row in csv.DictReader(f)
-        ]
+        return [encode(build_payload(row)) for row in csv.DictReader(f)]
 
 
 async def post_all(url: str, rows: list[bytes], concurrency: int) -> float:
-    headers = {"Content-Type": "application/json", "X-Api-Key": "bench"}
+    headers = {
+        "Content-Type": "application/json",
+        "X-Api-Key": os.environ.get("AFFELIOS_API_KEY", "bench"),
+    }
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         queue = iter(rows)

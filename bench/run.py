@@ -1,6 +1,7 @@
 """`make bench`: how fast the importer is, as ratios against baselines run beside it.
 
-Each benchmark generates its data, starts its own server on 127.0.0.1, runs the real
+Each benchmark generates its data, starts its own server on 127.0.0.1 (bench/servers.py),
+runs the real
 `affelios-import` command as a user would (a separate process, its key in the
 environment) and measures a baseline on the same machine in the same run. One line per
 figure, with its target; the exit code is 1 if any figure misses its target.
@@ -75,8 +76,7 @@ def free_port() -> int:
 @contextmanager
 def server(argv: list[str], port: int) -> Iterator[str]:
     """Start a server process and wait until it accepts connections; stop it after."""
-    env = {**os.environ, "AFFELIOS_SANDBOX_API_KEY": KEY}
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -93,9 +93,10 @@ def server(argv: list[str], port: int) -> Iterator[str]:
         process.wait(10)
 
 
-def sandbox(*options: str) -> tuple[list[str], int]:
+def minimal(*options: str) -> tuple[list[str], int]:
+    """The benchmarks' own server (bench/servers.py), on a free port."""
     port = free_port()
-    return [str(BIN / "affelios-sandbox"), "--port", str(port), *options], port
+    return [sys.executable, "-m", "bench.servers", "--port", str(port), *options], port
 
 
 @dataclass
@@ -166,7 +167,7 @@ def counts(ran: Ran) -> dict[str, int]:
 
 def bench_latency(work: Path, rows: int, latency_ms: float, concurrency: int) -> None:
     data = generate(work / "latency.csv", rows)
-    argv, port = sandbox("--latency-ms", str(latency_ms))
+    argv, port = minimal("--latency-ms", str(latency_ms))
     with server(argv, port) as url:
         ran = import_(data, work, "--base-url", url, "--concurrency", str(concurrency))
     created = counts(ran)["created"]
@@ -183,9 +184,8 @@ def bench_latency(work: Path, rows: int, latency_ms: float, concurrency: int) ->
 
 def bench_cpu(work: Path, rows: int, concurrency: int, repeats: int) -> None:
     data = generate(work / "cpu.csv", rows)
-    port = free_port()
+    argv, port = minimal()
     bare_rates, tool_rates = [], []
-    argv = [sys.executable, "-m", "bench.servers", "--port", str(port)]
     for _ in range(repeats):
         with server(argv, port) as url:
             done = subprocess.run(
@@ -213,7 +213,7 @@ def bench_cpu(work: Path, rows: int, concurrency: int, repeats: int) -> None:
 def bench_throttled(work: Path, rate: float, seconds: float, settle: float) -> None:
     rows = int(rate * seconds)
     data = generate(work / "throttled.csv", rows)
-    argv, port = sandbox("--rate-limit", str(rate))
+    argv, port = minimal("--rate-limit", str(rate))
     samples: list[tuple[float, dict[str, int]]] = []
     with server(argv, port) as url:
         stop = threading.Event()
@@ -221,7 +221,7 @@ def bench_throttled(work: Path, rate: float, seconds: float, settle: float) -> N
         def poll() -> None:
             started = time.monotonic()
             while not stop.is_set():
-                with urllib.request.urlopen(f"{url}/_sandbox/stats", timeout=5) as answer:
+                with urllib.request.urlopen(f"{url}/_stats", timeout=5) as answer:
                     samples.append((time.monotonic() - started, json.load(answer)))
                 stop.wait(0.5)
 
@@ -232,7 +232,7 @@ def bench_throttled(work: Path, rate: float, seconds: float, settle: float) -> N
         finally:
             stop.set()
             poller.join()
-        with urllib.request.urlopen(f"{url}/_sandbox/stats", timeout=5) as answer:
+        with urllib.request.urlopen(f"{url}/_stats", timeout=5) as answer:
             final = json.load(answer)
     done = counts(ran)
     lost = rows - done["created"] - done["exists"]

@@ -71,7 +71,7 @@ class Faults:
     seed: int | None = None
 
 
-class _TokenBucket:
+class TokenBucket:
     def __init__(self, rate: float) -> None:
         self.rate = rate
         self.capacity = max(1.0, rate * 0.2)
@@ -101,7 +101,7 @@ class Sandbox:
     def __post_init__(self) -> None:
         self._validator = OAS30Validator(contract_schema("CustomerCreate"))
         self._random = random.Random(self.faults.seed)
-        self._bucket = _TokenBucket(self.faults.rate_limit) if self.faults.rate_limit else None
+        self._bucket = TokenBucket(self.faults.rate_limit) if self.faults.rate_limit else None
 
     def _retry_after(self) -> dict[str, str]:
         mode = self.faults.retry_after
