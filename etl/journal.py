@@ -94,6 +94,14 @@ class Journal:
         self._intents_committed: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._writing: asyncio.Lock | None = None  # one batch in the thread at a time
+        # Whether it held nothing for this API when opened: then lookups can be skipped,
+        # since what this run adds are keys it has already seen in the file.
+        self.was_empty = (
+            connection.execute(
+                "SELECT 1 FROM customers WHERE base_url = ? LIMIT 1", (base_url,)
+            ).fetchone()
+            is None
+        )
 
     @classmethod
     def open(cls, path: Path | str, *, base_url: str, read_only: bool = False) -> Journal:

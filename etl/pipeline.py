@@ -167,10 +167,7 @@ async def _run(
         prepared.columns, brand=settings.brand, ragged=source.ragged, width=len(source.header)
     )
     chunks = read_chunks(source, chunk_size=settings.chunk_size, limit=settings.limit)
-    try:
-        await _submit_all(settings, prepared, planner, chunks, summary, trace, transport, progress)
-    finally:
-        planner.close()
+    await _submit_all(settings, prepared, planner, chunks, summary, trace, transport, progress)
 
 
 async def _submit_all(
@@ -215,7 +212,7 @@ class _InFlight:
             self.done.set()
 
     def settle(self, position: int, outcome: Outcome) -> None:
-        self.planned.outcomes[position] = outcome
+        self.planned.settle(position, outcome)
         self.remaining -= 1
         if self.remaining == 0:
             self.done.set()
@@ -257,16 +254,13 @@ async def _stream(
                 and (raw := await asyncio.to_thread(next, chunks, None)) is not None
             ):
                 planned = await asyncio.to_thread(planner.check, raw)
-                known = await journal.alookup(send.key for send in planned.sends)
-                Planner.skip_journaled(planned, known)
+                known = {} if journal.was_empty else await journal.alookup(planned.keys)
+                await asyncio.to_thread(Planner.finish, planned, known, dry_run=settings.dry_run)
                 flight = _InFlight(planned)
                 done_rows += len(raw) - len(planned.sends)
                 await in_order.put(flight)
                 for send in planned.sends:
-                    if settings.dry_run:
-                        flight.settle(send.position, Outcome(status=Status.VALID))
-                        done_rows += 1
-                    elif submitter.stop.is_set():
+                    if submitter.stop.is_set():
                         flight.settle(send.position, NOT_SENT)
                         done_rows += 1
                     else:
@@ -303,14 +297,13 @@ async def _stream(
 
     def report(planned: PlannedChunk) -> int:
         """Write a finished chunk's lines and count them (in a thread: it is CPU work)."""
-        outcomes = [o or NOT_SENT for o in planned.outcomes]
-        results.write_chunk(planned.raw, outcomes)
+        results.write_chunk(planned)
         if prepared.errors is not None:
-            prepared.errors.write_chunk(planned.raw, outcomes)
-        for label, outcome in zip(planned.raw.index, outcomes, strict=True):
-            summary.add(label + 1, outcome.status, outcome.error)
-            trace.note(label + 1, outcome.status, outcome.error)
-        return len(outcomes)
+            prepared.errors.write_chunk(planned)
+        rows = planned.rows
+        summary.add_chunk(rows, planned.status, planned.error)
+        trace.note_chunk(rows, planned.status, planned.error)
+        return len(rows)
 
     async def write() -> None:
         while (flight := await in_order.get()) is not None:

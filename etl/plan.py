@@ -7,19 +7,20 @@ earlier run already created (or found) that customer.
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import cast
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from etl.columns import ColumnMap, to_contract
-from etl.journal import Entry, Key, select_keys
+from etl.journal import Entry, Key
 from etl.outcome import Outcome, Status
 from etl.payload import build_payload, encode
 from etl.validate import row_errors
+from schemas.customer import CONTRACT_FIELDS
+
+Column = npt.NDArray[np.object_]  # one value per row of a chunk
 
 
 @dataclass
@@ -32,56 +33,82 @@ class Send:
 
 @dataclass
 class PlannedChunk:
+    """A chunk's rows and, column by column, what became of each (filled in as it goes).
+
+    Rows not sent get their outcome here at once, a whole column at a time; rows sent
+    get theirs one by one, with `settle`.
+    """
+
     raw: pd.DataFrame  # the rows as read, every original column
-    outcomes: list[Outcome | None]  # None: to be sent
+    status: Column
+    error: Column
+    affelios_id: Column
+    http_status: Column
+    attempts: npt.NDArray[np.int64]
+    frame: pd.DataFrame | None = None  # contract fields, until the bodies are built
+    candidates: npt.NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
+    keys: list[Key] = field(default_factory=list)  # of the candidates
     sends: list[Send] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, raw: pd.DataFrame, frame: pd.DataFrame) -> PlannedChunk:
+        n = len(raw)
+        return cls(
+            raw=raw,
+            status=np.full(n, Status.NOT_SENT.value, dtype=object),
+            error=np.full(n, "", dtype=object),
+            affelios_id=np.full(n, "", dtype=object),
+            http_status=np.full(n, "", dtype=object),
+            attempts=np.zeros(n, dtype=np.int64),
+            frame=frame,
+        )
+
+    @property
+    def rows(self) -> npt.NDArray[np.int64]:
+        """The 1-based data row numbers."""
+        return self.raw.index.to_numpy(dtype=np.int64) + 1
+
+    def settle(self, position: int, outcome: Outcome) -> None:
+        self.status[position] = outcome.status.value
+        self.error[position] = outcome.error
+        self.affelios_id[position] = outcome.affelios_id
+        self.http_status[position] = "" if outcome.http_status is None else outcome.http_status
+        self.attempts[position] = outcome.attempts
 
 
 class SeenKeys:
     """The keys of the valid rows read so far, with the row each was first seen in.
 
-    Kept in a temporary SQLite file rather than in memory, so that memory does not grow
-    with the file (a million keys would take hundreds of MB as Python objects).
+    Held as sorted 64-bit hashes of the keys (12 bytes a key: 12 MB for a million rows)
+    rather than as text. Two different keys share a hash with a chance of about one in
+    3 * 10^7 for a file of ten million rows; such a row would be reported `invalid` as a
+    duplicate (in the errors file, never silently dropped).
     """
 
     def __init__(self) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="affelios-import-")
-        path = Path(self._folder.name) / "seen.sqlite3"
-        # Used by one planning thread at a time (asyncio.to_thread, one chunk after another).
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute(
-            "CREATE TABLE seen (brand TEXT, id TEXT, row INTEGER, PRIMARY KEY (brand, id))"
-            " WITHOUT ROWID"
-        )
+        self._hashes = np.empty(0, dtype=np.int64)
+        self._rows = np.empty(0, dtype=np.uint32)
 
-    def first_rows(self, keys: list[Key], rows: list[int]) -> list[int | None]:
-        """For each key, the row it was first seen in (None: it is new here); then
-        remember the new ones. `rows` are the keys' own 1-based row numbers."""
-        first: dict[Key, int] = {}
-        for key, row in zip(keys, rows, strict=True):
-            first.setdefault(key, row)
-        found = select_keys(
-            self._db,
-            "SELECT s.brand, s.id, s.row FROM {keys} JOIN seen s"
-            " ON s.brand = k.column1 AND s.id = k.column2",
-            list(first),
-        )
-        for brand, external_id, row in found:
-            first[(brand, external_id)] = row
-        with self._db:
-            self._db.executemany(
-                "INSERT OR IGNORE INTO seen VALUES (?,?,?)",
-                ((key[0], key[1], row) for key, row in first.items()),
-            )
-        return [
-            None if first[key] == row else first[key] for key, row in zip(keys, rows, strict=True)
-        ]
+    def first_rows(
+        self, hashes: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """For each key (by hash), the row it was first seen in, or 0 where this is that
+        row; then remember the new ones. `rows`: the keys' own rows, ascending."""
+        unique, first_at, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+        first = rows[first_at]  # within this chunk
+        at = np.searchsorted(self._hashes, unique)
+        known = at < len(self._hashes)
+        known[known] = self._hashes[at[known]] == unique[known]
+        earlier = first.copy()
+        earlier[known] = self._rows[at[known]]
+        self._hashes = np.insert(self._hashes, at[~known], unique[~known])
+        self._rows = np.insert(self._rows, at[~known], first[~known].astype(np.uint32))
+        found = earlier[inverse]
+        return np.where(found == rows, 0, found)
 
-    def close(self) -> None:
-        self._db.close()
-        self._folder.cleanup()
+
+def _texts(frame: pd.DataFrame, name: str) -> Column:
+    return frame[name].to_numpy(dtype=object)
 
 
 class Planner:
@@ -100,64 +127,79 @@ class Planner:
         self._seen = SeenKeys()
 
     def close(self) -> None:
-        self._seen.close()
+        pass
 
     def check(self, raw: pd.DataFrame) -> PlannedChunk:
-        """Validate a chunk and build the bodies of its good rows (CPU only, no I/O)."""
+        """Validate a chunk and find the rows to send (CPU only, no I/O), column-wise."""
         frame = to_contract(raw, self._columns, brand=self._brand)
+        chunk = PlannedChunk.of(raw, frame)
         invalid = row_errors(frame, brand=self._brand)
-        outcomes: list[Outcome | None] = [None] * len(frame)
-        at = frame.index.get_indexer(invalid.index).tolist()
-        for i, error in zip(at, invalid["error"], strict=True):
-            outcomes[i] = Outcome(status=Status.INVALID, error=error)
+        at = frame.index.get_indexer(invalid.index)
+        chunk.status[at] = Status.INVALID.value
+        chunk.error[at] = invalid["error"].to_numpy(dtype=object)
         if self._ragged:
-            at = frame.index.get_indexer(pd.Index(list(self._ragged))).tolist()
-            for i, fields in zip(at, self._ragged.values(), strict=True):
+            at = frame.index.get_indexer(pd.Index(list(self._ragged)))
+            for i, fields in zip(at.tolist(), self._ragged.values(), strict=True):
                 if i >= 0:
-                    outcomes[i] = Outcome(
-                        status=Status.INVALID,
-                        error=f"the row has {fields} fields but the header has {self._width}; "
-                        "check its delimiters and quotes",
+                    chunk.status[i] = Status.INVALID.value
+                    chunk.error[i] = (
+                        f"the row has {fields} fields but the header has {self._width}; "
+                        "check its delimiters and quotes"
                     )
-        chunk = PlannedChunk(raw=raw, outcomes=outcomes)
-        records = cast(list[dict[str, str]], frame.to_dict("records"))
-        valid = [i for i, outcome in enumerate(outcomes) if outcome is None]
-        keys = [(records[i]["externalBrandId"], records[i]["externalId"]) for i in valid]
-        firsts = self._seen.first_rows(keys, [int(frame.index[i]) + 1 for i in valid])
-        for position, key, first in zip(valid, keys, firsts, strict=True):
-            record = records[position]
-            if first is not None:
-                outcomes[position] = Outcome(
-                    status=Status.INVALID,
-                    error=f"duplicate of row {first} (same externalBrandId and externalId);"
-                    " not sent",
-                )
-                continue
-            chunk.sends.append(Send(position, key, encode(build_payload(record))))
+        valid = np.flatnonzero(chunk.status != Status.INVALID.value)
+        brands = _texts(frame, "externalBrandId")[valid]
+        ids = _texts(frame, "externalId")[valid]
+        hashes = np.fromiter(map(hash, zip(brands, ids, strict=True)), np.int64, len(valid))
+        first = self._seen.first_rows(hashes, chunk.rows[valid])
+        repeats = first > 0
+        chunk.status[valid[repeats]] = Status.INVALID.value
+        chunk.error[valid[repeats]] = [
+            f"duplicate of row {row} (same externalBrandId and externalId); not sent"
+            for row in first[repeats].tolist()
+        ]
+        chunk.candidates = valid[~repeats]
+        chunk.keys = list(zip(brands[~repeats].tolist(), ids[~repeats].tolist(), strict=True))
         return chunk
 
     @staticmethod
-    def skip_journaled(chunk: PlannedChunk, known: dict[Key, Entry]) -> None:
-        """Mark the rows whose customer the journal already holds (`known`, the journal's
-        entries among the chunk's keys) as `skipped`.
+    def finish(chunk: PlannedChunk, known: dict[Key, Entry], *, dry_run: bool) -> None:
+        """Settle the candidates the journal already holds (`known`: its entries among
+        `chunk.keys`) as `skipped`; the others are `valid` in a dry run, else each gets
+        the body of its request.
 
         A row that an earlier run was sending when it died is sent again (the API's 409
         tells whether that run created it), and flagged so its result says so.
         """
-        if not known:
-            return
-        still: list[Send] = []
-        for send in chunk.sends:
-            entry = known.get(send.key)
+        keep = np.ones(len(chunk.candidates), dtype=bool)
+        resent = np.zeros(len(chunk.candidates), dtype=bool)
+        for i, key in enumerate(chunk.keys) if known else ():
+            entry = known.get(key)
             if entry is None:
-                still.append(send)
-            elif not entry.done:
-                send.resent = True
-                still.append(send)
-            else:
-                chunk.outcomes[send.position] = Outcome(
+                continue
+            if not entry.done:
+                resent[i] = True
+                continue
+            keep[i] = False
+            chunk.settle(
+                int(chunk.candidates[i]),
+                Outcome(
                     status=Status.SKIPPED,
                     affelios_id=entry.affelios_id or "",
                     error="" if entry.affelios_id else "already existed; its id is not known",
-                )
-        chunk.sends = still
+                ),
+            )
+        positions = chunk.candidates[keep]
+        if dry_run:
+            chunk.status[positions] = Status.VALID.value
+        else:
+            assert chunk.frame is not None
+            fields = [name for name in CONTRACT_FIELDS if name in chunk.frame.columns]
+            values = [_texts(chunk.frame, name)[positions] for name in fields]
+            keys = [key for key, kept in zip(chunk.keys, keep.tolist(), strict=True) if kept]
+            for position, key, again, row in zip(
+                positions.tolist(), keys, resent[keep].tolist(), zip(*values, strict=True),
+                strict=True,
+            ):  # fmt: skip
+                body = encode(build_payload(dict(zip(fields, row, strict=True))))
+                chunk.sends.append(Send(position, key, body, resent=again))
+        chunk.frame = None

@@ -11,10 +11,14 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from etl.outcome import Status
 from etl.summary import TOP_ERRORS, Summary
 
 MAX_ROWS_SHOWN = 200
+TO_FIX = [Status.INVALID.value, Status.FAILED.value]
 COLOURS = {
     "created": "#2e7d32",
     "exists": "#558b2f",
@@ -34,11 +38,17 @@ class Trace:
     to_fix: list[tuple[int, str, str]] = field(default_factory=list)  # (row, status, error)
     rows_to_fix: int = 0
 
-    def note(self, row: int, status: str, error: str) -> None:
-        if status in (Status.INVALID, Status.FAILED):
-            self.rows_to_fix += 1
-            if len(self.to_fix) < MAX_ROWS_SHOWN:
-                self.to_fix.append((row, status, error))
+    def note_chunk(
+        self,
+        rows: npt.NDArray[np.int64],
+        status: npt.NDArray[np.object_],
+        error: npt.NDArray[np.object_],
+    ) -> None:
+        """Note a chunk's rows to fix (`rows`: their 1-based data row numbers)."""
+        at = np.flatnonzero(np.isin(status, TO_FIX))
+        self.rows_to_fix += len(at)
+        for i in at[: max(0, MAX_ROWS_SHOWN - len(self.to_fix))].tolist():
+            self.to_fix.append((int(rows[i]), status[i], error[i]))
 
 
 def _bars(summary: Summary) -> str:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from etl.outcome import GOOD, Status
 
@@ -27,17 +31,18 @@ _RULES = [
 RESENT_NOTE = "an earlier run stopped with this row in flight; "
 
 
-def error_kinds(status: str, error: str) -> list[str]:
+@lru_cache(maxsize=4096)  # the same few messages repeat over many rows
+def error_kinds(status: str, error: str) -> tuple[str, ...]:
     """The kinds of error of an `invalid` or `failed` row (none for the others)."""
     if status not in (Status.INVALID, Status.FAILED) or not error:
-        return []
+        return ()
     error = error.removeprefix(RESENT_NOTE)
     if status == Status.INVALID and (checks := _CHECK.findall(error)):
-        return [f"{column}: expected {expected}" for column, expected in checks]
+        return tuple(f"{column}: expected {expected}" for column, expected in checks)
     for pattern, kind in _RULES:
         if match := pattern.match(error):
-            return [match.expand(kind)]
-    return [error if len(error) <= 80 else error[:79] + "…"]
+            return (match.expand(kind),)
+    return (error if len(error) <= 80 else error[:79] + "…",)
 
 
 # Of to_dict() (--summary-json): bumped when a field is renamed, removed or changes meaning.
@@ -59,10 +64,25 @@ class Summary:
     seconds: float | None = None  # None: not known (a summary of a results file)
     retries: int = 0
 
+    def add_chunk(
+        self,
+        rows: npt.NDArray[np.int64],
+        status: npt.NDArray[np.object_],
+        error: npt.NDArray[np.object_],
+    ) -> None:
+        """Count a chunk's outcomes; `rows` are their 1-based data row numbers."""
+        self.rows += len(status)
+        self.counts.update(status.tolist())
+        for i in np.flatnonzero(error != "").tolist():
+            self._add_errors(int(rows[i]), status[i], error[i])
+
     def add(self, row: int, status: str, error: str) -> None:
         """Count one row's outcome; `row` is its 1-based data row number."""
         self.rows += 1
         self.counts[status] += 1
+        self._add_errors(row, status, error)
+
+    def _add_errors(self, row: int, status: str, error: str) -> None:
         for kind in error_kinds(status, error):
             self.errors[kind] += 1
             first = self.error_rows.setdefault(kind, [])

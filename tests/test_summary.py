@@ -51,7 +51,7 @@ from tests.conftest import RunningSandbox, good_rows, run_cli, write_csv
     ],
 )  # fmt: skip
 def test_error_kinds(status: str, error: str, kinds: list[str]) -> None:
-    assert error_kinds(status, error) == kinds
+    assert list(error_kinds(status, error)) == kinds
 
 
 def test_summarising_a_results_file_prints_what_the_run_did(
