@@ -28,7 +28,6 @@ from etl.errors import AffeliosImportError, SetupError
 from etl.logs import setup as setup_logs
 from etl.pipeline import Progress, run
 from etl.results import summarise
-from etl.sandbox import Sandbox, serve_in_thread
 from etl.settings import DEFAULT_BASE_URL, Settings
 
 
@@ -409,6 +408,9 @@ def _api(
         key = read_api_key(api_key_file, os.environ.get("AFFELIOS_API_KEY"))
         yield check_base_url(base_url, allow_insecure_http=allow_insecure_http), key, False
         return
+    # Imported here: the sandbox's server and contract checker cost 0.1 s to import.
+    from etl.sandbox import Sandbox, serve_in_thread
+
     key = secrets.token_urlsafe(24)
     with serve_in_thread(Sandbox(api_key=key)) as url:
         click.echo(f"sandbox: importing into a local Affelios sandbox at {url}", err=True)
