@@ -60,7 +60,9 @@ class Source:
     encoding: str
     delimiter: str
     header: tuple[str, ...]
-    header_lines: int = 1  # physical lines up to the end of the header
+    # Records up to the end of the header, blank lines included: pandas' `skiprows`
+    # counts a header whose quoted cell holds a line break as one.
+    header_lines: int = 1
     rows: int
     ragged: dict[int, int] = field(default_factory=dict)  # data row index -> field count
 
@@ -175,7 +177,10 @@ def _scan_quick(path: Path, *, name: str, encoding: str, delimiter: str) -> Sour
     """
     try:
         with _open_bytes(path) as raw:
-            first = next(csv.reader(io.TextIOWrapper(raw, encoding=encoding, newline="")), [])
+            records = csv.reader(io.TextIOWrapper(raw, encoding=encoding, newline=""))
+            first = next(records, [])
+            if records.line_num != 1:
+                return None  # a header over several lines: let the full scan see to it
         with _open_bytes(path) as raw:
             decoder = codecs.getincrementaldecoder(encoding)()
             while block := raw.read(1 << 22):
@@ -229,11 +234,12 @@ def _scan_rows(path: Path, *, name: str, encoding: str, delimiter: str) -> Sourc
         records = csv.reader(text, delimiter=delimiter)
         try:
             for record in records:
+                if not header:
+                    header_lines += 1
                 if not record:
                     continue  # a blank line, skipped as pandas skips it
                 if not header:
                     header = record
-                    header_lines = records.line_num
                     continue
                 if len(record) != len(header):
                     ragged[rows] = len(record)

@@ -201,3 +201,17 @@ def test_a_utf16_file_without_a_bom_is_not_mistaken_for_binary_when_named(
     source = export(tmp_path / "in.csv", encoding="utf-16-le", delimiter="\t")
     assert not source.read_bytes().startswith(codecs.BOM_UTF16_LE)
     assert_sent_exactly(sent_bodies(tmp_path, source, encoding="utf-16-le"))
+
+
+@pytest.mark.parametrize(
+    "head",
+    ['"external\nId",externalBrandId,registrationDate\n', "\n\nexternalId,externalBrandId,x\n"],
+    ids=["line break in a header cell", "blank lines before the header"],
+)
+def test_every_row_after_an_unusual_header_is_read(tmp_path: Path, head: str) -> None:
+    source = tmp_path / "c.csv"
+    rows = "".join(f"C{i},b,2025-06-28T19:29:48.174Z\n" for i in range(3))
+    source.write_text(head + rows, encoding="utf-8")
+    found = inspect(source)
+    assert found.rows == 3
+    assert [c.iloc[:, 0].tolist() for c in read_chunks(found)] == [["C0", "C1", "C2"]]
