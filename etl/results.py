@@ -172,8 +172,7 @@ def _text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
 
 def _defused(text: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Cells that a spreadsheet would run as formulas, behind a leading apostrophe."""
-    return pc.if_else(
-        pc.match_substring_regex(text, _FORMULA_START),
-        pc.utf8_replace_slice(text, 0, 0, "'"),
-        text,
-    )
+    formulas = pc.match_substring_regex(text, _FORMULA_START)
+    if not pc.any(formulas).as_py():
+        return text  # the usual case: one pass over the column, nothing to change
+    return pc.if_else(formulas, pc.utf8_replace_slice(text, 0, 0, "'"), text)

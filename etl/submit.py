@@ -12,15 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 
-import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -115,61 +111,6 @@ class Endpoint:
 
     async def aclose(self) -> None:
         await self._transport.aclose()
-
-
-def aiohttp_transport(*, base_url: str, concurrency: int) -> httpx.AsyncBaseTransport:
-    """aiohttp under httpx: stock httpx's pool collapses past a few dozen connections.
-
-    Certificates are checked as httpx checks them (`SSL_CERT_FILE` and `SSL_CERT_DIR`
-    honoured). A proxy from `HTTPS_PROXY`/`HTTP_PROXY` (unless `NO_PROXY` exempts the
-    host) is looked up once here: aiohttp's own `trust_env` looks it up, and `.netrc`,
-    in a thread for every request.
-    """
-    ssl_context = httpx.create_ssl_context(trust_env=True)
-    host = httpx.URL(base_url).host
-    proxy = urllib.request.getproxies().get(httpx.URL(base_url).scheme)
-    if proxy and urllib.request.proxy_bypass(host):
-        proxy = None
-
-    def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=concurrency, ssl=ssl_context)
-        return aiohttp.ClientSession(connector=connector)
-
-    return AiohttpTransport(client=session, proxy=httpx.Proxy(proxy) if proxy else None)
-
-
-def _original(exc: BaseException) -> BaseException:
-    """The transport's own error behind an httpx one (httpx-aiohttp maps them coarsely)."""
-    return exc.__cause__ if isinstance(exc.__cause__, aiohttp.ClientError) else exc
-
-
-def _never_reached(exc: httpx.TransportError) -> bool:
-    """Whether the request cannot have reached the API (no connection was made)."""
-    cause = _original(exc)
-    if cause is not exc:
-        return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
-    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-
-
-def _describe(exc: httpx.TransportError) -> str:
-    cause = _original(exc)
-    if isinstance(cause, httpx.TimeoutException | aiohttp.ServerTimeoutError):
-        return "timed out"
-    if isinstance(cause, httpx.ConnectError | aiohttp.ClientConnectorError):
-        return "could not connect"
-    return f"connection lost ({type(cause).__name__})"
-
-
-def _tls_refused(exc: BaseException) -> str:
-    """Why the server's certificate was not trusted, or "" when that is not the problem."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, aiohttp.ClientConnectorCertificateError):
-            seen = seen.certificate_error  # aiohttp's wrapper of the ssl module's error
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return str(seen.verify_message or seen.reason)
-        seen = seen.__cause__ or seen.__context__
-    return ""
 
 
 def _log_retry(state: RetryCallState) -> None:
@@ -302,16 +243,22 @@ class Submitter:
                     posting = False
                 except httpx.TransportError as exc:
                     posting = False
-                    if _tls_refused(exc):
+                    # Imported on the first failure only: aiohttp takes 0.15 s to import,
+                    # which a dry run need not pay.
+                    from etl import transport as transport_errors
+
+                    if transport_errors.tls_refused(exc):
                         self.stop_run(
                             f"the TLS certificate of {self._endpoint.url.host} could not "
-                            f"be verified ({_tls_refused(exc)}); nothing was sent"
+                            f"be verified ({transport_errors.tls_refused(exc)}); nothing was sent"
                         )
                         raise _Stopped from exc
                     # Refused or never connected: the request cannot have reached the API.
-                    reached = reached or not _never_reached(exc)
-                    self._attempt_failed(_describe(exc))
-                    raise _Retryable(_describe(exc), status=None, retry_after=None) from exc
+                    reached = reached or not transport_errors.never_reached(exc)
+                    self._attempt_failed(transport_errors.describe(exc))
+                    raise _Retryable(
+                        transport_errors.describe(exc), status=None, retry_after=None
+                    ) from exc
                 finally:
                     self._first_answer.set()
             reached = True
