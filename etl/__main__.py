@@ -1,3 +1,3 @@
-from etl.cli import main
+from etl.cli import program
 
-main()
+program()

@@ -5,8 +5,10 @@ No business logic here: the core is `etl.pipeline.run`.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+import logging
 import os
 import secrets
 import sys
@@ -440,3 +442,23 @@ def summary_main(results_path: Path, as_json: bool) -> None:
         sys.exit(exc.exit_code)
     click.echo(json.dumps(summary.to_dict(), indent=2) if as_json else summary.to_text())
     sys.exit(summary.exit_code)
+
+
+def program() -> None:
+    """The `affelios-import` program: `main`, then an exit without the interpreter's
+    teardown, which spends 0.2 s freeing pandas, pyarrow and aiohttp object by object.
+
+    By then every file the run wrote is closed and its journal committed; standard
+    streams and log files are flushed here first.
+    """
+    try:
+        main()
+    except SystemExit as done:
+        code = done.code
+        if code is not None and not isinstance(code, int):
+            raise
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError):  # a closed pipe, say
+                stream.flush()
+        os._exit(code or 0)
