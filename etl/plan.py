@@ -126,9 +126,6 @@ class Planner:
         self._width = width
         self._seen = SeenKeys()
 
-    def close(self) -> None:
-        pass
-
     def check(self, raw: pd.DataFrame) -> PlannedChunk:
         """Validate a chunk and find the rows to send (CPU only, no I/O), column-wise."""
         frame = to_contract(raw, self._columns, brand=self._brand)
