@@ -448,19 +448,21 @@ def summary_main(results_path: Path, as_json: bool) -> None:
 
 def _tune_memory() -> None:
     """Process-wide allocator settings, measured with `make bench` (a 1,000,000-row dry
-    run peaked at 300 MB without them, 206 MB with them; 100,000 rows: 250 and 180 MB).
+    run peaked at 300 MB without them, 211 MB with them; 100,000 rows: 250 and 188 MB).
 
     Arrow allocates from malloc, not from its own jemalloc pool, which kept what each
-    thread freed; and glibc's malloc maps blocks of 256 KB or more on their own, so that
+    thread freed; and glibc's malloc maps blocks of 1 MB or more on their own, so that
     freeing one hands it back (its default threshold grows with the blocks it has seen
-    freed, and then the heap fragments as chunk after chunk comes and goes).
+    freed, and then the heap fragments as the growing key table is reallocated between
+    chunks). A 256 KB threshold saved a little more memory but cost a sending run 20%
+    of its speed in system calls.
     """
     import pyarrow
 
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     libc_name = ctypes.util.find_library("c")
     with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: no mallopt
-        ctypes.CDLL(libc_name).mallopt(M_MMAP_THRESHOLD, 256 * 1024)
+        ctypes.CDLL(libc_name).mallopt(M_MMAP_THRESHOLD, 1024 * 1024)
 
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
