@@ -93,7 +93,8 @@ class Endpoint:
         timeout: float,
     ) -> None:
         self._transport = transport
-        self.url = httpx.URL(base_url).join(CUSTOMER_PATH)
+        base = httpx.URL(base_url)  # a path in it is kept, as AsyncClient(base_url=) keeps it
+        self.url = base.copy_with(path=base.path.rstrip("/") + CUSTOMER_PATH)
         self._headers = httpx.Headers(headers)
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
 

@@ -178,3 +178,22 @@ def test_a_2xx_without_an_id_is_created_and_says_so() -> None:
     assert outcome.status is Status.CREATED
     assert outcome.affelios_id == ""
     assert outcome.error == "the answer carried no customer id: ok"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "path"),
+    [
+        ("https://api.test", "/api/v1/customer"),
+        ("https://gw.test/affelios/", "/affelios/api/v1/customer"),
+    ],
+)
+def test_the_create_path_goes_under_the_base_url(base_url: str, path: str) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(201, json={"id": "x"})
+
+    endpoint = Endpoint(httpx.MockTransport(handler), base_url=base_url, headers={}, timeout=5)
+    asyncio.run(endpoint.post(BODY))
+    assert (seen[0].url.host, seen[0].url.path) == (httpx.URL(base_url).host, path)
