@@ -169,7 +169,7 @@ class Planner:
         """
         keep = np.ones(len(chunk.candidates), dtype=bool)
         resent = np.zeros(len(chunk.candidates), dtype=bool)
-        for i, key in enumerate(chunk.keys) if known else ():
+        for i, key in enumerate(chunk.keys if known else ()):  # known: only on a rerun
             entry = known.get(key)
             if entry is None:
                 continue
