@@ -155,7 +155,8 @@ def figure(name: str, text: str, value: float, target: str) -> None:
     ok = value >= float(bound) if op == ">=" else value <= float(bound)
     if not ok:
         MISSES.append(name)
-    print(f"{name:<34} {value:>8.2f}  target {target:<7} {'ok' if ok else 'MISSED'}   {text}")
+    shown = f"{value:>8.3f}" if value < 10 else f"{value:>8.1f}"  # 0.897 is not 0.90
+    print(f"{name:<34} {shown}  target {target:<7} {'ok' if ok else 'MISSED'}   {text}")
     sys.stdout.flush()
 
 
