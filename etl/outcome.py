@@ -17,6 +17,7 @@ class Status(StrEnum):
 
 
 GOOD = frozenset({Status.CREATED, Status.EXISTS, Status.SKIPPED, Status.VALID})
+TO_FIX = frozenset({Status.INVALID, Status.FAILED})  # the errors file's rows
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from etl.outcome import Status
+from etl.outcome import TO_FIX, Status
 from etl.summary import TOP_ERRORS, Summary
 
 MAX_ROWS_SHOWN = 200
-TO_FIX = [Status.INVALID.value, Status.FAILED.value]
 COLOURS = {
     "created": "#2e7d32",
     "exists": "#558b2f",
@@ -36,7 +35,6 @@ class Trace:
 
     timeline: list[tuple[float, int, int]] = field(default_factory=list)  # (s, rows, retries)
     to_fix: list[tuple[int, str, str]] = field(default_factory=list)  # (row, status, error)
-    rows_to_fix: int = 0
 
     def note_chunk(
         self,
@@ -44,9 +42,8 @@ class Trace:
         status: npt.NDArray[np.object_],
         error: npt.NDArray[np.object_],
     ) -> None:
-        """Note a chunk's rows to fix (`rows`: their 1-based data row numbers)."""
-        at = np.flatnonzero(np.isin(status, TO_FIX))
-        self.rows_to_fix += len(at)
+        """Note a chunk's first rows to fix (`rows`: their 1-based data row numbers)."""
+        at = np.flatnonzero(np.isin(status, [s.value for s in TO_FIX]))
         for i in at[: max(0, MAX_ROWS_SHOWN - len(self.to_fix))].tolist():
             self.to_fix.append((int(rows[i]), status[i], error[i]))
 
@@ -118,7 +115,7 @@ def _timeline(trace: Trace) -> str:
     )
 
 
-def _to_fix(trace: Trace) -> str:
+def _to_fix(trace: Trace, summary: Summary) -> str:
     if not trace.to_fix:
         return "<p>Nothing to fix.</p>"
     body = "".join(
@@ -127,8 +124,8 @@ def _to_fix(trace: Trace) -> str:
         for row, status, error in trace.to_fix
     )
     more = ""
-    if trace.rows_to_fix > len(trace.to_fix):
-        more = f"<p>… and {trace.rows_to_fix - len(trace.to_fix):,} more in the errors file.</p>"
+    if summary.to_fix > len(trace.to_fix):
+        more = f"<p>… and {summary.to_fix - len(trace.to_fix):,} more in the errors file.</p>"
     return (
         "<table><thead><tr><th>row</th><th>status</th><th>error</th></tr></thead>"
         f"<tbody>{body}</tbody></table>{more}"
@@ -172,7 +169,7 @@ Results: {html.escape(summary.results_path)}</p>
 <h2>Rows over time</h2>
 {_timeline(trace)}
 <h2>Rows to fix (the first {MAX_ROWS_SHOWN})</h2>
-{_to_fix(trace)}
+{_to_fix(trace, summary)}
 </body></html>
 """
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from etl.errors import InputError, SetupError
-from etl.outcome import Status
+from etl.outcome import TO_FIX, Status
 from etl.summary import Summary
 
 if TYPE_CHECKING:
@@ -90,7 +90,6 @@ class ResultsWriter:
 
 
 ERRORS_COLUMN = "error"
-TO_FIX = frozenset({Status.INVALID, Status.FAILED})
 
 
 class ErrorsWriter:
@@ -111,7 +110,7 @@ class ErrorsWriter:
         self._file.flush()
 
     def write_chunk(self, chunk: PlannedChunk) -> None:
-        at = np.flatnonzero(np.isin(chunk.status, [s.value for s in TO_FIX]))
+        at = np.flatnonzero(np.isin(chunk.status, [status.value for status in TO_FIX]))
         if not len(at):
             return
         rows = []

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from etl.outcome import GOOD, Status
+from etl.outcome import GOOD, TO_FIX, Status
 
 # One row's error message as kinds without their values, so that the live run and a
 # summary of its results file group errors alike.
@@ -91,7 +91,7 @@ class Summary:
 
     @property
     def to_fix(self) -> int:
-        return self.counts[Status.INVALID.value] + self.counts[Status.FAILED.value]
+        return sum(self.counts[status.value] for status in TO_FIX)
 
     @property
     def exit_code(self) -> int:

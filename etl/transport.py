@@ -22,9 +22,9 @@ def aiohttp_transport(*, base_url: str, concurrency: int) -> httpx.AsyncBaseTran
     in a thread for every request.
     """
     ssl_context = httpx.create_ssl_context(trust_env=True)
-    host = httpx.URL(base_url).host
-    proxy = urllib.request.getproxies().get(httpx.URL(base_url).scheme)
-    if proxy and urllib.request.proxy_bypass(host):
+    url = httpx.URL(base_url)
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if proxy and urllib.request.proxy_bypass(url.host):
         proxy = None
 
     def session() -> aiohttp.ClientSession:

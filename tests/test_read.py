@@ -215,3 +215,14 @@ def test_every_row_after_an_unusual_header_is_read(tmp_path: Path, head: str) ->
     found = inspect(source)
     assert found.rows == 3
     assert [c.iloc[:, 0].tolist() for c in read_chunks(found)] == [["C0", "C1", "C2"]]
+
+
+def test_a_small_first_chunk_then_full_ones_and_none_after_a_bare_header(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text("externalId,x\n" + "".join(f"C{i},v\n" for i in range(5)), encoding="utf-8")
+    chunks = list(read_chunks(inspect(source), chunk_size=2, first_size=1))
+    assert [c.index.tolist() for c in chunks] == [[0], [1, 2], [3, 4]]
+    source.write_text("externalId,x\n", encoding="utf-8")
+    assert list(read_chunks(inspect(source), chunk_size=2, first_size=1)) == []

@@ -7,8 +7,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from etl.report import MAX_ROWS_SHOWN, Trace, write
+from etl.summary import Summary
 from tests.conftest import RunningSandbox, good_rows, run_cli, write_csv
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -69,3 +72,15 @@ def test_the_report_renders_in_headless_chromium(sandbox: RunningSandbox, tmp_pa
     assert "polyline" in rendered
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000  # a page was drawn, not a blank one
+
+
+def test_rows_past_those_listed_are_counted_from_the_summary(tmp_path: Path) -> None:
+    rows = np.arange(1, MAX_ROWS_SHOWN + 31, dtype=np.int64)
+    status = np.full(len(rows), "invalid", dtype=object)
+    error = np.full(len(rows), "externalId empty: expected a value", dtype=object)
+    summary, trace = Summary(), Trace()
+    summary.add_chunk(rows, status, error)
+    trace.note_chunk(rows, status, error)
+    write(tmp_path / "r.html", summary, trace, title="c.csv")
+    assert len(trace.to_fix) == MAX_ROWS_SHOWN
+    assert "… and 30 more in the errors file." in (tmp_path / "r.html").read_text("utf-8")
