@@ -22,7 +22,6 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -56,22 +55,21 @@ class Entry(NamedTuple):
 
 SENDING = "sending"
 
-_RECORD = """
-INSERT INTO customers VALUES (?,?,?,?,?,?)
+# When an entry was written, in UTC to the millisecond ("2026-11-25T14:30:12.345Z"),
+# as SQLite states it: formatted in C at commit, not per row on the event loop.
+_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+_RECORD = f"""
+INSERT INTO customers VALUES (?,?,?,?,?,{_NOW})
 ON CONFLICT DO UPDATE SET
     affelios_id = excluded.affelios_id, status = excluded.status,
     recorded_at = excluded.recorded_at
 WHERE customers.status = 'sending'
 """
-_INTEND = "INSERT INTO customers VALUES (?,?,?,NULL,'sending',?) ON CONFLICT DO NOTHING"
+_INTEND = f"INSERT INTO customers VALUES (?,?,?,NULL,'sending',{_NOW}) ON CONFLICT DO NOTHING"
 _FORGET = (
     "DELETE FROM customers WHERE base_url = ? AND external_brand_id = ? AND external_id = ?"
     " AND status = 'sending'"
 )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Journal:
@@ -90,7 +88,7 @@ class Journal:
         self._base_url = base_url
         self._lock = lock
         self._pending: list[tuple[str, tuple[str | None, ...]]] = []  # (statement, row)
-        self._intents: list[tuple[str, str, str, str]] = []
+        self._intents: list[tuple[str, str, str]] = []
         self._intents_committed: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._writing: asyncio.Lock | None = None  # one batch in the thread at a time
@@ -173,7 +171,7 @@ class Journal:
         still `sending` and says so in its results. Workers that intend at the same
         moment share one commit.
         """
-        self._intents.append((self._base_url, key[0], key[1], _now()))
+        self._intents.append((self._base_url, key[0], key[1]))
         if self._intents_committed is None:
             self._intents_committed = asyncio.get_running_loop().create_task(self._commit_intents())
         await asyncio.shield(self._intents_committed)
@@ -201,7 +199,7 @@ class Journal:
 
     def record(self, key: Key, *, affelios_id: str | None, status: str) -> None:
         """Remember a customer the API created or already had; kept until `flush`."""
-        row = (self._base_url, key[0], key[1], affelios_id, status, _now())
+        row = (self._base_url, key[0], key[1], affelios_id, status)
         self._pending.append((_RECORD, row))
 
     def forget(self, key: Key) -> None:

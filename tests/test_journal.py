@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,20 @@ def test_records_are_found_after_flush_and_per_base_url(tmp_path: Path) -> None:
     other = Journal.open(path, base_url="https://other")
     assert other.lookup(keys) == {}
     other.close()
+
+
+def test_entries_are_stamped_in_utc_to_the_millisecond(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    journal = Journal.open(path, base_url="u")
+    before = datetime.now(UTC)
+    journal.record(("b", "1"), affelios_id="id1", status="created")
+    journal.close()
+    with sqlite3.connect(path) as db:
+        (stamp,) = db.execute("SELECT recorded_at FROM customers").fetchone()
+    assert len(stamp) == len("2026-11-25T14:30:12.345Z") and stamp.endswith("Z"), stamp
+    when = datetime.fromisoformat(stamp)
+    assert when.tzinfo == UTC
+    assert before - timedelta(seconds=1) <= when <= datetime.now(UTC) + timedelta(seconds=1)
 
 
 def test_lookup_works_across_batches(tmp_path: Path) -> None:
