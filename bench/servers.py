@@ -8,6 +8,10 @@ many requests a second (the sandbox's token bucket). `GET /_stats` counts the an
 (Not the sandbox: it checks every body against the contract, and at 64 requests in
 flight and 100 ms of latency a bare aiohttp loop got only 541 answers a second from it,
 short of the 640 the latency-bound figure asks of the client.)
+
+It runs on uvloop. A remote API spends its CPU on its own machines; this one shares the
+benchmark's two cores with the client, and on asyncio's loop its answers at 64 in flight
+took 100.9 ms in the handler instead of 100, and about 57 µs of CPU each.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import json
 from collections import Counter
 
+import uvloop
 from aiohttp import web
 
 from etl.sandbox import TokenBucket
@@ -65,6 +70,7 @@ def main() -> None:
         port=args.port,
         print=None,
         access_log=None,
+        loop=uvloop.new_event_loop(),
     )
 
 
