@@ -24,7 +24,7 @@ class Settings:
     retries: int = 5
     timeout: float = 30.0
     dry_run: bool = False
-    chunk_size: int | None = None  # None: 10,000 rows (100,000 in a dry run)
+    chunk_size: int | None = None  # None: 10,000 rows (25,000 in a dry run; see etl.read)
     limit: int | None = None  # only the first N data rows
     encoding: str | None = None  # None: detected
     delimiter: str | None = None  # None: sniffed

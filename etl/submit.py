@@ -248,18 +248,17 @@ class Submitter:
                     # which a dry run need not pay.
                     from etl import transport as transport_errors
 
-                    if transport_errors.tls_refused(exc):
+                    if untrusted := transport_errors.tls_refused(exc):
                         self.stop_run(
                             f"the TLS certificate of {self._endpoint.url.host} could not "
-                            f"be verified ({transport_errors.tls_refused(exc)}); nothing was sent"
+                            f"be verified ({untrusted}); nothing was sent"
                         )
                         raise _Stopped from exc
                     # Refused or never connected: the request cannot have reached the API.
                     reached = reached or not transport_errors.never_reached(exc)
-                    self._attempt_failed(transport_errors.describe(exc))
-                    raise _Retryable(
-                        transport_errors.describe(exc), status=None, retry_after=None
-                    ) from exc
+                    detail = transport_errors.describe(exc)
+                    self._attempt_failed(detail)
+                    raise _Retryable(detail, status=None, retry_after=None) from exc
                 finally:
                     self._first_answer.set()
             reached = True

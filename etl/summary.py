@@ -76,12 +76,6 @@ class Summary:
         for i in np.flatnonzero(error != "").tolist():
             self._add_errors(int(rows[i]), status[i], error[i])
 
-    def add(self, row: int, status: str, error: str) -> None:
-        """Count one row's outcome; `row` is its 1-based data row number."""
-        self.rows += 1
-        self.counts[status] += 1
-        self._add_errors(row, status, error)
-
     def _add_errors(self, row: int, status: str, error: str) -> None:
         for kind in error_kinds(status, error):
             self.errors[kind] += 1
