@@ -117,15 +117,21 @@ def _refuse_non_csv(name: str, sample: bytes, encoding: str) -> None:
 
 
 def _sniff(text: str) -> str:
+    """The delimiter, from the header line first: data cells can fool the sniffer (a
+    cell `";`, quoted with its quote doubled, reads as a `;`-delimited field), column
+    names rarely do.
+    """
     lines = text.splitlines()
+    header = lines[0] if lines else ""
     sample = "\n".join(lines[:-1] if len(lines) > 1 else lines)  # drop a cut last line
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        header = lines[0] if lines else ""
-        counts = {d: header.count(d) for d in DELIMITERS}
-        best = max(counts, key=lambda d: counts[d])
-        return best if counts[best] else ","
+    for evidence in (header, sample):  # a one-column header says nothing: then the rows
+        try:
+            return csv.Sniffer().sniff(evidence, delimiters=DELIMITERS).delimiter
+        except csv.Error:
+            continue
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
 
 
 def inspect(

@@ -122,6 +122,17 @@ def test_dialects_are_sniffed_and_text_survives(
     assert_sent_exactly(sent_bodies(tmp_path, source))
 
 
+def test_cells_that_look_like_another_delimiter_do_not_fool_the_sniffer(
+    tmp_path: Path,
+) -> None:
+    # Found by the text round-trip property: a cell `";` is written quoted, its quote
+    # doubled, and the sniffer took `;` for the delimiter.
+    rows = [[ext, "casino-x", "2025-06-28T19:29:48Z", "c", "0"] for ext in ('";', "0")]
+    source = export(tmp_path / "in.csv", rows=rows)
+    assert inspect(source).delimiter == ","
+    assert sorted(str(b["externalId"]) for b in sent_bodies(tmp_path, source)) == ['";', "0"]
+
+
 def test_a_delimiter_can_be_given(tmp_path: Path) -> None:
     source = export(tmp_path / "in.csv", delimiter="|")
     assert inspect(source, delimiter="|").delimiter == "|"
