@@ -265,7 +265,7 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     type=click.FloatRange(min=0, min_open=True),
     default=30.0,
     show_default=True,
-    help="Seconds to wait for one answer.",
+    help="Seconds one attempt may take, to the last byte of the answer.",
 )
 @click.option(
     "--dry-run",

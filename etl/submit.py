@@ -1,20 +1,27 @@
 """Send one create request per row, with retries, a global rate limit and a stop switch.
 
-One `Submitter` (and one `httpx.AsyncClient`) serves every worker of a run. Answers:
-2xx `created` with the returned id; 409 `exists`; 401/403 stop the whole run; other 4xx
-`failed` with the status and an excerpt of the body; 429, 5xx, timeouts and dropped
-connections are retried with exponential backoff and full jitter, honouring
-`Retry-After`, then `failed`.
+One `Submitter` (and one transport) serves every worker of a run. Answers: a 2xx that
+carries the customer's id is `created`; any other 2xx proves nothing and is `failed`
+(maybe created: the next run sends it again); a 3xx is `failed` (check --base-url); a
+409 that says the customer exists is `exists`, any other 409 `failed`; 401/403 stop the
+whole run; other 4xx `failed` with the status and an excerpt of the body; 429, 5xx,
+timeouts and dropped connections are retried with exponential backoff and full jitter,
+honouring `Retry-After`, then `failed`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.message import Message
 from email.utils import parsedate_to_datetime
+from urllib.parse import unquote
 
 import httpx
 from tenacity import (
@@ -27,11 +34,23 @@ from tenacity import (
 
 from etl.logs import event
 from etl.outcome import Outcome, Status
+from etl.redact import Redactor
 from etl.settings import CUSTOMER_PATH
 from etl.throttle import Throttle
+from etl.urls import public
 
 BODY_EXCERPT_CHARS = 200
 RETRY_AFTER_MAX = 300.0  # seconds; a longer Retry-After is capped, not obeyed
+# How much of an answer is read: a customer object is a kilobyte or two; of anything
+# else only an excerpt is kept, so a 100 MB error page is not read whole.
+CUSTOMER_BODY_MAX = 1 << 20
+OTHER_BODY_MAX = 64 << 10
+# The words by which a 409 says the customer exists; any other 409 is another conflict.
+EXISTS_WORDS = re.compile(r"exist|duplicate|already", re.IGNORECASE)
+
+
+MAYBE_CREATED = "the API may have created it: the next run will tell"
+EARLIER_ATTEMPT = "an earlier attempt of this run may have created it"
 
 
 class _Retryable(Exception):
@@ -62,14 +81,49 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return min(max(seconds, 0.0), RETRY_AFTER_MAX)
 
 
-def excerpt(response: httpx.Response) -> str:
-    """A short one-line excerpt of a response body, for the results' error column.
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the API answered to one request: its status, headers and (the start of) its
+    body. `complete` is False when the body was longer than was read."""
 
-    Should a server echo the key back, it is blanked out.
-    """
-    text = " ".join(response.text.split())
-    if key := response.request.headers.get("X-Api-Key"):
-        text = text.replace(key, "[key]")
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    complete: bool = True
+
+    def text(self) -> str:
+        message = Message()
+        message["content-type"] = self.headers.get("Content-Type", "")
+        charset = message.get_content_charset() or "utf-8"
+        try:
+            return self.body.decode(charset, errors="replace")
+        except LookupError:
+            return self.body.decode("utf-8", errors="replace")
+
+    def customer_id(self) -> str | None:
+        """The id of the customer this answer carries, or None: a 2xx proves a creation
+        only with the customer in it (not a maintenance page, an empty 202 or a 204)."""
+        if not self.complete:
+            return None
+        try:
+            customer = json.loads(self.body)
+        except ValueError:  # not JSON (UnicodeDecodeError is a ValueError too)
+            return None
+        value = customer.get("id") if isinstance(customer, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # the contract says a string; a number is still an id
+        return None
+
+
+def excerpt(answer: Answer, redact: Redactor) -> str:
+    """A short one-line excerpt of an answer's body, for the results' error column, with
+    the key blanked out in whatever form the server echoed it."""
+    text = answer.text()
+    if not answer.complete:
+        text = text[: max(0, len(text) - redact.longest)]  # it may end in a part of the key
+    text = redact(" ".join(redact(text).split()))
     if len(text) > BODY_EXCERPT_CHARS:
         text = text[: BODY_EXCERPT_CHARS - 1] + "…"
     return text
@@ -82,6 +136,9 @@ class Endpoint:
     not through `httpx.AsyncClient.send`: at thousands of requests a second its auth,
     redirect, cookie and hook machinery costs more CPU than the request itself, and
     none of it is wanted here (a redirect must never carry the key to another host).
+
+    `timeout` bounds a whole attempt, from sending to the last byte of the answer read:
+    a server that trickles its answer a byte at a time cannot hold a slot for longer.
     """
 
     def __init__(
@@ -96,22 +153,41 @@ class Endpoint:
         base = httpx.URL(base_url)  # a path in it is kept, as AsyncClient(base_url=) keeps it
         self.url = base.copy_with(path=base.path.rstrip("/") + CUSTOMER_PATH)
         self._headers = httpx.Headers(headers)
+        self._timeout = timeout
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
+        self.redact = Redactor(
+            [headers.get("X-Api-Key"), unquote(self.url.password or ""), self.url.password]
+        )
 
-    async def post(self, body: bytes) -> httpx.Response:
+    async def post(self, body: bytes) -> Answer:
         request = httpx.Request(
             "POST", self.url, headers=self._headers, content=body, extensions=self._extensions
         )
-        response = await self._transport.handle_async_request(request)
-        response.request = request  # as AsyncClient.send does (mock transports leave it out)
         try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
+            async with asyncio.timeout(self._timeout):
+                response = await self._transport.handle_async_request(request)
+                try:
+                    return await _read(response)
+                finally:
+                    await response.aclose()
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("the answer took longer than --timeout") from exc
 
     async def aclose(self) -> None:
         await self._transport.aclose()
+
+
+async def _read(response: httpx.Response) -> Answer:
+    """The answer, with as much of its body as it is worth reading."""
+    limit = CUSTOMER_BODY_MAX if 200 <= response.status_code < 300 else OTHER_BODY_MAX
+    parts: list[bytes] = []
+    size = 0
+    async for part in response.aiter_bytes():
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            return Answer(response.status_code, response.headers, b"".join(parts)[:limit], False)
+    return Answer(response.status_code, response.headers, b"".join(parts))
 
 
 def _log_retry(state: RetryCallState) -> None:
@@ -125,13 +201,13 @@ def _log_retry(state: RetryCallState) -> None:
 
 
 def _replay(
-    failure: _Retryable, attempt: Callable[[], Awaitable[httpx.Response]]
-) -> Callable[[], Awaitable[httpx.Response]]:
+    failure: _Retryable, attempt: Callable[[], Awaitable[Answer]]
+) -> Callable[[], Awaitable[Answer]]:
     """`attempt` for tenacity, whose first call reports the failure already seen (at no
     cost), so that its count of attempts, its backoff and its log include that one."""
     seen: _Retryable | None = failure
 
-    async def again() -> httpx.Response:
+    async def again() -> Answer:
         nonlocal seen
         if seen is not None:
             failed, seen = seen, None
@@ -228,7 +304,7 @@ class Submitter:
                 await self._first_answer.wait()
             self._probing = True
 
-        async def attempt() -> httpx.Response:
+        async def attempt() -> Answer:
             nonlocal attempts, reached, posting
             if self.stop.is_set():
                 raise _Stopped
@@ -240,7 +316,7 @@ class Submitter:
                 try:
                     posting = True
                     sent_at = time.monotonic()
-                    response = await self._endpoint.post(body)
+                    answer = await self._endpoint.post(body)
                     posting = False
                 except httpx.TransportError as exc:
                     posting = False
@@ -262,7 +338,7 @@ class Submitter:
                 finally:
                     self._first_answer.set()
             reached = True
-            code = response.status_code
+            code = answer.status
             event(
                 "request",
                 logging.DEBUG,
@@ -270,7 +346,7 @@ class Submitter:
                 attempt=attempts,
                 ms=round((time.monotonic() - sent_at) * 1000),
             )
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(answer.headers.get("Retry-After"))
             self.throttle.answered(throttled=code == 429, retry_after=retry_after)
             if code in (401, 403):
                 self._key_refused(code)
@@ -280,7 +356,7 @@ class Submitter:
                 self._failures_in_a_row = 0
             if code == 429 or code >= 500:
                 raise _Retryable(f"HTTP {code}", status=code, retry_after=retry_after)
-            return response
+            return answer
 
         task = asyncio.current_task()
         assert task is not None
@@ -289,9 +365,9 @@ class Submitter:
             try:
                 # Most rows need one attempt: it is made directly, and tenacity (which
                 # costs as much CPU as the request) only runs the retries.
-                response = await attempt()
+                answer = await attempt()
             except _Retryable as failure:
-                response = await self._retrying.copy()(_replay(failure, attempt))
+                answer = await self._retrying.copy()(_replay(failure, attempt))
         except _Stopped:
             return self._unfinished(attempts, reached, "the run stopped before the retry")
         except _Retryable as exc:
@@ -312,7 +388,7 @@ class Submitter:
         finally:
             self._in_flight.discard(task)
             self.retries_spent += max(0, attempts - 1)
-        return self._classify(response, attempts)
+        return self._classify(answer, attempts)
 
     @staticmethod
     def _unfinished(attempts: int, reached: bool, why: str) -> Outcome:
@@ -322,37 +398,68 @@ class Submitter:
             status=Status.FAILED,
             attempts=attempts,
             maybe_created=True,
-            error=f"{why}; the API may have created it: the next run will tell",
+            error=f"{why}; {MAYBE_CREATED}",
         )
 
-    def _classify(self, response: httpx.Response, attempts: int) -> Outcome:
-        code = response.status_code
+    def _classify(self, answer: Answer, attempts: int) -> Outcome:
+        code = answer.status
+        redact = self._endpoint.redact
         if 200 <= code < 300:
-            try:
-                affelios_id = str(response.json()["id"])
-            except (ValueError, KeyError, TypeError):
+            if (affelios_id := answer.customer_id()) is not None:
                 return Outcome(
                     status=Status.CREATED,
+                    affelios_id=affelios_id,
                     http_status=code,
                     attempts=attempts,
-                    error=f"the answer carried no customer id: {excerpt(response)}",
                 )
+            # Not evidence of a creation (a maintenance page, an empty 202, a 204): the
+            # row is not done, and its journal entry stays `sending`, so the next run
+            # sends it again and the API's 409 tells whether this one created it.
+            shown = excerpt(answer, redact) or "no body"
             return Outcome(
-                status=Status.CREATED, affelios_id=affelios_id, http_status=code, attempts=attempts
+                status=Status.FAILED,
+                http_status=code,
+                attempts=attempts,
+                maybe_created=True,
+                error=f"HTTP {code} without a customer id ({shown}); {MAYBE_CREATED}",
+            )
+        if 300 <= code < 400:
+            where = redact(public(answer.headers.get("Location", ""))) or "nowhere"
+            return Outcome(
+                status=Status.FAILED,
+                http_status=code,
+                attempts=attempts,
+                maybe_created=attempts > 1,
+                error=f"HTTP {code}: the API redirected to {where}: check --base-url",
             )
         if code == 409:
-            note = "" if attempts == 1 else "an earlier attempt of this run may have created it"
-            return Outcome(status=Status.EXISTS, http_status=code, attempts=attempts, error=note)
+            shown = excerpt(answer, redact)
+            if EXISTS_WORDS.search(shown):
+                note = "" if attempts == 1 else f"; {EARLIER_ATTEMPT}"
+                return Outcome(
+                    status=Status.EXISTS,
+                    http_status=code,
+                    attempts=attempts,
+                    error=f"HTTP 409: {shown}{note}",
+                )
+            return Outcome(
+                status=Status.FAILED,
+                http_status=code,
+                attempts=attempts,
+                maybe_created=attempts > 1,
+                error=f"HTTP 409, a conflict other than an existing customer: {shown or 'no body'}",
+            )
         if code in (401, 403):
             return Outcome(
                 status=Status.FAILED,
                 http_status=code,
                 attempts=attempts,
-                error=f"HTTP {code}: the API refused the key: {excerpt(response)}",
+                error=f"HTTP {code}: the API refused the key: {excerpt(answer, redact)}",
             )
         return Outcome(
             status=Status.FAILED,
             http_status=code,
             attempts=attempts,
-            error=f"HTTP {code}: {excerpt(response)}",
+            maybe_created=attempts > 1,
+            error=f"HTTP {code}: {excerpt(answer, redact)}",
         )

@@ -22,6 +22,9 @@ _RULES = [
     (re.compile(r"^the row has \d+ fields"), "wrong number of fields"),
     (re.compile(r"^gave up after \d+ attempts: (.*)$"), r"gave up: \1"),
     (re.compile(r"^HTTP (\d+): the API refused the key"), r"HTTP \1: the API refused the key"),
+    (re.compile(r"^HTTP (\d+) without a customer id"), r"HTTP \1 without a customer id"),
+    (re.compile(r"^HTTP \d+: (the API redirected to .*: check --base-url)"), r"\1"),
+    (re.compile(r"^(HTTP 409, a conflict other than an existing customer)"), r"\1"),
     (re.compile(r"^HTTP (\d+)"), r"HTTP \1"),
     (
         re.compile(r"^(the run stopped before the retry|interrupted with the request in flight)"),

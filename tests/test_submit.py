@@ -58,10 +58,25 @@ def test_created_carries_the_returned_id_and_the_body_is_sent_as_given() -> None
     assert seen[0].content == BODY
 
 
-def test_409_is_exists_not_a_failure() -> None:
-    handler, _ = answers(httpx.Response(409, json={"errors": ["exists"]}))
+def test_409_is_exists_when_it_says_so_with_its_body_kept() -> None:
+    body = {"errors": ["customer C1 already exists for brand b"]}
+    handler, _ = answers(httpx.Response(409, json=body))
     outcome = send(handler)
-    assert (outcome.status, outcome.http_status, outcome.error) == (Status.EXISTS, 409, "")
+    assert (outcome.status, outcome.http_status) == (Status.EXISTS, 409)
+    assert outcome.error == 'HTTP 409: {"errors":["customer C1 already exists for brand b"]}'
+
+
+@pytest.mark.parametrize("body", ['{"errors":["version conflict, try later"]}', ""])
+def test_a_409_that_names_another_conflict_is_failed_not_exists(body: str) -> None:
+    handler, _ = answers(httpx.Response(409, text=body))
+    outcome = send(handler)
+    assert (outcome.status, outcome.http_status, outcome.maybe_created) == (
+        Status.FAILED,
+        409,
+        False,
+    )
+    assert outcome.error.startswith("HTTP 409, a conflict other than an existing customer: ")
+    assert outcome.error.endswith(body or "no body")
 
 
 def test_other_4xx_fail_at_once_with_an_excerpt_of_the_body() -> None:
@@ -172,12 +187,46 @@ def test_parse_retry_after_takes_seconds_and_http_dates() -> None:
     assert parse_retry_after("999999") == 300
 
 
-def test_a_2xx_without_an_id_is_created_and_says_so() -> None:
-    handler, _ = answers(httpx.Response(200, text="ok"))
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text="OK"),
+        httpx.Response(201, html="<html><body>Down for maintenance</body></html>"),
+        httpx.Response(201, json={"externalId": "C1"}),
+        httpx.Response(201, json={"id": None}),
+        httpx.Response(201, json={"id": ""}),
+        httpx.Response(201, json={"id": True}),
+        httpx.Response(201, json=[{"id": "x"}]),
+        httpx.Response(202),
+        httpx.Response(204),
+    ],
+)
+def test_a_2xx_without_a_customer_id_is_not_a_creation(answer: httpx.Response) -> None:
+    handler, _ = answers(answer)
     outcome = send(handler)
-    assert outcome.status is Status.CREATED
-    assert outcome.affelios_id == ""
-    assert outcome.error == "the answer carried no customer id: ok"
+    assert (outcome.status, outcome.affelios_id, outcome.maybe_created) == (
+        Status.FAILED,
+        "",
+        True,
+    )
+    assert outcome.error.startswith(f"HTTP {answer.status_code} without a customer id (")
+    assert outcome.error.endswith("the API may have created it: the next run will tell")
+
+
+def test_a_numeric_id_is_an_id() -> None:
+    handler, _ = answers(httpx.Response(201, json={"id": 12345}))
+    assert send(handler).affelios_id == "12345"
+
+
+def test_a_redirect_is_failed_and_names_where_without_credentials() -> None:
+    handler, seen = answers(
+        httpx.Response(301, headers={"Location": "https://u:p@api.test/login?next=x"})
+    )
+    outcome = send(handler)
+    assert (outcome.status, outcome.http_status, len(seen)) == (Status.FAILED, 301, 1)
+    assert outcome.error == (
+        "HTTP 301: the API redirected to https://api.test/login: check --base-url"
+    )
 
 
 @pytest.mark.parametrize(

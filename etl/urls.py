@@ -1,0 +1,72 @@
+"""The base URL of the API: which ones are allowed, how it is shown, what identifies it.
+
+A base URL may carry credentials (`https://user:pass@gateway`, for a gateway that wants
+them): they are sent, but never shown. `public` is the URL as every message, log line
+and summary shows it; `identity` is the API as the journal knows it, the same for every
+spelling of one URL (`http://LOCALHOST:80/` and `http://localhost`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+from urllib.parse import urlsplit, urlunsplit
+
+from etl.errors import SetupError
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _host_port(url: str) -> tuple[str, str, str, str]:
+    """(scheme, host as written in a URL, ":port" or "", path), lower-cased where it may be."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    shown_port = "" if port is None or port == DEFAULT_PORTS.get(scheme) else f":{port}"
+    return scheme, host, shown_port, parts.path
+
+
+def public(url: str) -> str:
+    """The URL without its credentials (and without a query, which may hold a token)."""
+    parts = urlsplit(url.strip())
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def identity(url: str) -> str:
+    """The API as the journal knows it: scheme and host lower-cased, no default port, no
+    credentials, no trailing `/`, `.` and `..` segments resolved."""
+    scheme, host, port, path = _host_port(url)
+    path = posixpath.normpath(path) if path not in ("", "/") else ""
+    path = "" if path in (".", "/", "//") else path.rstrip("/")
+    return f"{scheme}://{host}{port}{path}"
+
+
+def check(url: str, *, allow_insecure_http: bool) -> str:
+    """The base URL to use (without a trailing slash); plain http only to loopback, unless
+    allowed. Raises SetupError, whose message never shows the URL's credentials."""
+    parts = urlsplit(url.strip())
+    shown = public(url)
+    try:
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError as exc:
+        raise SetupError(f"--base-url {shown!r}: the port is not a number") from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise SetupError(f"--base-url {shown!r}: expected https://host")
+    if parts.scheme.lower() == "http" and not allow_insecure_http:
+        try:
+            loopback = ipaddress.ip_address(parts.hostname).is_loopback
+        except ValueError:
+            loopback = parts.hostname.lower() == "localhost"
+        if not loopback:
+            raise SetupError(
+                f"--base-url {shown!r}: plain http would send the API key unencrypted; "
+                "use https, or --allow-insecure-http if you must"
+            )
+    return url.strip().rstrip("/")

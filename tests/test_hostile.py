@@ -1,0 +1,177 @@
+"""The real command against a hostile API: answers that prove nothing, redirects,
+conflicts, trickles and floods, over real HTTP on loopback (see `tests/hostile.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from click.testing import CliRunner
+
+from etl.cli import main
+from tests.conftest import API_KEY, good_rows, read_results, write_csv
+from tests.hostile import answer, serve
+
+ID_ANSWER = (201, b'{"id": "aff-1"}', "application/json")
+
+
+def import_into(url: str, source: Path, journal: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        main,
+        [str(source), "--base-url", url, "--journal", str(journal), "--retries", "0", *args],
+        env={"AFFELIOS_API_KEY": API_KEY, "AFFELIOS_BASE_URL": None},
+    )
+    return result.exit_code, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type"),
+    [
+        (200, b"OK", "text/plain"),
+        (201, b"<html><body>Down for maintenance</body></html>", "text/html"),
+        (201, b'{"externalId": "C00001"}', "application/json"),
+        (201, b'{"id": null}', "application/json"),
+        (202, b"", "application/json"),
+        (204, b"", "application/json"),
+    ],
+)
+def test_a_2xx_without_a_customer_fails_and_the_next_run_sends_the_row_again(
+    tmp_path: Path, status: int, body: bytes, content_type: str
+) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(3))
+    journal = tmp_path / "j.db"
+    mode = {"answer": (status, body, content_type)}
+    posts = []
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        posts.append(await request.read())
+        code, text, kind = mode["answer"]
+        return web.Response(status=code, body=text, content_type=kind)
+
+    with serve(api) as url:
+        code, stderr = import_into(url, source, journal)
+        assert code == 1, stderr  # not success
+        results = read_results(tmp_path / "c.results.csv")
+        assert {r["status"] for r in results} == {"failed"}
+        assert all(r["affelios_id"] == "" for r in results)
+        assert all(f"HTTP {status} without a customer id" in r["error"] for r in results)
+        with sqlite3.connect(journal) as db:  # nothing recorded as created
+            assert {s for (s,) in db.execute("SELECT status FROM customers")} == {"sending"}
+
+        mode["answer"] = ID_ANSWER  # the API is back
+        code, stderr = import_into(url, source, journal)
+    assert code == 0, stderr
+    assert len(posts) == 6  # every row sent again, none skipped
+    rerun = read_results(tmp_path / "c.results.csv")
+    assert [r["status"] for r in rerun] == ["created"] * 3
+    assert [r["affelios_id"] for r in rerun] == ["aff-1"] * 3
+
+
+def test_a_redirect_fails_each_row_and_the_summary_says_it_once(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(4))
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return web.Response(status=302, headers={"Location": "https://user:pw@login.test/sso"})
+
+    with serve(api) as url:
+        code, stderr = import_into(url, source, tmp_path / "j.db")
+    assert code == 1
+    results = read_results(tmp_path / "c.results.csv")
+    assert {r["error"] for r in results} == {
+        "HTTP 302: the API redirected to https://login.test/sso: check --base-url"
+    }
+    assert "4 x the API redirected to https://login.test/sso: check --base-url" in stderr
+    assert "pw" not in stderr
+
+
+def test_a_409_is_exists_only_when_it_says_so(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(2))
+    bodies = iter([b'{"errors": ["customer already exists"]}', b'{"errors": ["locked"]}'])
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return web.Response(status=409, body=next(bodies), content_type="application/json")
+
+    with serve(api) as url:
+        code, _ = import_into(url, source, tmp_path / "j.db", "--concurrency", "1")
+    assert code == 1
+    exists, conflict = read_results(tmp_path / "c.results.csv")
+    assert (exists["status"], exists["error"]) == (
+        "exists",
+        'HTTP 409: {"errors": ["customer already exists"]}',
+    )
+    assert (conflict["status"], conflict["error"]) == (
+        "failed",
+        'HTTP 409, a conflict other than an existing customer: {"errors": ["locked"]}',
+    )
+    with sqlite3.connect(tmp_path / "j.db") as db:  # only the existing one is journaled
+        assert db.execute("SELECT external_id, status FROM customers").fetchall() == [
+            ("C00001", "exists")
+        ]
+
+
+def test_timeout_bounds_the_whole_answer_not_each_read(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(2))
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(status=201, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for byte in b'{"id": "' + b" " * 600:  # a byte every 0.1 s: a minute in all
+            await response.write(bytes([byte]))
+            await asyncio.sleep(0.1)
+        return response
+
+    started = time.monotonic()
+    with serve(trickle) as url:
+        code, _ = import_into(url, source, tmp_path / "j.db", "--timeout", "1")
+    took = time.monotonic() - started
+    assert code == 1
+    results = read_results(tmp_path / "c.results.csv")
+    assert {r["error"] for r in results} == {"gave up after 1 attempts: timed out"}
+    assert took < 30  # without the bound: a minute for each row
+
+
+def test_an_error_page_is_not_read_whole(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(1))
+    sent = [0]
+
+    async def flood(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(status=400, headers={"Content-Type": "text/html"})
+        await response.prepare(request)
+        block = b"<p>" + b"error " * 10_000 + b"</p>\n"
+        try:
+            while sent[0] < 100_000_000:  # a 100 MB error page
+                await response.write(block)
+                sent[0] += len(block)
+        except (ConnectionError, RuntimeError):
+            pass  # the client hung up: what it wanted, it had
+        return response
+
+    with serve(flood) as url:
+        code, _ = import_into(url, source, tmp_path / "j.db")
+    assert code == 1
+    (row,) = read_results(tmp_path / "c.results.csv")
+    assert row["error"].startswith("HTTP 400: <p>error error")
+    assert len(row["error"]) <= 210
+    assert sent[0] < 20_000_000  # the client stopped reading after the excerpt
+
+
+def test_the_journal_and_summary_json_record_a_2xx_without_id_as_failed(
+    tmp_path: Path,
+) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(2))
+    out = tmp_path / "s.json"
+    with serve(answer(204)) as url:
+        code, _ = import_into(url, source, tmp_path / "j.db", "--summary-json", str(out))
+    assert code == 1
+    summary = json.loads(out.read_text())
+    assert summary["counts"]["failed"] == 2
+    assert summary["top_errors"][0]["error"] == "HTTP 204 without a customer id"
