@@ -5,10 +5,10 @@ No business logic here: the core is `etl.pipeline.run`.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import ctypes
 import gc
-import ipaddress
 import json
 import logging
 import os
@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 import platformdirs
@@ -30,8 +29,10 @@ from etl.columns import parse_mapping
 from etl.errors import AffeliosImportError, SetupError
 from etl.logs import setup as setup_logs
 from etl.pipeline import Progress, run
+from etl.redact import check_api_key
 from etl.results import summarise
 from etl.settings import DEFAULT_BASE_URL, Settings
+from etl.urls import check as check_base_url
 
 
 def default_journal() -> Path:
@@ -64,36 +65,30 @@ def expand(path: Path, *, now: datetime | None = None) -> Path:
         ) from exc
 
 
-def check_base_url(url: str, *, allow_insecure_http: bool) -> str:
-    """The base URL without a trailing slash; plain http only to loopback (or when allowed)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SetupError(f"--base-url {url!r}: expected https://host")
-    if parts.scheme == "http" and not allow_insecure_http:
-        try:
-            loopback = ipaddress.ip_address(parts.hostname).is_loopback
-        except ValueError:
-            loopback = parts.hostname == "localhost"
-        if not loopback:
-            raise SetupError(
-                f"--base-url {url!r}: plain http would send the API key unencrypted; "
-                "use https, or --allow-insecure-http if you must"
-            )
-    return url.rstrip("/")
-
-
 def read_api_key(api_key_file: Path | None, environ_key: str | None) -> str | None:
+    """The key from its file (surrounding whitespace and line ends dropped) or the
+    environment (as it is); a SetupError says what is wrong with it, never showing it."""
     if api_key_file is not None:
+        source = f"--api-key-file {api_key_file}"
         try:
-            key = api_key_file.read_text(encoding="utf-8").strip()
+            raw = api_key_file.read_bytes()
         except OSError as exc:
+            raise SetupError(f"{source}: cannot be read ({exc.strerror})") from exc
+        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in raw:
+            raise SetupError(f"{source}: the file is UTF-16 text; save it as plain ASCII")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise SetupError(
-                f"--api-key-file {api_key_file}: cannot be read ({exc.strerror})"
+                f"{source}: the file is not UTF-8 text (Latin-1 or another code page?); "
+                "API keys are plain ASCII"
             ) from exc
-        if not key:
-            raise SetupError(f"--api-key-file {api_key_file}: the file is empty")
-        return key
-    return environ_key or None
+        if not text.strip():
+            raise SetupError(f"{source}: the file is empty")
+        return check_api_key(text.strip(" \t\r\n"), source=source)
+    if not environ_key:
+        return None
+    return check_api_key(environ_key, source="AFFELIOS_API_KEY")
 
 
 @contextmanager

@@ -17,6 +17,7 @@ anything (two overlapping cron entries would otherwise both send the same custom
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from etl.errors import SetupError
+from etl.urls import identity
 
 Key = tuple[str, str]  # (externalBrandId, externalId)
 T = TypeVar("T")
@@ -82,24 +84,34 @@ class Journal:
     """
 
     def __init__(
-        self, connection: sqlite3.Connection, *, base_url: str, lock: int | None = None
+        self,
+        connection: sqlite3.Connection,
+        *,
+        base_url: str,
+        lock: int | None = None,
+        read_only: bool = False,
     ) -> None:
         self._db = connection
-        self._base_url = base_url
+        self._base_url = identity(base_url)
         self._lock = lock
         self._pending: list[tuple[str, tuple[str | None, ...]]] = []  # (statement, row)
         self._intents: list[tuple[str, str, str]] = []
         self._intents_committed: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._writing: asyncio.Lock | None = None  # one batch in the thread at a time
+        # The spellings of this API's URL that the journal holds: journals written before
+        # URLs were normalized hold them as given (`http://LOCALHOST:8080/`). A writable
+        # journal is rewritten to the normalized ones once; a read-only one is read
+        # under each of them.
+        spellings = _spellings(connection)
+        if not read_only and any(identity(s) != s for s in spellings):
+            _normalize(connection, spellings)
+            spellings = _spellings(connection)
+        held = [s for s in spellings if identity(s) == self._base_url]
+        self._spellings = [self._base_url, *(s for s in held if s != self._base_url)]
         # Whether it held nothing for this API when opened: then lookups can be skipped,
         # since what this run adds are keys it has already seen in the file.
-        self.was_empty = (
-            connection.execute(
-                "SELECT 1 FROM customers WHERE base_url = ? LIMIT 1", (base_url,)
-            ).fetchone()
-            is None
-        )
+        self.was_empty = not held
 
     @classmethod
     def open(cls, path: Path | str, *, base_url: str, read_only: bool = False) -> Journal:
@@ -107,49 +119,73 @@ class Journal:
 
         A read-only journal that does not exist yet is an empty one. A writable one is
         created readable by its owner only, and locked against other runs until `close`.
+        A file that is damaged, or is not a journal of this tool, is refused (SetupError).
         """
         lock = None
-        if path != ":memory:" and not read_only:
+        memory = path == ":memory:" or (read_only and not Path(path).exists())
+        if not memory:
+            path = Path(path).resolve()  # SQLite's -wal and -shm files go beside the file
+        if not memory and not read_only:
             lock = _lock(Path(path))
         try:
-            if path == ":memory:" or (read_only and not Path(path).exists()):
+            if memory:
                 connection = sqlite3.connect(":memory:", check_same_thread=False)
             elif read_only:
-                uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+                uri = f"{Path(path).as_uri()}?mode=ro"
                 connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
             else:
-                if not Path(path).exists():
-                    # Customer ids are nobody else's business: owner-only from the start.
-                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
                 # Used by one thread at a time: the journal's while a loop runs, else the
                 # caller's (see the class).
                 connection = sqlite3.connect(path, check_same_thread=False)
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA busy_timeout=10000")
-            if not read_only or path == ":memory:" or not Path(path).exists():
-                connection.execute(_SCHEMA)
+            try:
+                _check(connection, read_only=read_only)
+                if not read_only:
+                    connection.execute("PRAGMA journal_mode=WAL")
+                    connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute("PRAGMA busy_timeout=10000")
+                if not read_only or memory:
+                    connection.execute(_SCHEMA)
+                    connection.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                return cls(connection, base_url=base_url, lock=lock, read_only=read_only)
+            except BaseException:
+                connection.close()
+                raise
+        except NotAJournal as exc:
+            _release(lock)
+            raise SetupError(f"journal {path}: {exc}; give another --journal") from exc
+        except sqlite3.DatabaseError as exc:
+            _release(lock)
+            raise SetupError(
+                f"journal {path}: not a readable journal ({exc}); if it is damaged, "
+                "recover it with `sqlite3 JOURNAL .recover` or restore a backup, "
+                "or give another --journal"
+            ) from exc
         except (OSError, sqlite3.Error) as exc:
-            if lock is not None:
-                os.close(lock)
+            _release(lock)
             raise SetupError(
                 f"journal {path}: cannot be opened ({exc}); try --journal PATH"
             ) from exc
-        return cls(connection, base_url=base_url, lock=lock)
+        except BaseException:
+            _release(lock)
+            raise
 
     def lookup(self, keys: Iterable[Key]) -> dict[Key, Entry]:
         """The journal's entries among `keys`."""
-        rows = select_keys(
-            self._db,
-            "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id"
-            " FROM {keys} JOIN customers c ON c.base_url = ?"
-            " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
-            list(keys),
-            self._base_url,
-        )
-        return {
-            (brand, ext): Entry(status, affelios_id) for brand, ext, status, affelios_id in rows
-        }
+        found: dict[Key, Entry] = {}
+        for spelling in self._spellings:
+            rows = select_keys(
+                self._db,
+                "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id"
+                " FROM {keys} JOIN customers c ON c.base_url = ?"
+                " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
+                list(keys),
+                spelling,
+            )
+            for brand, ext, status, affelios_id in rows:
+                entry = Entry(status, affelios_id)
+                if (brand, ext) not in found or entry.done:
+                    found[brand, ext] = entry
+        return found
 
     def _turn(self) -> asyncio.Lock:
         if self._writing is None:
@@ -233,6 +269,31 @@ class Journal:
                 self._lock = None
 
 
+def _spellings(db: sqlite3.Connection) -> list[str]:
+    """Every base URL the journal holds, each found from the primary key in a step."""
+    found: list[str] = []
+    row = db.execute("SELECT MIN(base_url) FROM customers").fetchone()
+    while row[0] is not None:
+        found.append(row[0])
+        row = db.execute(
+            "SELECT MIN(base_url) FROM customers WHERE base_url > ?", (row[0],)
+        ).fetchone()
+    return found
+
+
+def _normalize(db: sqlite3.Connection, spellings: list[str]) -> None:
+    """Rewrite entries kept under a URL as it was given to its normalized form (and so
+    without credentials). Where both forms hold a customer, the normalized one stays."""
+    with db:
+        for spelling in spellings:
+            if (normal := identity(spelling)) != spelling:
+                db.execute(
+                    "UPDATE OR IGNORE customers SET base_url = ? WHERE base_url = ?",
+                    (normal, spelling),
+                )
+                db.execute("DELETE FROM customers WHERE base_url = ?", (spelling,))
+
+
 def select_keys(
     db: sqlite3.Connection, query: str, keys: list[Key], *params: str
 ) -> Iterator[tuple[Any, ...]]:
@@ -250,12 +311,49 @@ def select_keys(
         )
 
 
+APPLICATION_ID = 0x41464C49  # "AFLI", in the SQLite header of every journal
+_COLUMNS = ["base_url", "external_brand_id", "external_id", "affelios_id", "status", "recorded_at"]
+
+
+class NotAJournal(Exception):
+    """The SQLite file is another program's."""
+
+
+def _check(db: sqlite3.Connection, *, read_only: bool) -> None:
+    """Refuse a file that is not a journal of this tool, or is damaged (SQLite's quick
+    check reads every page: 0.1 s for a million entries)."""
+    application_id = db.execute("PRAGMA application_id").fetchone()[0]
+    tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    if application_id not in (0, APPLICATION_ID) or (tables and "customers" not in tables):
+        held = f" (it holds the tables {', '.join(tables)})" if tables else ""
+        raise NotAJournal(f"this SQLite file is not a journal of affelios-import{held}")
+    if "customers" in tables:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(customers)")]
+        if columns != _COLUMNS:
+            raise NotAJournal("its customers table is not a journal's")
+    problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+    if problems != ["ok"]:
+        raise sqlite3.DatabaseError(f"damaged: {'; '.join(problems)}")
+
+
+def _release(lock: int | None) -> None:
+    if lock is not None:
+        os.close(lock)
+
+
 def _lock(path: Path) -> int:
-    """Take the journal's run lock, or say which run holds it."""
-    lock_path = path.with_name(path.name + ".lock")
+    """Take the journal's run lock, or say which run holds it.
+
+    The lock is on the journal file itself (`flock`, which SQLite's own byte-range locks
+    do not touch), so it follows the file, not its name: a symbolic or hard link to the
+    journal is the same journal. The holder's pid is noted in `<journal>.lock` beside the
+    file, for the message. The journal is created here if it does not exist, readable
+    by its owner only (customer ids are nobody else's business).
+    """
+    note = path.with_name(path.name + ".lock")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise SetupError(
             f"journal {path}: cannot be opened ({exc.strerror}); try --journal PATH"
@@ -263,12 +361,17 @@ def _lock(path: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
         os.close(fd)
+        try:
+            holder = note.read_text(errors="replace").strip() or "unknown"
+        except OSError:
+            holder = "unknown"
         raise SetupError(
             f"journal {path} is in use by another affelios-import run (pid {holder}); "
             "nothing was sent: run again when it has finished"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    with contextlib.suppress(OSError):  # only for the message above
+        pid = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(pid, f"{os.getpid()}\n".encode())
+        os.close(pid)
     return fd

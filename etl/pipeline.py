@@ -40,11 +40,13 @@ from etl.read import (
     read_chunks,
     spool_stdin,
 )
+from etl.redact import check_api_key
 from etl.report import Trace
 from etl.results import ErrorsWriter, ResultsWriter
 from etl.settings import Settings
 from etl.submit import Endpoint, Submitter
 from etl.summary import Summary
+from etl.urls import public
 
 CHUNKS_AHEAD = 2
 ROWS_PER_SLOT = 4  # rows in progress per request in flight: the others wait out retries
@@ -68,6 +70,8 @@ def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
         raise SetupError(
             "no API key: set AFFELIOS_API_KEY or give --api-key-file (or use --dry-run)"
         )
+    if settings.api_key:
+        check_api_key(settings.api_key, source="the API key")
     path, name = settings.input, str(settings.input)
     outputs = [("--out", settings.out), ("--errors-out", settings.errors_out)]
     for option, output in outputs:
@@ -139,7 +143,7 @@ def run(
         "start",
         input=str(settings.input),
         results=str(settings.out),
-        base_url=settings.base_url,
+        base_url=public(settings.base_url),
         brand=settings.brand,
         dry_run=settings.dry_run,
         concurrency=settings.concurrency,

@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from etl import __version__
-from etl.cli import check_base_url, main
+from etl.cli import main
 from etl.errors import SetupError
+from etl.urls import check as check_base_url
 from tests.conftest import good_rows, read_results, write_csv
 
 

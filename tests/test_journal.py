@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -79,3 +80,93 @@ def test_a_dry_run_never_creates_the_journal(tmp_path: Path) -> None:
     assert journal.lookup([("b", "1")]) == {}
     journal.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_lock_follows_the_file_through_symbolic_and_hard_links(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    first = Journal.open(path, base_url="u")
+    (tmp_path / "soft.db").symlink_to(path)
+    os.link(path, tmp_path / "hard.db")
+    for name in ("soft.db", "hard.db"):
+        with pytest.raises(SetupError, match=r"is in use by another affelios-import run"):
+            Journal.open(tmp_path / name, base_url="u")
+    first.close()
+    Journal.open(tmp_path / "hard.db", base_url="u").close()  # free again
+
+
+def legacy_journal(path: Path, rows: list[tuple[str, str, str, str, str]]) -> None:
+    """A journal as an earlier version wrote it: base URLs as they were given."""
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE customers (base_url TEXT NOT NULL, external_brand_id TEXT NOT NULL,"
+            " external_id TEXT NOT NULL, affelios_id TEXT, status TEXT NOT NULL,"
+            " recorded_at TEXT NOT NULL,"
+            " PRIMARY KEY (base_url, external_brand_id, external_id)) WITHOUT ROWID"
+        )
+        db.executemany("INSERT INTO customers VALUES (?,?,?,?,?,'2026-01-01T00:00:00Z')", rows)
+    db.close()
+
+
+def test_one_api_under_every_spelling_of_its_url_and_old_journals_still_work(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    legacy_journal(
+        path,
+        [
+            ("http://LOCALHOST:8080/", "b", "1", "id1", "created"),
+            ("HTTPS://u:secret@API.test:443/./", "b", "2", "id2", "created"),
+            ("https://other.test", "b", "3", "id3", "created"),
+        ],
+    )
+    # A dry run reads an old journal as it is, without rewriting it.
+    dry = Journal.open(path, base_url="http://localhost:8080", read_only=True)
+    assert dry.lookup([("b", "1")]) == {("b", "1"): Entry("created", "id1")}
+    dry.close()
+    journal = Journal.open(path, base_url="http://localhost:8080/")
+    assert journal.lookup([("b", "1")]) == {("b", "1"): Entry("created", "id1")}
+    journal.close()
+    with sqlite3.connect(path) as db:
+        urls = sorted(url for (url,) in db.execute("SELECT base_url FROM customers"))
+    db.close()
+    assert urls == ["http://localhost:8080", "https://api.test", "https://other.test"]
+    again = Journal.open(path, base_url="https://user:pw@Api.Test/")
+    assert again.lookup([("b", "2")]) == {("b", "2"): Entry("created", "id2")}
+    again.record(("b", "4"), affelios_id="id4", status="created")
+    again.close()
+    assert b"secret" not in path.read_bytes() and b"pw" not in path.read_bytes()
+
+
+def test_another_programs_sqlite_file_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    db.close()
+    before = path.read_bytes()
+    for read_only in (False, True):
+        with pytest.raises(SetupError, match=r"not a journal of affelios-import.*users"):
+            Journal.open(path, base_url="u", read_only=read_only)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_damaged_journal_is_refused_with_one_line(tmp_path: Path, read_only: bool) -> None:
+    path = tmp_path / "j.db"
+    journal = Journal.open(path, base_url="u")
+    for i in range(5000):
+        journal.record(("brand", f"customer-{i:06d}"), affelios_id=f"id{i}", status="created")
+    journal.close()
+    data = bytearray(path.read_bytes())
+    data[8192 : 8192 + 3000] = bytes(range(256)) * 11 + bytes(184)  # garble pages 3 and 4
+    path.write_bytes(bytes(data))
+    with pytest.raises(SetupError, match=r"^journal .*: not a readable journal \(") as caught:
+        Journal.open(path, base_url="u", read_only=read_only)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    path.write_text("externalId,externalBrandId\n1,b\n")
+    with pytest.raises(SetupError, match="not a readable journal"):
+        Journal.open(path, base_url="u")
+    assert path.read_text() == "externalId,externalBrandId\n1,b\n"
