@@ -187,9 +187,7 @@ async def _run(
     progress: Progress,
 ) -> None:
     source = prepared.source
-    planner = Planner(
-        prepared.columns, brand=settings.brand, ragged=source.ragged, width=len(source.header)
-    )
+    planner = Planner(prepared.columns, brand=settings.brand, broken=source.broken)
     size = settings.chunk_size or (DRY_RUN_CHUNK_SIZE if settings.dry_run else DEFAULT_CHUNK_SIZE)
     chunks = read_chunks(
         source,

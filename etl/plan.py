@@ -107,6 +107,17 @@ class SeenKeys:
         return np.where(found == rows, 0, found)
 
 
+def _nul_cells(raw: pd.DataFrame) -> list[tuple[int, str]]:
+    """(position, column) of the first cell holding a NUL byte in each row that has one."""
+    found: dict[int, str] = {}
+    for name in raw.columns:
+        column = raw[name]
+        hits = column.str.contains("\x00", regex=False).to_numpy(dtype=bool, na_value=False)
+        for i in np.flatnonzero(hits).tolist():
+            found.setdefault(i, str(name))
+    return sorted(found.items())
+
+
 def _texts(frame: pd.DataFrame, name: str) -> Column:
     return frame[name].to_numpy(dtype=object)
 
@@ -117,13 +128,11 @@ class Planner:
         columns: ColumnMap,
         *,
         brand: str | None,
-        ragged: dict[int, int] | None = None,
-        width: int = 0,
+        broken: dict[int, str] | None = None,
     ) -> None:
         self._columns = columns
         self._brand = brand
-        self._ragged = ragged or {}  # data row index -> number of fields, when not `width`
-        self._width = width
+        self._broken = broken or {}  # data row index -> why the row is broken (see read)
         self._seen = SeenKeys()
 
     def check(self, raw: pd.DataFrame) -> PlannedChunk:
@@ -134,15 +143,15 @@ class Planner:
         at = frame.index.get_indexer(invalid.index)
         chunk.status[at] = Status.INVALID.value
         chunk.error[at] = invalid["error"].to_numpy(dtype=object)
-        if self._ragged:
-            at = frame.index.get_indexer(pd.Index(list(self._ragged)))
-            for i, fields in zip(at.tolist(), self._ragged.values(), strict=True):
+        for i, column in _nul_cells(raw):
+            chunk.status[i] = Status.INVALID.value
+            chunk.error[i] = f"{column} holds a NUL byte (\\x00), which no API field may; not sent"
+        if self._broken:
+            at = frame.index.get_indexer(pd.Index(list(self._broken)))
+            for i, why in zip(at.tolist(), self._broken.values(), strict=True):
                 if i >= 0:
                     chunk.status[i] = Status.INVALID.value
-                    chunk.error[i] = (
-                        f"the row has {fields} fields but the header has {self._width}; "
-                        "check its delimiters and quotes"
-                    )
+                    chunk.error[i] = why
         valid = np.flatnonzero(chunk.status != Status.INVALID.value)
         brands = _texts(frame, "externalBrandId")[valid]
         ids = _texts(frame, "externalId")[valid]

@@ -25,9 +25,11 @@ import codecs
 import csv
 import gzip
 import io
+import re
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -50,6 +52,17 @@ DELIMITERS = ",;\t|"
 SAMPLE_BYTES = 64 * 1024
 SCAN_BLOCK_BYTES = 256 * 1024
 _PAD = "\x00pad"  # names of the padding columns that catch the fields of long rows
+GZIP_MAGIC = b"\x1f\x8b"
+_SEP_LINE = re.compile(r"sep=(.)\r?\n")
+# The starts of files that are not text: (magic bytes, what they are).
+_BINARY = (
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx or .ods spreadsheet?); save the sheet as CSV"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) workbook; save the sheet as CSV"),
+    (b"%PDF", "a PDF document, not CSV"),
+    (b"\x89PNG", "a PNG image, not CSV"),
+    (b"\x7fELF", "a program, not CSV"),
+)
+UNCLOSED = "a quote opened in this row is never closed: the row runs to the end of the file"
 
 csv.field_size_limit(2**31 - 1)
 
@@ -67,11 +80,25 @@ class Source:
     # counts a header whose quoted cell holds a line break as one.
     header_lines: int = 1
     rows: int
-    ragged: dict[int, int] = field(default_factory=dict)  # data row index -> field count
+    # Data row index -> why that row is broken (its field count, an unclosed quote).
+    broken: dict[int, str] = field(default_factory=dict)
+    gzip: bool = False
+    sep_line: bool = False  # Excel's `sep=;` first line
+    clean: bool = True  # read with pandas; else with the standard library's reader
 
     @property
     def empty(self) -> bool:
         return not self.header
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How to read a file's text."""
+
+    encoding: str
+    delimiter: str
+    gzip: bool
+    sep_line: bool
 
 
 def spool_stdin(stack: ExitStack) -> Path:
@@ -83,10 +110,15 @@ def spool_stdin(stack: ExitStack) -> Path:
     return path
 
 
-def _open_bytes(path: Path) -> IO[bytes]:
-    if path.suffix == ".gz":
+def _open_bytes(path: Path, gz: bool) -> IO[bytes]:
+    if gz:
         return cast(IO[bytes], gzip.open(path, "rb"))
     return path.open("rb")
+
+
+def _is_gzip(path: Path) -> bool:
+    with path.open("rb") as raw:
+        return raw.read(2) == GZIP_MAGIC
 
 
 def _guess_encoding(sample: bytes) -> str:
@@ -103,8 +135,12 @@ def _guess_encoding(sample: bytes) -> str:
 
 
 def _refuse_non_csv(name: str, sample: bytes, encoding: str) -> None:
+    for magic, what in _BINARY:
+        if sample.startswith(magic):
+            raise InputError(f"{name}: this is {what}")
     wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
-    if not wide and b"\x00" in sample:
+    # A NUL byte in a cell makes that row invalid; a file full of them is not text.
+    if not wide and sample.count(b"\x00") > max(4, len(sample) // 1000):
         raise InputError(f"{name}: this is a binary file, not CSV text")
     start = sample.lstrip(codecs.BOM_UTF8 + b" \t\r\n")[:15].lower()
     if start[:1] in (b"{", b"["):
@@ -144,7 +180,8 @@ def inspect(
     """Check the whole file as CSV text and learn its shape; raises InputError."""
     name = name or str(path)
     try:
-        with _open_bytes(path) as raw:
+        gz = _is_gzip(path)
+        with _open_bytes(path, gz) as raw:
             sample = raw.read(SAMPLE_BYTES)
     except FileNotFoundError as exc:
         raise InputError(f"{name}: no such file") from exc
@@ -152,8 +189,8 @@ def inspect(
         raise InputError(f"{name}: is a directory, not a CSV file") from exc
     except PermissionError as exc:
         raise InputError(f"{name}: not readable (permission denied)") from exc
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{name}: cannot be read ({exc})") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{name}: cannot be read ({_why(exc, gz=True)})") from exc
     if encoding is None:
         encoding = _guess_encoding(sample)
     else:
@@ -162,40 +199,67 @@ def inspect(
         except LookupError as exc:
             raise InputError(f"--encoding {encoding}: no such encoding") from exc
     _refuse_non_csv(name, sample, encoding)
+    encoding = _byte_order(sample, encoding)
+    text = sample.decode(encoding, errors="replace").lstrip("\ufeff")
+    sep_line = _SEP_LINE.match(text)
+    if sep_line and delimiter is None:
+        delimiter = sep_line.group(1)
     if delimiter is None:
-        delimiter = _sniff(sample.decode(encoding, errors="replace"))
-    return _scan(path, name=name, encoding=encoding, delimiter=delimiter)
+        delimiter = _sniff(text)
+    how = _Shape(encoding=encoding, delimiter=delimiter, gzip=gz, sep_line=bool(sep_line))
+    try:
+        quick = None if sep_line else _scan_quick(path, name=name, how=how)
+        return quick or _scan_rows(path, name=name, how=how)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{name}: cannot be read ({_why(exc, gz=gz)})") from exc
+    except UnicodeError as exc:  # a codec that cannot start (not a decoding error)
+        raise InputError(f"{name}: cannot be read as {encoding} ({exc})") from exc
 
 
-def _scan(path: Path, *, name: str, encoding: str, delimiter: str) -> Source:
-    """The file's shape: quickly when it is clean, else row by row (see `_scan_quick`)."""
-    quick = _scan_quick(path, name=name, encoding=encoding, delimiter=delimiter)
-    if quick is not None:
-        return quick
-    return _scan_rows(path, name=name, encoding=encoding, delimiter=delimiter)
+def _byte_order(sample: bytes, encoding: str) -> str:
+    """UTF-16 without a byte-order mark: its byte order, from where the zero bytes of
+    ASCII characters fall (Python's `utf-16` codec needs the mark to read on)."""
+    if codecs.lookup(encoding).name != "utf-16" or sample.startswith(
+        (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    ):
+        return encoding
+    return "utf-16-le" if sample[1::2].count(0) >= sample[0::2].count(0) else "utf-16-be"
 
 
-def _scan_quick(path: Path, *, name: str, encoding: str, delimiter: str) -> Source | None:
+def _why(exc: BaseException, *, gz: bool) -> str:
+    if gz and isinstance(exc, EOFError | zlib.error | gzip.BadGzipFile):
+        return "the gzip data is truncated or corrupt"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _scan_quick(path: Path, *, name: str, how: _Shape) -> Source | None:
     """The shape of a clean file, in a tenth of the time of `_scan_rows`; None when the
     file is anything but clean (a header not on the first line, bytes that do not
-    decode, rows of the wrong width, anything Arrow's CSV parser refuses), so that the
-    row-by-row scan finds exactly where, and says so.
+    decode, rows of the wrong width, an odd number of quotes, anything Arrow's CSV
+    parser refuses), so that the row-by-row scan finds exactly where, and says so.
 
     Decoding is checked by the codec over the whole file; rows are counted, and their
-    widths checked, by Arrow's CSV parser (C++), converting one column only.
+    widths checked, by Arrow's CSV parser (C++), converting one column only. Arrow takes
+    a quote left open at the end of the file as a field that runs to the end; an odd
+    number of quotes in the file is how such a file shows itself here.
     """
+    encoding, delimiter, gz = how.encoding, how.delimiter, how.gzip
     try:
-        with _open_bytes(path) as raw:
-            records = csv.reader(io.TextIOWrapper(raw, encoding=encoding, newline=""))
+        with _open_bytes(path, gz) as raw:
+            text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+            records = csv.reader(text, delimiter=delimiter)
             first = next(records, [])
             if records.line_num != 1:
                 return None  # a header over several lines: let the full scan see to it
-        with _open_bytes(path) as raw:
+        quotes = 0
+        with _open_bytes(path, gz) as raw:
             decoder = codecs.getincrementaldecoder(encoding)()
             while block := raw.read(1 << 22):
-                decoder.decode(block)
+                quotes += decoder.decode(block).count('"')
             decoder.decode(b"", final=True)
-    except (UnicodeDecodeError, csv.Error, OSError, EOFError):
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError, zlib.error):
+        return None
+    if quotes % 2:
         return None
     if not first:
         return None  # a blank first line, or an empty file
@@ -208,7 +272,7 @@ def _scan_quick(path: Path, *, name: str, encoding: str, delimiter: str) -> Sour
 
     try:
         reader = pa_csv.open_csv(
-            pa.input_stream(str(path), compression="detect"),
+            pa.input_stream(str(path), compression="gzip" if gz else None),
             read_options=pa_csv.ReadOptions(
                 skip_rows=1,
                 column_names=names,
@@ -236,67 +300,117 @@ def _scan_quick(path: Path, *, name: str, encoding: str, delimiter: str) -> Sour
         return None
     return Source(
         path=path, name=name, encoding=encoding, delimiter=delimiter, header=tuple(first),
-        header_lines=1, rows=rows,
+        header_lines=1, rows=rows, gzip=gz,
     )  # fmt: skip
 
 
-def _scan_rows(path: Path, *, name: str, encoding: str, delimiter: str) -> Source:
-    header: list[str] = []
-    header_lines = 0
-    rows = 0
-    ragged: dict[int, int] = {}
+class _Lines:
+    """The lines of a text, remembering those of the record being read (for the check of
+    the last record: see `_records`)."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text = text
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._text)
+        self.taken.append(line)
+        return line
+
+
+@dataclass
+class _Records:
+    """The records of a file as the standard library's reader reads them: the header,
+    then each data row with its fields; the same for the scan and the read."""
+
+    header: list[str] = field(default_factory=list)
+    header_lines: int = 0  # records up to the end of the header, blank ones included
+    unclosed: bool = False  # the last record ends inside a quoted field
+
+
+def _records(path: Path, source: Source | _Shape, shape: _Records) -> Iterator[list[str]]:
+    """The data records (blank lines and lines of only spaces or tabs skipped), after
+    filling `shape.header`; `shape.unclosed` is set once the last record has been read."""
     with ExitStack() as stack:
-        raw = stack.enter_context(_open_bytes(path))
-        text = stack.enter_context(io.TextIOWrapper(raw, encoding=encoding, newline=""))
-        records = csv.reader(text, delimiter=delimiter)
-        try:
-            for record in records:
-                if not header:
-                    header_lines += 1
-                if not record:
-                    continue  # a blank line, skipped as pandas skips it
-                if not header:
-                    header = record
-                    continue
-                if len(record) != len(header):
-                    ragged[rows] = len(record)
-                rows += 1
-        except UnicodeDecodeError as exc:
-            row = _first_undecodable_row(path, encoding=encoding, delimiter=delimiter)
-            where = f"row {row}" if row else "the header"
-            hint = " (try --encoding cp1252 for Windows or Latin-1 exports)"
-            if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
-                hint = f" as {encoding} (try another --encoding)"
-            raise InputError(
-                f"{name}: {where} cannot be decoded{hint}: "
-                f"{exc.reason}, byte 0x{exc.object[exc.start]:02x}"
-            ) from exc
-        except csv.Error as exc:
-            raise InputError(f"{name}: row {rows + 1}: not valid CSV ({exc})") from exc
+        raw = stack.enter_context(_open_bytes(path, source.gzip))
+        text = stack.enter_context(io.TextIOWrapper(raw, encoding=source.encoding, newline=""))
+        if source.sep_line:
+            text.readline()
+            shape.header_lines += 1
+        lines = _Lines(text)
+        last: list[str] = []  # the lines of the record just read
+        for record in csv.reader(lines, delimiter=source.delimiter):
+            last, lines.taken = lines.taken, []
+            if not shape.header:
+                shape.header_lines += 1
+            if not record:
+                continue
+            # A line of spaces or tabs is blank (as pandas has it), but in a one-column
+            # file, where it is a value.
+            if len(record) == 1 and not record[0].strip(" \t") and len(shape.header) != 1:
+                continue
+            if not shape.header:
+                shape.header = record
+                continue
+            yield record
+        # The reader takes a quote left open at the end of the file as a field running
+        # to the end; read strictly, that last record says so.
+        if last:
+            try:
+                list(csv.reader(last, delimiter=source.delimiter, strict=True))
+            except csv.Error as exc:
+                shape.unclosed = "unexpected end of data" in str(exc)
+
+
+def _scan_rows(path: Path, *, name: str, how: _Shape) -> Source:
+    shape = _Records()
+    rows = 0
+    broken: dict[int, str] = {}
+    encoding = how.encoding
+    try:
+        for record in _records(path, how, shape):
+            if len(record) != len(shape.header):
+                broken[rows] = (
+                    f"the row has {len(record)} fields but the header has "
+                    f"{len(shape.header)}; check its delimiters and quotes"
+                )
+            rows += 1
+    except UnicodeDecodeError as exc:
+        row = _first_undecodable_row(path, how)
+        where = f"row {row}" if row else "the header"
+        hint = " (try --encoding cp1252 for Windows or Latin-1 exports)"
+        if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+            hint = f" as {encoding} (try another --encoding)"
+        raise InputError(
+            f"{name}: {where} cannot be decoded{hint}: "
+            f"{exc.reason}, byte 0x{exc.object[exc.start]:02x}"
+        ) from exc
+    except csv.Error as exc:
+        raise InputError(f"{name}: row {rows + 1}: not valid CSV ({exc})") from exc
+    if shape.unclosed and rows:
+        broken[rows - 1] = UNCLOSED
     return Source(
-        path=path,
-        name=name,
-        encoding=encoding,
-        delimiter=delimiter,
-        header=tuple(header),
-        header_lines=header_lines,
-        rows=rows,
-        ragged=ragged,
-    )
+        path=path, name=name, encoding=encoding, delimiter=how.delimiter,
+        header=tuple(shape.header), header_lines=shape.header_lines, rows=rows,
+        broken=broken, gzip=how.gzip, sep_line=how.sep_line, clean=False,
+    )  # fmt: skip
 
 
-def _first_undecodable_row(path: Path, *, encoding: str, delimiter: str) -> int:
+def _first_undecodable_row(path: Path, how: _Shape) -> int:
     """The 1-based data row (0: the header) holding the first byte that does not decode.
 
     Only on the error path: the file is read again with undecodable bytes kept as
     surrogates, and the first record holding one is the culprit.
     """
     with (
-        _open_bytes(path) as raw,
-        io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="") as text,
+        _open_bytes(path, how.gzip) as raw,
+        io.TextIOWrapper(raw, encoding=how.encoding, errors="surrogateescape", newline="") as text,
     ):
         row = -1
-        for record in csv.reader(text, delimiter=delimiter):
+        for record in csv.reader(text, delimiter=how.delimiter):
             if not record:
                 continue
             row += 1
@@ -306,13 +420,25 @@ def _first_undecodable_row(path: Path, *, encoding: str, delimiter: str) -> int:
 
 
 def column_names(header: tuple[str, ...]) -> list[str]:
-    """Unique names for the DataFrame (a repeated header gets `.1`, `.2`, as pandas does)."""
+    """Unique names for the DataFrame: a repeated header gets `.1`, `.2`, as pandas does,
+    skipping names the header already has (`note,note.1,note` -> `note.2` for the last)."""
+    taken = set(header)
     seen: dict[str, int] = {}
     names = []
     for column in header:
-        count = seen.get(column, 0)
-        seen[column] = count + 1
-        names.append(column if count == 0 else f"{column}.{count}")
+        if column not in seen:
+            seen[column] = 0
+            names.append(column)
+            continue
+        count = seen[column]
+        while True:
+            count += 1
+            name = f"{column}.{count}"
+            if name not in taken:
+                break
+        seen[column] = count
+        taken.add(name)
+        names.append(name)
     return names
 
 
@@ -323,44 +449,89 @@ def read_chunks(
     limit: int | None = None,
     first_size: int | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """The file's data rows (the first `limit` of them), `chunk_size` at a time, as text.
+    """The file's data rows (the first `limit` of them, and no more than the scan
+    counted), `chunk_size` at a time, as text; raises InputError when the file cannot be
+    read to the end, after yielding what it could read.
 
-    A long row's extra fields are dropped (the row is invalid: see `Source.ragged`); a
+    A long row's extra fields are dropped (the row is invalid: see `Source.broken`); a
     short row's missing fields are empty.
     """
     if source.empty:
         return
-    extra = max(source.ragged.values(), default=0) - len(source.header)
-    names = column_names(source.header) + [f"{_PAD}{i}" for i in range(max(extra, 0))]
+    rows = source.rows if limit is None else min(limit, source.rows)
+    sizes = _sizes(chunk_size, first_size)
     try:
-        with pd.read_csv(
-            source.path,
-            sep=source.delimiter,
-            encoding=source.encoding,
-            header=None,
-            skiprows=source.header_lines,
-            names=names,
-            dtype=TEXT,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=True,
-            chunksize=chunk_size,
-            nrows=limit,
-            compression="infer",
-        ) as reader:
-            if first_size is not None:  # a small first chunk: the first request leaves sooner
-                try:
-                    chunk = reader.get_chunk(min(first_size, chunk_size))
-                except StopIteration:
-                    return
-                if chunk.empty:
-                    return  # a header and nothing after it
-                yield chunk.iloc[:, : len(source.header)] if extra > 0 else chunk
-            for chunk in reader:
-                yield chunk.iloc[:, : len(source.header)] if extra > 0 else chunk
-    except pd.errors.EmptyDataError:
-        return  # a header and nothing after it
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        # The pre-scan is lenient where pandas is not (an unclosed quote at the end of
-        # the file): the rows read so far are kept, and the message says why it stopped.
+        if source.clean:
+            yield from _read_clean(source, rows, sizes)
+        else:
+            yield from _read_records(source, rows, sizes)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error) as exc:
+        # The pre-scan is lenient where pandas is not, and a file can change while it
+        # is read: the rows read so far are kept, and the message says why it stopped.
         raise InputError(f"{source.name}: cannot be read as CSV ({exc})") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{source.name}: cannot be read ({_why(exc, gz=source.gzip)})") from exc
+
+
+def _sizes(chunk_size: int, first_size: int | None) -> Iterator[int]:
+    """A small first chunk (the first request leaves sooner), then full ones."""
+    if first_size is not None:
+        yield min(first_size, chunk_size)
+    while True:
+        yield chunk_size
+
+
+def _read_clean(source: Source, rows: int, sizes: Iterator[int]) -> Iterator[pd.DataFrame]:
+    if rows == 0:
+        return
+    with pd.read_csv(
+        source.path,
+        sep=source.delimiter,
+        encoding=source.encoding,
+        header=None,
+        skiprows=source.header_lines,
+        names=column_names(source.header),
+        dtype=TEXT,
+        keep_default_na=False,
+        na_filter=False,
+        skip_blank_lines=True,
+        chunksize=DEFAULT_CHUNK_SIZE,  # each chunk's size is asked for below
+        nrows=rows,
+        compression="gzip" if source.gzip else None,
+    ) as reader:
+        for size in sizes:
+            try:
+                chunk = reader.get_chunk(size)
+            except StopIteration:
+                return
+            if chunk.empty:
+                return
+            yield chunk
+
+
+def _read_records(source: Source, rows: int, sizes: Iterator[int]) -> Iterator[pd.DataFrame]:
+    """Rows read by the same reader that scanned them (see the module's docstring)."""
+    names = column_names(source.header)
+    width = len(names)
+    batch: list[list[str]] = []
+    start = 0
+    size = next(sizes)
+    for record in _records(source.path, source, _Records()):
+        if start + len(batch) == rows:
+            break
+        if len(record) != width:
+            record = (record + [""] * width)[:width]
+        batch.append(record)
+        if len(batch) == size:
+            yield _frame(batch, names, start)
+            start += len(batch)
+            batch, size = [], next(sizes)
+    if batch:
+        yield _frame(batch, names, start)
+
+
+def _frame(batch: list[list[str]], names: list[str], start: int) -> pd.DataFrame:
+    columns = [pa.array(cells, pa.string()) for cells in zip(*batch, strict=True)]
+    frame: pd.DataFrame = pa.table(columns, names=names).to_pandas(types_mapper=pd.ArrowDtype)
+    frame.index = pd.RangeIndex(start, start + len(batch))
+    return frame

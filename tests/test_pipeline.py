@@ -218,11 +218,20 @@ def test_the_results_may_not_overwrite_the_input(tmp_path: Path) -> None:
     assert seen == []
 
 
-def test_an_unclosed_quote_stops_with_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("last", ['C2,"b,x\n', 'C2,b,"2025-06-28T19:29:48Z\n'])
+def test_an_unclosed_quote_makes_its_row_invalid_before_anything_is_sent(
+    tmp_path: Path, last: str
+) -> None:
     source = tmp_path / "in.csv"
     source.write_text(
-        'externalId,externalBrandId,registrationDate\nC1,b,2025-06-28T19:29:48Z\nC2,"b,x\n'
+        "externalId,externalBrandId,registrationDate\nC1,b,2025-06-28T19:29:48Z\n" + last
     )
-    transport, _ = counting_api()
-    with pytest.raises(InputError, match=r"cannot be read as CSV \(.*EOF inside string"):
-        run(settings(tmp_path, source), transport=transport)
+    transport, seen = counting_api()
+    summary = run(settings(tmp_path, source), transport=transport)
+    assert summary.exit_code == 1
+    results = read_results(tmp_path / "out.csv")
+    assert [r["status"] for r in results] == ["created", "invalid"]
+    assert results[1]["error"] == (
+        "a quote opened in this row is never closed: the row runs to the end of the file"
+    )
+    assert len(seen) == 1

@@ -165,7 +165,7 @@ def test_ragged_rows_are_invalid_and_the_rest_goes_on(tmp_path: Path) -> None:
         "C5,b,\n"  # three fields, the last empty: not ragged, just invalid
     )
     found = inspect(source)
-    assert found.ragged == {1: 2, 2: 5}
+    assert list(found.broken) == [1, 2]
     assert [len(c) for c in read_chunks(found, chunk_size=2)] == [2, 2, 1]
     bodies = sent_bodies(tmp_path, source, mapping={})
     assert sorted(str(b["externalId"]) for b in bodies) == ["C1", "C4"]
@@ -193,7 +193,9 @@ def test_an_empty_file_and_a_header_alone_have_nothing_to_import(tmp_path: Path)
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "this is a binary file, not CSV text"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "this is a PNG image, not CSV"),
+        (b"PK\x03\x04\x14\x00\x06\x00", r"this is a ZIP archive \(an .xlsx or .ods"),
+        (bytes(range(256)) * 40, "this is a binary file, not CSV text"),
         (b'[{"externalId": "C1"}]', "this looks like JSON, not CSV"),
         (b'  {"customers": []}', "this looks like JSON, not CSV"),
         (b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>", "looks like HTML"),
@@ -237,3 +239,88 @@ def test_a_small_first_chunk_then_full_ones_and_none_after_a_bare_header(
     assert [c.index.tolist() for c in chunks] == [[0], [1, 2], [3, 4]]
     source.write_text("externalId,x\n", encoding="utf-8")
     assert list(read_chunks(inspect(source), chunk_size=2, first_size=1)) == []
+
+
+def test_lines_of_spaces_are_blank_and_ragged_rows_stay_aligned(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "externalId,externalBrandId,registrationDate,username\n"
+        "C1,b,2025-06-28T19:29:48Z,Ann\n"
+        " \n"
+        "C2,b,2025-06-28T19:29:48Z,Bo\n"
+        "\t\n"
+        'C3,b,2025-06-28T19:29:48Z,"Smith", " John"\n'  # five fields
+        "C4,b,2025-06-28T19:29:48Z,Cy\n"
+        "C5,b\n"  # two fields
+        "C6,b,2025-06-28T19:29:48Z,Di\n"
+    )
+    bodies = sent_bodies(tmp_path, source, mapping={})
+    assert [(b["externalId"], b["username"]) for b in bodies] == [
+        ("C1", "Ann"),
+        ("C2", "Bo"),
+        ("C4", "Cy"),
+        ("C6", "Di"),
+    ]
+    results = read_results(tmp_path / "out.csv")
+    assert [(r["externalId"], r["status"]) for r in results] == [
+        ("C1", "created"),
+        ("C2", "created"),
+        ("C3", "invalid"),
+        ("C4", "created"),
+        ("C5", "invalid"),
+        ("C6", "created"),
+    ]
+    assert results[2]["error"].startswith("the row has 5 fields but the header has 4")
+    assert results[4]["error"].startswith("the row has 2 fields but the header has 4")
+
+
+def test_a_nul_byte_in_any_cell_makes_its_row_invalid(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(
+        b"externalId,externalBrandId,registrationDate,note\n"
+        b"C1,b,2025-06-28T19:29:48Z,ok\n"
+        b"C2,b,2025-06-28T19:29:48Z,bad\x00note\n"
+        b"C\x003,b,2025-06-28T19:29:48Z,\n"
+    )
+    bodies = sent_bodies(tmp_path, source, mapping={})
+    assert [b["externalId"] for b in bodies] == ["C1"]
+    results = read_results(tmp_path / "out.csv")
+    assert [r["status"] for r in results] == ["created", "invalid", "invalid"]
+    assert results[1]["error"] == "note holds a NUL byte (\\x00), which no API field may; not sent"
+    assert results[2]["error"].startswith("externalId holds a NUL byte")
+
+
+@pytest.mark.parametrize("name", ["export.CSV.GZ", "export.csv.gz", "export.dat"])
+def test_gzip_is_known_by_its_content_not_its_name(tmp_path: Path, name: str) -> None:
+    source = tmp_path / name
+    source.write_bytes(gzip.compress(export(tmp_path / "plain.csv").read_bytes()))
+    assert_sent_exactly(sent_bodies(tmp_path, source))
+
+
+@pytest.mark.parametrize("cut", ["truncated", "corrupt"])
+def test_a_damaged_gzip_file_is_one_line_before_anything_is_sent(tmp_path: Path, cut: str) -> None:
+    data = gzip.compress(export(tmp_path / "plain.csv").read_bytes())
+    source = tmp_path / "in.csv.gz"
+    if cut == "truncated":
+        source.write_bytes(data[: len(data) // 2])
+    else:
+        source.write_bytes(data[:12] + bytes(24) + data[36:])
+    with pytest.raises(
+        InputError, match=r"cannot be read \(the gzip data is truncated or corrupt\)$"
+    ):
+        sent_bodies(tmp_path, source)
+
+
+def test_excels_sep_line_names_the_delimiter(tmp_path: Path) -> None:
+    plain = export(tmp_path / "plain.csv", delimiter=";", newline="\r\n")
+    source = tmp_path / "in.csv"
+    source.write_bytes(b"sep=;\r\n" + plain.read_bytes())
+    found = inspect(source)
+    assert (found.delimiter, found.header, found.rows) == (";", tuple(HEADER), 3)
+    assert_sent_exactly(sent_bodies(tmp_path, source))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_reads_when_named(tmp_path: Path, encoding: str) -> None:
+    source = export(tmp_path / "in.csv", encoding=encoding)
+    assert_sent_exactly(sent_bodies(tmp_path, source, encoding="utf-16"))
