@@ -28,6 +28,7 @@ from etl import __version__
 from etl.columns import parse_mapping
 from etl.errors import AffeliosImportError, SetupError
 from etl.logs import setup as setup_logs
+from etl.outputs import check as check_outputs
 from etl.pipeline import Progress, run
 from etl.redact import check_api_key
 from etl.results import summarise
@@ -363,8 +364,6 @@ def main(
     the command line.
     """
     try:
-        summary_json = expand(summary_json) if summary_json else None
-        setup_logs(path=expand(log_file) if log_file else None, kind=log_format, verbose=verbose)
         with _api(sandbox, base_url, api_key_file, allow_insecure_http) as (url, key, memory):
             settings = Settings(
                 input=csv_path,
@@ -372,6 +371,8 @@ def main(
                 errors_out=expand(errors_out) if errors_out else default_output(csv_path, "errors"),
                 limit=limit,
                 report_html=expand(report_html) if report_html else None,
+                summary_json=expand(summary_json) if summary_json else None,
+                log_file=expand(log_file) if log_file else None,
                 journal=journal or (":memory:" if memory else default_journal()),
                 base_url=url,
                 api_key=key,
@@ -385,15 +386,14 @@ def main(
                 delimiter=delimiter,
                 mapping=parse_mapping(mappings),
             )
+            check_outputs(settings)  # before the log file is opened
+            setup_logs(path=settings.log_file, kind=log_format, verbose=verbose)
             show_progress = not quiet and sys.stderr.isatty()
             with progress_bar(show_progress) as progress:
                 summary = run(settings, progress=progress)
     except AffeliosImportError as exc:
         click.echo(f"affelios-import: {exc}", err=True)
         sys.exit(exc.exit_code)
-    if summary_json is not None:
-        summary_json.parent.mkdir(parents=True, exist_ok=True)
-        summary_json.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     if not quiet or summary.exit_code != 0:
         click.echo(summary.to_text(), err=True)
     sys.exit(summary.exit_code)

@@ -29,3 +29,8 @@ class RunStopped(AffeliosImportError):
     """The run stopped before every row was sent (auth refused, interrupted)."""
 
     exit_code = 3
+
+
+class OutputFailed(RunStopped):
+    """A file the run writes (results, errors file, journal, summary, report) failed
+    part-way: the disk is full, the file system went read-only. The run stops."""

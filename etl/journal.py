@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
-from etl.errors import SetupError
+from etl.errors import OutputFailed, SetupError
 from etl.urls import identity
 
 Key = tuple[str, str]  # (externalBrandId, externalId)
@@ -90,7 +90,9 @@ class Journal:
         base_url: str,
         lock: int | None = None,
         read_only: bool = False,
+        path: Path | str = ":memory:",
     ) -> None:
+        self.path = path
         self._db = connection
         self._base_url = identity(base_url)
         self._lock = lock
@@ -146,7 +148,7 @@ class Journal:
                 if not read_only or memory:
                     connection.execute(_SCHEMA)
                     connection.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                return cls(connection, base_url=base_url, lock=lock, read_only=read_only)
+                return cls(connection, base_url=base_url, lock=lock, read_only=read_only, path=path)
             except BaseException:
                 connection.close()
                 raise
@@ -193,7 +195,12 @@ class Journal:
         return self._writing
 
     async def _in_thread(self, work: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+        except sqlite3.Error as exc:
+            raise OutputFailed(
+                f"journal {self.path}: cannot be written ({exc}); nothing more was sent"
+            ) from exc
 
     async def alookup(self, keys: Iterable[Key]) -> dict[Key, Entry]:
         wanted = list(keys)
@@ -209,7 +216,11 @@ class Journal:
         """
         self._intents.append((self._base_url, key[0], key[1]))
         if self._intents_committed is None:
-            self._intents_committed = asyncio.get_running_loop().create_task(self._commit_intents())
+            commit = asyncio.get_running_loop().create_task(self._commit_intents())
+            # Its failure reaches the workers that await it; should they all have been
+            # cancelled meanwhile, it is still taken here (not left for asyncio to print).
+            commit.add_done_callback(_retrieve)
+            self._intents_committed = commit
         await asyncio.shield(self._intents_committed)
 
     async def _commit_intents(self) -> None:
@@ -259,14 +270,22 @@ class Journal:
                 await self._in_thread(lambda: self._commit(pending))
 
     def close(self) -> None:
+        """Commit what is pending and let go of the file and its lock. A commit that fails
+        here repeats a failure that stopped the run already (or the run never wrote)."""
         try:
             self._thread.shutdown()
-            self.flush()
+            with contextlib.suppress(sqlite3.Error):
+                self.flush()
             self._db.close()
         finally:
             if self._lock is not None:
                 os.close(self._lock)  # releases the lock
                 self._lock = None
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _spellings(db: sqlite3.Connection) -> list[str]:

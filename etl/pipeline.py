@@ -14,22 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import httpx
 import pandas as pd
 
 from etl import __version__, report
 from etl.columns import ColumnMap, resolve
-from etl.errors import InputError, SetupError
+from etl.errors import AffeliosImportError, InputError, OutputFailed, SetupError
 from etl.journal import Journal
 from etl.logs import event
 from etl.outcome import Outcome, Status
+from etl.outputs import check as check_outputs
 from etl.plan import PlannedChunk, Planner, Send
 from etl.read import (
     DEFAULT_CHUNK_SIZE,
@@ -72,13 +76,8 @@ def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
         )
     if settings.api_key:
         check_api_key(settings.api_key, source="the API key")
+    check_outputs(settings)
     path, name = settings.input, str(settings.input)
-    outputs = [("--out", settings.out), ("--errors-out", settings.errors_out)]
-    for option, output in outputs:
-        if output is not None and name != "-" and output.resolve() == path.resolve():
-            raise SetupError(f"{option} {output}: that is the input file; choose another path")
-    if settings.errors_out is not None and settings.errors_out.resolve() == settings.out.resolve():
-        raise SetupError(f"--errors-out {settings.errors_out}: that is the results file")
     if name == "-":
         path, name = spool_stdin(stack), "standard input"
     source = inspect(path, name=name, encoding=settings.encoding, delimiter=settings.delimiter)
@@ -164,7 +163,21 @@ def run(
         )
     summary.seconds = time.monotonic() - started
     if settings.report_html is not None:
-        report.write(settings.report_html, summary, trace, title=str(settings.input))
+        _write_last(
+            "--report-html",
+            settings.report_html,
+            summary,
+            lambda path: report.write(path, summary, trace, title=str(settings.input)),
+        )
+    if settings.summary_json is not None:
+        _write_last(
+            "--summary-json",
+            settings.summary_json,
+            summary,
+            lambda path: path.write_text(
+                json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8"
+            ),
+        )
     if summary.stop_reason:
         event("stop", logging.WARNING, reason=summary.stop_reason)
     event(
@@ -176,6 +189,16 @@ def run(
         exit_code=summary.exit_code,
     )
     return summary
+
+
+def _write_last(option: str, path: Path, summary: Summary, write: Callable[[Path], object]) -> None:
+    """Write an output made at the end of the run (checked writable before it started);
+    should it fail even so (a disk that filled meanwhile), the run says so and exits 3."""
+    try:
+        write(path)
+    except OSError as exc:
+        reason = f"{option} {path}: cannot be written ({exc.strerror or exc})"
+        summary.stop_reason = "; ".join(filter(None, (summary.stop_reason, reason)))
 
 
 async def _run(
@@ -296,10 +319,11 @@ async def _stream(
         except InputError as exc:
             # Unreadable from here on: finish and write what was read, then say so.
             read_error.append(exc)
-        finally:
-            for _ in range(workers):
-                await rows.put(None)
-            await in_order.put(None)
+        # Only when it ended by itself: cancelled (another task failed), it puts nothing,
+        # for the queues may be full with nobody left to take from them.
+        for _ in range(workers):
+            await rows.put(None)
+        await in_order.put(None)
 
     async def work() -> None:
         nonlocal done_rows
@@ -347,13 +371,55 @@ async def _stream(
             group.create_task(write())
             group.create_task(produce())
     except BaseExceptionGroup as failed:
-        raise failed.exceptions[0] from None
+        # One task failed (an output on a full disk, the journal, a bug): the group has
+        # cancelled the others; the run stops here, with the cause in one line.
+        first = failed.exceptions[0]
+        if not isinstance(first, Exception):
+            raise first from None
+        submitter.stop_run(_failure(first))
     finally:
         sampling.cancel()
         sample()
-        await journal.aflush()
+        try:
+            await journal.aflush()
+        except OutputFailed as exc:
+            submitter.stop_run(str(exc))
+    _account_for_every_row(settings, prepared.source, summary, submitter, read_error)
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, AffeliosImportError):
+        return str(exc)
+    event(
+        "failure",
+        logging.ERROR,
+        error=repr(exc),
+        traceback="".join(traceback.format_exception(exc)),
+    )
+    return f"an unexpected error stopped the run ({type(exc).__name__}: {exc}); please report it"
+
+
+def _account_for_every_row(
+    settings: Settings,
+    source: Source,
+    summary: Summary,
+    submitter: Submitter,
+    read_error: list[InputError],
+) -> None:
+    """Say which rows have no results line: those never read (the input failed part-way,
+    or ended early), or never written (an output failed, or a second Ctrl-C)."""
+    expected = source.rows if settings.limit is None else min(settings.limit, source.rows)
+    summary.rows_missing = max(0, expected - summary.rows)
+    first = summary.rows + 1
     if read_error:
-        raise read_error[0]
+        submitter.stop_run(f"{read_error[0]}; rows from {first} on were not read")
+    elif summary.rows_missing and not submitter.stop.is_set():
+        submitter.stop_run(
+            f"{source.name}: rows from {first} on were not read: the file ended before the "
+            f"{expected:,} rows it had when checked (was it changed while it was read?)"
+        )
+    elif summary.rows_missing:
+        submitter.stop_reason += f"; rows from {first} on have no results line"
 
 
 RESENT = "an earlier run stopped with this row in flight"

@@ -460,17 +460,39 @@ def read_chunks(
         return
     rows = source.rows if limit is None else min(limit, source.rows)
     sizes = _sizes(chunk_size, first_size)
+    read = 0
     try:
-        if source.clean:
-            yield from _read_clean(source, rows, sizes)
-        else:
-            yield from _read_records(source, rows, sizes)
+        reader = _read_clean if source.clean else _read_records
+        for chunk, last in _with_last(reader(source, rows, sizes)):
+            if last and read + len(chunk) < rows:
+                # The file ended early (it changed since it was checked): its last line
+                # may be cut short, so it is not taken as a row.
+                chunk = chunk.iloc[:-1]
+            read += len(chunk)
+            if len(chunk):
+                yield chunk
+        if read < rows:
+            raise InputError(
+                f"{source.name}: the file ended before the {rows:,} rows it had when it "
+                "was checked (was it changed while it was read?)"
+            )
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, csv.Error) as exc:
         # The pre-scan is lenient where pandas is not, and a file can change while it
         # is read: the rows read so far are kept, and the message says why it stopped.
         raise InputError(f"{source.name}: cannot be read as CSV ({exc})") from exc
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{source.name}: cannot be read ({_why(exc, gz=source.gzip)})") from exc
+
+
+def _with_last(chunks: Iterator[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, bool]]:
+    """Each chunk, and whether it is the last."""
+    previous = next(chunks, None)
+    for chunk in chunks:
+        assert previous is not None
+        yield previous, False
+        previous = chunk
+    if previous is not None:
+        yield previous, True
 
 
 def _sizes(chunk_size: int, first_size: int | None) -> Iterator[int]:

@@ -13,6 +13,7 @@ original text.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from etl.errors import InputError, SetupError
+from etl.errors import InputError, OutputFailed, SetupError
 from etl.outcome import TO_FIX, Status
 from etl.summary import Summary
 
@@ -64,8 +65,9 @@ class ResultsWriter:
         self._file = _create(path, "results", binary=True)
         line = io.StringIO()
         csv.writer(line, lineterminator="\n").writerow([*RESULT_COLUMNS, *header])
-        self._file.write(line.getvalue().encode("utf-8"))
-        self._file.flush()
+        with _setup(path, "results", self._file):
+            self._file.write(line.getvalue().encode("utf-8"))
+            self._file.flush()
         self._options = pa_csv.WriteOptions(include_header=False)
 
     def write_chunk(self, chunk: PlannedChunk) -> None:
@@ -82,11 +84,14 @@ class ResultsWriter:
             *(_defused(_text(raw.iloc[:, i])) for i in range(raw.shape[1])),
         ]
         names = [f"c{i}" for i in range(len(columns))]  # the header is written already
-        pa_csv.write_csv(pa.table(columns, names=names), self._file, self._options)
-        self._file.flush()
+        try:
+            pa_csv.write_csv(pa.table(columns, names=names), self._file, self._options)
+            self._file.flush()
+        except OSError as exc:
+            raise _failed(self.path, "results", exc) from exc
 
     def close(self) -> None:
-        self._file.close()
+        _close(self._file)
 
 
 ERRORS_COLUMN = "error"
@@ -106,8 +111,9 @@ class ErrorsWriter:
         self._file = _create(path, "errors file")
         self._csv = csv.writer(self._file, delimiter=delimiter)
         self._error_at = list(header).index(ERRORS_COLUMN) if ERRORS_COLUMN in header else None
-        self._csv.writerow(header if self._error_at is not None else [*header, ERRORS_COLUMN])
-        self._file.flush()
+        with _setup(path, "errors file", self._file):
+            self._csv.writerow(header if self._error_at is not None else [*header, ERRORS_COLUMN])
+            self._file.flush()
 
     def write_chunk(self, chunk: PlannedChunk) -> None:
         at = np.flatnonzero(np.isin(chunk.status, [status.value for status in TO_FIX]))
@@ -119,11 +125,35 @@ class ErrorsWriter:
                 rows.append([*values, error])
             else:
                 rows.append([*values[: self._error_at], error, *values[self._error_at + 1 :]])
-        self._csv.writerows(rows)
-        self._file.flush()
+        try:
+            self._csv.writerows(rows)
+            self._file.flush()
+        except OSError as exc:
+            raise _failed(self.path, "errors file", exc) from exc
 
     def close(self) -> None:
-        self._file.close()
+        _close(self._file)
+
+
+@contextlib.contextmanager
+def _setup(path: Path, what: str, file: IO[Any]) -> Iterator[None]:
+    """A write before the first request: its failure is a SetupError (nothing sent)."""
+    try:
+        yield
+    except OSError as exc:
+        _close(file)
+        raise SetupError(f"{path}: cannot write the {what} here ({exc.strerror})") from exc
+
+
+def _failed(path: Path, what: str, exc: OSError) -> OutputFailed:
+    return OutputFailed(f"{path}: cannot write the {what} ({exc.strerror or exc})")
+
+
+def _close(file: IO[Any]) -> None:
+    """Close an output whose every chunk was flushed when written: a failure here can only
+    repeat one that stopped the run already."""
+    with contextlib.suppress(OSError):
+        file.close()
 
 
 def summarise(path: Path) -> Summary:

@@ -15,6 +15,8 @@ class Settings:
     out: Path
     errors_out: Path | None = None  # the rows to fix; None: no errors file
     report_html: Path | None = None  # a picture of the run; None: none
+    summary_json: Path | None = None  # the summary as JSON; None: none
+    log_file: Path | None = None  # written by the caller's logging; checked like the others
     journal: Path | str  # a path, or ":memory:" for a journal that lives for this run only
     base_url: str = DEFAULT_BASE_URL
     api_key: str | None = field(default=None, repr=False)  # never printed, never logged

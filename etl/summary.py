@@ -66,6 +66,7 @@ class Summary:
     stop_reason: str = ""
     seconds: float | None = None  # None: not known (a summary of a results file)
     retries: int = 0
+    rows_missing: int = 0  # data rows with no results line (never read, or never written)
 
     def add_chunk(
         self,
@@ -114,6 +115,7 @@ class Summary:
             "results": self.results_path,
             "errors_file": self.errors_path or None,
             "rows_to_fix": self.to_fix,
+            "rows_missing": self.rows_missing,
             "exit_code": self.exit_code,
         }
 
@@ -126,7 +128,9 @@ class Summary:
                 timing += f", {self.rows / self.seconds:,.0f} rows/s"
         lines = [
             f"{self.rows} rows{' (dry run, nothing sent)' if self.dry_run else ''}: "
-            f"{counts or 'nothing to import'}{timing}"
+            f"{counts or ('none written' if self.rows_missing else 'nothing to import')}"
+            + (f", {self.rows_missing} without a results line" if self.rows_missing else "")
+            + timing
             + (f", {self.retries} retries" if self.retries else "")
         ]
         for kind, n in self.errors.most_common(TOP_ERRORS):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 import trustme
 
 from etl.sandbox import Faults, Sandbox, serve_in_thread
@@ -248,3 +251,106 @@ def test_an_untrusted_certificate_sends_nothing(tmp_path: Path) -> None:
     assert "the TLS certificate of 127.0.0.1 could not be verified" in done.stderr
     assert server.stats["requests"] == 0
     assert {r["status"] for r in read_results(tmp_path / "c.results.csv")} == {"not_sent"}
+
+
+def test_a_file_cut_short_while_it_is_read_stops_with_every_row_accounted_for(
+    tmp_path: Path,
+) -> None:
+    import httpx
+
+    from etl.pipeline import run
+    from etl.settings import Settings
+
+    source = write_csv(tmp_path / "c.csv", good_rows(60_000))
+    data = source.read_bytes()
+    cut_at = data.index(b"\n", len(data) // 2) - 5  # in the middle of a line
+    sent: list[bytes] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if not sent:  # the file is rewritten while the run reads it
+            source.write_bytes(data[:cut_at])
+        sent.append(request.content)
+        return httpx.Response(201, json={"id": f"id{len(sent)}"})
+
+    summary = run(
+        Settings(
+            input=source,
+            out=tmp_path / "out.csv",
+            summary_json=tmp_path / "s.json",
+            journal=tmp_path / "j.db",
+            base_url="https://api.test",
+            api_key="k",
+        ),
+        transport=httpx.MockTransport(api),
+    )
+    results = read_results(tmp_path / "out.csv")
+    whole_rows = data[:cut_at].count(b"\n") - 1  # the cut line is not a row
+    assert len(results) == summary.rows == whole_rows == len(sent)
+    assert {r["status"] for r in results} == {"created"}
+    assert summary.exit_code == 3
+    assert summary.rows_missing == 60_000 - whole_rows
+    assert summary.stop_reason == (
+        f"{source}: the file ended before the 60,000 rows it had when it was checked (was it "
+        f"changed while it was read?); rows from {whole_rows + 1} on were not read"
+    )
+    written = json.loads((tmp_path / "s.json").read_text())
+    assert (written["exit_code"], written["rows_missing"]) == (3, 60_000 - whole_rows)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real file system of 192 KB (a tmpfs, mounted by root) that fills part-way."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("full", ["results", "journal"])
+def test_a_full_disk_part_way_stops_the_run_promptly_and_cleanly(
+    tmp_path: Path, small_disk: Path, full: str
+) -> None:
+    server = Sandbox(api_key=API_KEY)
+    source = write_csv(tmp_path / "c.csv", good_rows(6000))
+    on_disk = {"results": small_disk / "out.csv", "journal": tmp_path / "out.csv"}
+    journal = small_disk / "j.db" if full == "journal" else tmp_path / "j.db"
+    with serve_in_thread(server) as url:
+        args: list[str | Path] = [
+            source,
+            "--base-url",
+            url,
+            "--journal",
+            journal,
+            "-o",
+            on_disk[full],
+        ]
+        done = run_cli(*args, "--summary-json", tmp_path / "s.json")
+        assert done.returncode == 3, done.stderr
+        assert "Traceback" not in done.stderr
+        what = {
+            "results": f"{on_disk['results']}: cannot write the results",
+            "journal": f"journal {journal}: cannot be written",
+        }[full]
+        stopped = [line for line in done.stderr.splitlines() if line.startswith("stopped: ")]
+        assert len(stopped) == 1 and stopped[0].startswith(f"stopped: {what}")
+        summary = json.loads((tmp_path / "s.json").read_text())
+        assert summary["rows_missing"] > 0
+        assert summary["rows"] + summary["rows_missing"] == 6000
+        # The lock is free, and nothing is created twice when the run resumes elsewhere.
+        moved = tmp_path / "j2.db"
+        if full == "journal":
+            shutil.copy(journal, moved)
+            for suffix in ("-wal", "-shm"):
+                if Path(f"{journal}{suffix}").exists():
+                    shutil.copy(f"{journal}{suffix}", f"{moved}{suffix}")
+        else:
+            shutil.move(journal, moved)
+            for suffix in ("-wal", "-shm"):
+                if Path(f"{journal}{suffix}").exists():
+                    shutil.move(f"{journal}{suffix}", f"{moved}{suffix}")
+        again = run_cli(source, "--base-url", url, "--journal", moved, "-o", tmp_path / "2.csv")
+    assert again.returncode == 0, again.stderr
+    assert len(server.customers) == 6000 == server.stats["201"]

@@ -134,8 +134,11 @@ def test_checks_before_the_first_request(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         run(settings(tmp_path, tmp_path / "missing.csv"), transport=transport)
     (tmp_path / "dir").mkdir()
-    with pytest.raises(SetupError, match="cannot write the results"):
+    with pytest.raises(SetupError, match="is a directory; give a file name"):
         run(settings(tmp_path, source, out=tmp_path / "dir"), transport=transport)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SetupError, match="file is a file, not a folder"):
+        run(settings(tmp_path, source, out=tmp_path / "file" / "out.csv"), transport=transport)
     assert seen == []
 
 

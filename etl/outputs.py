@@ -1,0 +1,82 @@
+"""Before the first request: no output may be the input, the journal or another output
+(by any name: a symbolic or hard link is the same file), and each must be writable.
+
+A run that found out only at its end that its summary could not be written has sent
+every row already; one that wrote its errors file over its journal has lost the journal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from etl.errors import SetupError
+from etl.settings import Settings
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: by device and inode when both exist, else by
+    their resolved paths (symbolic links followed)."""
+    with contextlib.suppress(OSError):
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def _outputs(settings: Settings) -> list[tuple[str, Path]]:
+    named = [
+        ("--out", settings.out),
+        ("--errors-out", settings.errors_out),
+        ("--summary-json", settings.summary_json),
+        ("--report-html", settings.report_html),
+        ("--log-file", settings.log_file),
+    ]
+    return [(option, path) for option, path in named if path is not None]
+
+
+def _kept(settings: Settings) -> list[tuple[str, Path]]:
+    """The files no output may be."""
+    kept: list[tuple[str, Path]] = []
+    if str(settings.input) != "-":
+        kept.append(("the input file", settings.input))
+    if str(settings.journal) != ":memory:":
+        journal = Path(settings.journal)
+        kept.append(("the journal", journal))
+        for suffix in ("-wal", "-shm", ".lock"):
+            kept.append(("the journal's own file", journal.with_name(journal.name + suffix)))
+    return kept
+
+
+def check(settings: Settings) -> None:
+    """Raise SetupError naming the first output that would overwrite another file, or
+    that cannot be written. Probing creates no file that was not there."""
+    outputs = _outputs(settings)
+    for i, (option, path) in enumerate(outputs):
+        for what, other in _kept(settings):
+            if _same(path, other):
+                raise SetupError(f"{option} {path}: that is {what}; choose another path")
+        for other_option, other in outputs[:i]:
+            if _same(path, other):
+                raise SetupError(
+                    f"{option} {path}: that is the file of {other_option}; choose another path"
+                )
+    for option, path in outputs:
+        _probe(option, path)
+
+
+def _probe(option: str, path: Path) -> None:
+    if path.is_dir():
+        raise SetupError(f"{option} {path}: is a directory; give a file name")
+    for folder in path.parents:
+        if folder.exists() and not folder.is_dir():
+            raise SetupError(f"{option} {path}: {folder} is a file, not a folder")
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise SetupError(f"{option} {path}: cannot write here ({exc.strerror})") from exc
+    if not existed:
+        path.unlink(missing_ok=True)
