@@ -22,7 +22,7 @@ def build_payload(row: Mapping[str, str]) -> Body:
         if value.strip():
             body[name] = value
     for name in BOOLEAN_FIELDS:
-        value = row.get(name, "")
+        value = row.get(name, "").strip()
         if value:
             body[name] = value.lower() in TRUE_WORDS
     return body

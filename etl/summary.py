@@ -16,7 +16,10 @@ from etl.outcome import GOOD, TO_FIX, Status
 # One row's error message as kinds without their values, so that the live run and a
 # summary of its results file group errors alike.
 _VALUE = r"(?:empty|'(?:[^'\\]|\\.)*'(?: \(blank\))?|\"(?:[^\"\\]|\\.)*\"(?: \(blank\))?)"
-_CHECK = re.compile(rf"(?:^|; )(\w+) {_VALUE}: expected (.+?)(?=; \w+ {_VALUE}: expected |$)")
+_CHECK = re.compile(
+    rf"(?:^|; )(\w+) {_VALUE}: (expected .+?|not a real date)(?=; \w+ {_VALUE}: |$)"
+)
+_HINT = re.compile(r" \(did you mean [^()]*\?\)")
 _RULES = [
     (re.compile(r"^duplicate of row \d+"), "duplicate of an earlier row"),
     (re.compile(r"^the row has \d+ fields"), "wrong number of fields"),
@@ -40,8 +43,8 @@ def error_kinds(status: str, error: str) -> tuple[str, ...]:
     if status not in (Status.INVALID, Status.FAILED) or not error:
         return ()
     error = error.removeprefix(RESENT_NOTE)
-    if status == Status.INVALID and (checks := _CHECK.findall(error)):
-        return tuple(f"{column}: expected {expected}" for column, expected in checks)
+    if status == Status.INVALID and (checks := _CHECK.findall(_HINT.sub("", error))):
+        return tuple(f"{column}: {expected}" for column, expected in checks)
     for pattern, kind in _RULES:
         if match := pattern.match(error):
             return (match.expand(kind),)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from pandera.errors import SchemaErrors
 
-from schemas.customer import customer_schema
+from etl.read import TEXT
+from schemas.customer import EXPECT_ZULU, NOT_REAL, ZULU_PATTERN, customer_schema, zulu
 
 MAX_VALUE_CHARS = 60
 
@@ -17,6 +20,36 @@ def _show(value: object) -> str:
     if not text:
         return "empty"
     return repr(text) if text.strip() else f"{text!r} (blank)"
+
+
+def _message(column: str, value: object, check: str) -> str:
+    if check == EXPECT_ZULU:
+        text = str(value)
+        if re.fullmatch(ZULU_PATTERN, text, flags=re.ASCII):
+            return f"{column} {_show(value)}: {NOT_REAL}"
+        if fix := near_zulu(text):
+            return f"{column} {_show(value)}: expected {check} (did you mean {fix}?)"
+    return f"{column} {_show(value)}: expected {check}"
+
+
+# A date and a time as exports write them: a space or T between, then an offset of zero
+# written some other way, or none.
+_NEAR_ZULU = re.compile(
+    r"\s*(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)"
+    r"\s*(?:z|Z|UTC|GMT|[+-]00:?00)?\s*",
+    flags=re.ASCII,
+)
+
+
+def near_zulu(text: str) -> str | None:
+    """The Zulu timestamp `text` most likely means (`2025-06-28 19:29:48` ->
+    `2025-06-28T19:29:48Z`), or None when it is not a near miss of a real one."""
+    match = _NEAR_ZULU.fullmatch(text)
+    if match is None:
+        return None
+    fix = f"{match.group(1)}T{match.group(2)}Z"
+    real = zulu(pd.Series([fix], dtype=TEXT))
+    return fix if bool(real.iloc[0]) else None
 
 
 def row_errors(frame: pd.DataFrame, *, brand: str | None) -> pd.DataFrame:
@@ -35,7 +68,7 @@ def row_errors(frame: pd.DataFrame, *, brand: str | None) -> pd.DataFrame:
             _col=cases["column"].map(order), _row=cases["index"].astype("int64")
         ).sort_values(["_row", "_col", "check_number"], kind="stable")
         messages = [
-            f"{col} {_show(value)}: expected {check}"
+            _message(col, value, check)
             for col, value, check in zip(
                 cases["column"], cases["failure_case"], cases["check"], strict=True
             )

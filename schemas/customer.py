@@ -7,8 +7,10 @@ check's `error` is the "what was expected" part of the per-row message.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -34,6 +36,7 @@ ZULU_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
 
 EXPECT_PRESENT = "a value (it is required)"
 EXPECT_ZULU = "an ISO-8601 Zulu timestamp such as 2025-06-28T19:29:48.174Z"
+NOT_REAL = "not a real date"
 EXPECT_BOOLEAN = "true/false, 1/0, yes/no or empty"
 
 # No dtype check: every cell is read as text (Arrow strings), and pandera 0.35 compares
@@ -46,14 +49,37 @@ def _present(s: pd.Series) -> pd.Series:
     return s.str.strip() != ""
 
 
-def _zulu(s: pd.Series) -> pd.Series:
+def _real(text: str) -> bool:
+    """Whether a timestamp of the contract's shape names a real moment (Python's dates
+    reach the years 1 to 9999)."""
+    try:
+        datetime(
+            int(text[0:4]), int(text[5:7]), int(text[8:10]),
+            int(text[11:13]), int(text[14:16]), int(text[17:19]),
+        )  # fmt: skip
+    except ValueError:
+        return False
+    return True
+
+
+def zulu(s: pd.Series) -> pd.Series:
+    """Whether each value is a Zulu timestamp of the contract's shape and a real date.
+
+    pandas tells real dates apart fast, but its nanoseconds reach only the years 1677 to
+    2262: the few values it refuses are asked again of Python's dates, so that
+    0001-01-01 and 9999-12-31 are real and 2025-02-30 is not.
+    """
     shaped = s.str.fullmatch(ZULU_PATTERN)
     real = pd.to_datetime(s.where(shaped), format="ISO8601", utc=True, errors="coerce").notna()
-    return shaped & real
+    unsure = shaped & ~real
+    if unsure.any():
+        real[unsure] = np.array([_real(text) for text in s[unsure].tolist()], dtype=bool)
+    return shaped & real & ~s.str.startswith("0000")  # no year 0 (pandas takes it)
 
 
 def _boolean_or_empty(s: pd.Series) -> pd.Series:
-    return s.str.lower().isin(TRUE_WORDS | FALSE_WORDS | {""})
+    """A word of TRUE_WORDS or FALSE_WORDS in any case, or blank; spaces around ignored."""
+    return s.str.strip().str.lower().isin(TRUE_WORDS | FALSE_WORDS | {""})
 
 
 @lru_cache(maxsize=8)
@@ -69,7 +95,7 @@ def customer_schema(brand: str | None) -> pa.DataFrameSchema:
         if name in REQUIRED_FIELDS:
             checks.append(pa.Check(_present, error=EXPECT_PRESENT))
         if name == "registrationDate":
-            checks.append(pa.Check(lambda s: ~_present(s) | _zulu(s), error=EXPECT_ZULU))
+            checks.append(pa.Check(lambda s: ~_present(s) | zulu(s), error=EXPECT_ZULU))
         if name == "externalBrandId" and brand is not None:
             checks.append(
                 pa.Check(

@@ -25,6 +25,7 @@ def test_empty_optional_values_are_left_out() -> None:
         "country": "  ",
         "clickId": "",
         "revShareExcluded": "",
+        "cpaExcluded": "   ",
     }
     assert build_payload(row) == {
         "externalId": "C1",
@@ -34,7 +35,7 @@ def test_empty_optional_values_are_left_out() -> None:
 
 
 def test_booleans_become_json_booleans() -> None:
-    words = {"TRUE": True, "yes": True, "1": True, "False": False, "no": False, "0": False}
+    words = {"TRUE": True, " yes ": True, "1": True, "False": False, "\tno": False, "0 ": False}
     for word, value in words.items():
         body = build_payload({"revShareExcluded": word, "cpaExcluded": word})
         assert body == {"revShareExcluded": value, "cpaExcluded": value}

@@ -34,29 +34,61 @@ def test_schema_fields_are_the_contracts() -> None:
 
 @pytest.mark.parametrize(
     "date",
-    ["2025-06-28T19:29:48.174Z", "2025-06-28T19:29:48Z", "2024-02-29T00:00:00.123456789Z"],
+    [
+        "2025-06-28T19:29:48.174Z",
+        "2025-06-28T19:29:48Z",
+        "2024-02-29T00:00:00.123456789Z",
+        "2000-02-29T00:00:00Z",
+        "0001-01-01T00:00:00Z",  # outside pandas' nanosecond range, and real
+        "9999-12-31T23:59:59Z",
+    ],
 )
 def test_zulu_dates_are_valid(date: str) -> None:
     assert errors_of([GOOD | {"registrationDate": date}]) == {}
 
 
+EXPECTED = "expected an ISO-8601 Zulu timestamp such as 2025-06-28T19:29:48.174Z"
+
+
 @pytest.mark.parametrize(
-    "date",
+    ("date", "problem"),
     [
-        "2025-06-28 19:29:48",
-        "2025-06-28T19:29:48+02:00",
-        "28/06/2025",
-        "2025-02-30T10:00:00Z",
-        "2025-06-28T25:00:00Z",
-        "2025-06-28",
-        "2025-06-28T19:29:48.174z",
+        ("2025-06-28T19:29:48+02:00", EXPECTED),
+        ("28/06/2025", EXPECTED),
+        ("2025-06-28", EXPECTED),
+        ("2025-02-30 10:00:00", EXPECTED),  # a near miss, but of no real date
+        ("2025-02-30T10:00:00Z", "not a real date"),
+        ("2025-06-28T25:00:00Z", "not a real date"),
+        ("1900-02-29T00:00:00Z", "not a real date"),
+        ("0000-01-01T00:00:00Z", "not a real date"),
+        ("2025-06-28 19:29:48", f"{EXPECTED} (did you mean 2025-06-28T19:29:48Z?)"),
+        ("2025-06-28T19:29:48", f"{EXPECTED} (did you mean 2025-06-28T19:29:48Z?)"),
+        ("2025-06-28T19:29:48.174z", f"{EXPECTED} (did you mean 2025-06-28T19:29:48.174Z?)"),
+        ("2025-06-28 19:29:48+00:00", f"{EXPECTED} (did you mean 2025-06-28T19:29:48Z?)"),
+        ("2025-06-28 19:29:48 UTC", f"{EXPECTED} (did you mean 2025-06-28T19:29:48Z?)"),
     ],
 )
-def test_other_dates_are_invalid(date: str) -> None:
+def test_other_dates_are_invalid_and_say_why(date: str, problem: str) -> None:
     assert errors_of([GOOD | {"registrationDate": date}]) == {
-        0: f"registrationDate {date!r}: expected an ISO-8601 Zulu timestamp"
-        " such as 2025-06-28T19:29:48.174Z"
+        0: f"registrationDate {date!r}: {problem}"
     }
+
+
+def test_date_kinds_in_the_summary_leave_out_the_values_and_hints() -> None:
+    from etl.summary import error_kinds
+
+    hinted = (
+        f"registrationDate '2025-06-28 19:29:48': {EXPECTED} (did you mean 2025-06-28T19:29:48Z?)"
+    )
+    assert error_kinds("invalid", hinted) == (f"registrationDate: {EXPECTED}",)
+    both = (
+        "externalId empty: expected a value (it is required); "
+        "registrationDate '2025-02-30T10:00:00Z': not a real date"
+    )
+    assert error_kinds("invalid", both) == (
+        "externalId: expected a value (it is required)",
+        "registrationDate: not a real date",
+    )
 
 
 @pytest.mark.parametrize("field", REQUIRED_FIELDS)
@@ -67,12 +99,14 @@ def test_required_fields_must_not_be_blank(field: str, value: str) -> None:
     assert message.endswith(": expected a value (it is required)")
 
 
-@pytest.mark.parametrize("value", ["true", "FALSE", "1", "0", "Yes", "no", ""])
+@pytest.mark.parametrize(
+    "value", ["true", "FALSE", "1", "0", "Yes", "no", "", "   ", "\t", " yes ", " true"]
+)
 def test_booleans_accept_the_usual_words(value: str) -> None:
     assert errors_of([GOOD | {"revShareExcluded": value, "cpaExcluded": value}]) == {}
 
 
-@pytest.mark.parametrize("value", ["maybe", "y", "2", " true", "tru"])
+@pytest.mark.parametrize("value", ["maybe", "y", "2", "t rue", "tru"])
 def test_other_boolean_words_are_invalid(value: str) -> None:
     assert errors_of([GOOD | {"cpaExcluded": value}]) == {
         0: f"cpaExcluded {value!r}: expected true/false, 1/0, yes/no or empty"
