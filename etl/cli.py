@@ -11,6 +11,7 @@ import ctypes
 import gc
 import json
 import logging
+import math
 import os
 import secrets
 import sys
@@ -60,9 +61,10 @@ def expand(path: Path, *, now: datetime | None = None) -> Path:
     now = now or datetime.now()
     try:
         return Path(str(path).format(date=f"{now:%Y-%m-%d}", time=f"{now:%H%M%S}"))
-    except (KeyError, IndexError, ValueError) as exc:
+    except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
         raise SetupError(
-            f"{path}: unknown placeholder {exc}; the placeholders are {{date}} and {{time}}"
+            f"{path}: not a placeholder this tool knows ({exc}); the placeholders are "
+            "{date} and {time}"
         ) from exc
 
 
@@ -139,47 +141,77 @@ Exit codes: 0 every row created, exists or skipped (valid, in a dry run);
 """
 
 
-CONFIG_KEYS = {
-    "brand": "brand",
-    "base_url": "base_url",
-    "out": "out",
-    "errors_out": "errors_out",
-    "map": "mappings",
-    "encoding": "encoding",
-    "delimiter": "delimiter",
-    "concurrency": "concurrency",
-    "rate": "rate",
-    "retries": "retries",
-    "timeout": "timeout",
-    "journal": "journal",
-    "log_file": "log_file",
-    "report_html": "report_html",
-    "log_format": "log_format",
+TEXT, PATH, WHOLE, NUMBER = "text", "a path (text)", "a whole number", "a number"
+# Config key -> (option parameter, what its value must be). The README lists these keys.
+CONFIG_KEYS: dict[str, tuple[str, str]] = {
+    "brand": ("brand", TEXT),
+    "base_url": ("base_url", TEXT),
+    "out": ("out", PATH),
+    "errors_out": ("errors_out", PATH),
+    "summary_json": ("summary_json", PATH),
+    "report_html": ("report_html", PATH),
+    "map": ("mappings", "a table of COLUMN = FIELD"),
+    "encoding": ("encoding", TEXT),
+    "delimiter": ("delimiter", TEXT),
+    "concurrency": ("concurrency", WHOLE),
+    "rate": ("rate", NUMBER),
+    "retries": ("retries", WHOLE),
+    "timeout": ("timeout", NUMBER),
+    "journal": ("journal", PATH),
+    "log_file": ("log_file", PATH),
+    "log_format": ("log_format", TEXT),
 }
 
 
+def _typed(value: object, kind: str) -> bool:
+    if kind in (TEXT, PATH):
+        return isinstance(value, str)
+    if kind == WHOLE:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == NUMBER:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
 def load_config(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
-    """Read a TOML config file into the command's defaults; the command line wins."""
+    """Read a TOML config file into the command's defaults; the command line wins.
+
+    Every value must be of its key's type (TOML's `2.5` is not a concurrency, `42` not a
+    brand): nothing is coerced. Ranges are then checked by the options' own types.
+    """
     if path is None:
         return None
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise click.BadParameter(f"{path}: cannot be read ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise click.BadParameter(f"{path}: not valid TOML ({exc})") from exc
     unknown = sorted(set(config) - set(CONFIG_KEYS))
     if unknown:
         raise click.BadParameter(
             f"{path}: unknown key {', '.join(unknown)}; known keys: {', '.join(CONFIG_KEYS)}"
         )
-    defaults: dict[str, Any] = {CONFIG_KEYS[key]: value for key, value in config.items()}
+    defaults: dict[str, Any] = {}
+    for key, value in config.items():
+        name, kind = CONFIG_KEYS[key]
+        if not _typed(value, kind):
+            raise click.BadParameter(f"{path}: {key} = {value!r}: expected {kind}")
+        defaults[name] = value
     if "mappings" in defaults:
-        if not isinstance(defaults["mappings"], dict):
-            raise click.BadParameter(f"{path}: [map] must be a table of COLUMN = FIELD")
         defaults["mappings"] = [f"{k}={v}" for k, v in defaults["mappings"].items()]
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return path
+
+
+class FiniteFloat(click.FloatRange):
+    """A float in range that is a real number: `inf` and `nan` are refused."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number", param, ctx)
+        return number
 
 
 def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -190,6 +222,8 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     )
     if len(value) != 1:
         raise click.BadParameter("one character, or tab, comma, semicolon or pipe")
+    if value in '"\r\n\x00' or value.isalnum():
+        raise click.BadParameter(f"{value!r} cannot separate fields; use , ; | or tab")
     return value
 
 
@@ -246,7 +280,7 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     help="At most this many requests per second, across all workers.",
 )
 @click.option(
@@ -258,7 +292,7 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     default=30.0,
     show_default=True,
     help="Seconds one attempt may take, to the last byte of the answer.",

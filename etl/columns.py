@@ -3,8 +3,9 @@
 A header matches a contract field regardless of case, spaces, `_` and `-`
 (`External ID`, `external_id` and `EXTERNALID` are all `externalId`); the vendor's own
 name `clickKey` is accepted for `clickId`. For names no rule can guess, the user maps
-them (`--map "Brand=externalBrandId"`, or `[map]` in the config file); mapping a column
-to `-` keeps it out of the request. Other columns are kept in the results and never sent.
+them (`--map "Brand=externalBrandId"`, or `[map]` in the config file; `#3=clickId` maps
+the third column, for a name the header repeats); mapping a column to `-` keeps it out
+of the request. Other columns are kept in the results and never sent.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from etl.errors import InputError
+from etl.read import column_names
 from schemas.customer import CONTRACT_FIELDS, REQUIRED_FIELDS
 
 ALIASES: dict[str, str] = {"clickkey": "clickId"}
@@ -32,41 +34,71 @@ class ColumnMap:
     """Which input column feeds which contract field."""
 
     header: tuple[str, ...]
-    to_field: dict[str, str]  # input column name -> contract field
+    # The column's name in the chunks (unique: see `read.column_names`) -> contract field.
+    to_field: dict[str, str]
 
     @property
     def unused(self) -> list[str]:
-        return [c for c in self.header if c not in self.to_field]
+        return [c for c in column_names(self.header) if c not in self.to_field]
 
 
 IGNORE = "-"
 
 
 def parse_mapping(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """`["Brand=externalBrandId", ...]` as a dict; raises InputError on a malformed pair."""
+    """`["Brand=externalBrandId", ...]` as a dict; raises InputError on a malformed pair.
+
+    The pair is split at its last `=` (no field name has one), so a column whose name
+    holds `=` can be named; the column is kept as written (surrounding spaces too: see
+    `resolve`), and `#N` names the N-th column.
+    """
     mapping: dict[str, str] = {}
     for pair in pairs:
-        column, sep, target = pair.partition("=")
+        column, sep, target = pair.rpartition("=")
         if not sep or not column.strip() or not target.strip():
             raise InputError(
                 f"--map {pair!r}: expected COLUMN=FIELD, such as Brand=externalBrandId"
             )
-        mapping[column.strip()] = target.strip()
+        mapping[column] = target.strip()
     return mapping
 
 
-def _mapped_field(column: str, target: str, header: list[str], source: str) -> str | None:
-    if column not in header:
+def _position(column: str, header: list[str], source: str) -> int:
+    """The 0-based position of the column a `--map` names: `#N`, the name exactly as
+    written, or the name without surrounding spaces; InputError when it names none, or
+    a name the header repeats."""
+    if (number := re.fullmatch(r"#\s*(\d+)", column.strip())) is not None:
+        at = int(number.group(1)) - 1
+        if not 0 <= at < len(header):
+            raise InputError(
+                f"{source}: --map names column {column.strip()} but the file has "
+                f"{len(header)} columns"
+            )
+        return at
+    found = [i for i, name in enumerate(header) if name == column]
+    if not found:
+        found = [i for i, name in enumerate(header) if name.strip() == column.strip()]
+    if not found:
         raise InputError(
             f"{source}: --map names a column {column!r} that is not in the file; "
             f"columns found: {', '.join(header) or '(none)'}"
         )
+    if len(found) > 1:
+        numbers = " and ".join(f"#{i + 1}" for i in found)
+        raise InputError(
+            f"{source}: --map names {column.strip()!r}, which is the name of columns "
+            f"{numbers}; name one by its position, such as --map '#{found[-1] + 1}=-'"
+        )
+    return found[0]
+
+
+def _field(pair: str, target: str) -> str | None:
     if target == IGNORE:
         return None
     field = _BY_NORMALISED.get(normalise(target))
     if field is None:
         raise InputError(
-            f"--map {column}={target}: {target!r} is not a field of the API; "
+            f"--map {pair}: {target!r} is not a field of the API; "
             f"expected one of: {', '.join(CONTRACT_FIELDS)}, or - to leave the column out"
         )
     return field
@@ -81,24 +113,26 @@ def resolve(
 ) -> ColumnMap:
     """Match the header to the contract, or say exactly what is wrong with it."""
     mapping = mapping or {}
+    names = column_names(tuple(header))
+    mapped: dict[int, str | None] = {}
+    for column, target in mapping.items():
+        mapped[_position(column, header, source)] = _field(f"{column}={target}", target)
     to_field: dict[str, str] = {}
-    by_field: dict[str, list[str]] = {}
-    for column in header:
-        if column in mapping:
-            field = _mapped_field(column, mapping[column], header, source)
-        else:
-            field = _BY_NORMALISED.get(normalise(column))
+    by_field: dict[str, list[int]] = {}
+    for at, column in enumerate(header):
+        field = mapped[at] if at in mapped else _BY_NORMALISED.get(normalise(column))
         if field is not None:
-            to_field[column] = field
-            by_field.setdefault(field, []).append(column)
-    clashes = {f: cols for f, cols in by_field.items() if len(cols) > 1}
-    for column in mapping:
-        _mapped_field(column, mapping[column], header, source)  # a column not in the file
+            to_field[names[at]] = field
+            by_field.setdefault(field, []).append(at)
+    clashes = {f: places for f, places in by_field.items() if len(places) > 1}
     if clashes:
-        field, cols = next(iter(clashes.items()))
+        field, places = next(iter(clashes.items()))
+        shown = ", ".join(f"{header[i]!r} (#{i + 1})" for i in places)
+        last = header[places[-1]]
+        how = f"#{places[-1] + 1}" if header.count(last) > 1 else last
         raise InputError(
-            f"{source}: columns {', '.join(repr(c) for c in cols)} all mean {field}; "
-            f"keep one of them, or leave one out with --map '{cols[-1]}=-'"
+            f"{source}: columns {shown} all mean {field}; keep one of them, "
+            f"or leave one out with --map '{how}=-'"
         )
     missing = [f for f in REQUIRED_FIELDS if f not in by_field]
     if brand is not None and "externalBrandId" in missing:

@@ -180,7 +180,10 @@ def test_dated_names_for_outputs(runner: CliRunner, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "logs" / f"{today}.json").read_text())["rows"] == 2
     bad = runner.invoke(main, [str(source), "--dry-run", "-o", str(tmp_path / "{day}.csv")])
     assert bad.exit_code == 2
-    assert "unknown placeholder 'day'; the placeholders are {date} and {time}" in bad.stderr
+    assert (
+        "not a placeholder this tool knows ('day'); the placeholders are {date} and {time}"
+        in bad.stderr
+    )
 
 
 def test_help_has_a_runnable_example_for_every_group_of_options(

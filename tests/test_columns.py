@@ -3,7 +3,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from etl.columns import resolve, to_contract
+from etl.columns import parse_mapping, resolve, to_contract
 from etl.errors import InputError
 
 
@@ -25,7 +25,7 @@ def test_clickkey_and_clickid_together_are_refused() -> None:
         resolve(header, brand=None, source="f.csv")
     assert (
         str(caught.value)
-        == "f.csv: columns 'clickId', 'clickKey' all mean clickId; keep one of them, "
+        == "f.csv: columns 'clickId' (#4), 'clickKey' (#5) all mean clickId; keep one of them, "
         "or leave one out with --map 'clickKey=-'"
     )
 
@@ -50,3 +50,40 @@ def test_brand_fills_empty_brands_and_stands_in_for_a_missing_column() -> None:
     columns = resolve(list(no_brand.columns), brand="x", source="f.csv")
     assert list(to_contract(no_brand, columns, brand="x")["externalBrandId"]) == ["x", "x"]
     assert "externalBrandId" not in no_brand.columns  # the original rows are untouched
+
+
+def test_a_repeated_header_name_is_told_apart_by_position() -> None:
+    header = ["externalId", "externalBrandId", "registrationDate", "externalId"]
+    with pytest.raises(InputError) as caught:
+        resolve(header, brand=None, source="f.csv")
+    assert str(caught.value) == (
+        "f.csv: columns 'externalId' (#1), 'externalId' (#4) all mean externalId; "
+        "keep one of them, or leave one out with --map '#4=-'"
+    )
+    with pytest.raises(InputError, match=r"which is the name of columns #1 and #4; name one"):
+        resolve(header, brand=None, source="f.csv", mapping={"externalId": "-"})
+    columns = resolve(header, brand=None, source="f.csv", mapping=parse_mapping(["#4=-"]))
+    assert columns.to_field == {
+        "externalId": "externalId",
+        "externalBrandId": "externalBrandId",
+        "registrationDate": "registrationDate",
+    }
+    assert columns.unused == ["externalId.1"]
+
+
+def test_map_names_columns_with_equals_signs_and_surrounding_spaces() -> None:
+    header = ["id=key", " Brand ", "registrationDate"]
+    mapping = parse_mapping(["id=key=externalId", "Brand=externalBrandId"])
+    assert mapping == {"id=key": "externalId", "Brand": "externalBrandId"}
+    columns = resolve(header, brand=None, source="f.csv", mapping=mapping)
+    assert columns.to_field == {
+        "id=key": "externalId",
+        " Brand ": "externalBrandId",
+        "registrationDate": "registrationDate",
+    }
+    exact = resolve(
+        header, brand=None, source="f.csv", mapping=mapping | {" Brand ": "externalBrandId"}
+    )
+    assert exact.to_field[" Brand "] == "externalBrandId"
+    with pytest.raises(InputError, match="names column #9 but the file has 3 columns"):
+        resolve(header, brand=None, source="f.csv", mapping={"#9": "clickId"})

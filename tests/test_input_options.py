@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from etl.cli import main
-from tests.conftest import API_KEY, RunningSandbox, read_results, run_cli
+from etl.cli import CONFIG_KEYS, main
+from tests.conftest import API_KEY, RunningSandbox, good_rows, read_results, run_cli, write_csv
 
 WINDOWS_EXPORT = (
     "External ID;Brand;Registration Date;Click Key\r\n"
@@ -68,7 +69,7 @@ def test_without_the_map_the_brand_column_is_only_kept(runner: CliRunner, tmp_pa
         (["--map", "Shop=externalBrandId"], "--map names a column 'Shop' that is not in the file"),
         (
             ["--map", "Click Key=externalId"],
-            "columns 'External ID', 'Click Key' all mean externalId",
+            "columns 'External ID' (#1), 'Click Key' (#4) all mean externalId",
         ),
     ],
 )
@@ -187,3 +188,61 @@ def test_the_key_cannot_be_kept_in_a_config_file(runner: CliRunner, tmp_path: Pa
     assert result.exit_code == 2
     assert "unknown key api_key" in result.stderr
     assert API_KEY not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("timeout = [1, 2]", "timeout = [1, 2]: expected a number"),
+        ("out = 5", "out = 5: expected a path (text)"),
+        ("journal = true", "journal = True: expected a path (text)"),
+        ("concurrency = 2.5", "concurrency = 2.5: expected a whole number"),
+        ("brand = 42", "brand = 42: expected text"),
+        ("rate = true", "rate = True: expected a number"),
+        ('[map]\n"Brand" = 1', "map = {'Brand': 1}: expected a table of COLUMN = FIELD"),
+    ],
+)
+def test_config_values_of_the_wrong_type_are_usage_errors(
+    runner: CliRunner, tmp_path: Path, line: str, message: str
+) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(1))
+    config = tmp_path / "job.toml"
+    config.write_text(line + "\n")
+    result = runner.invoke(main, [str(source), "--dry-run", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert f"{config}: {message}" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "c.results.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--timeout", "inf"], "inf is not a finite number"),
+        (["--timeout", "nan"], "nan is not a finite number"),
+        (["--rate", "nan"], "nan is not a finite number"),
+        (["--delimiter", '"'], "'\"' cannot separate fields"),
+        (["--delimiter", "a"], "'a' cannot separate fields"),
+        (["--config", "CONFIG"], "nan is not a finite number"),  # rate = nan in TOML
+        (["-o", "{date.year}.csv"], "{date.year}.csv: not a placeholder this tool knows"),
+        (["--errors-out", "{0}.csv"], "{0}.csv: not a placeholder this tool knows"),
+        (["--summary-json", "{when}.json"], "{when}.json: not a placeholder this tool knows"),
+    ],
+)
+def test_option_values_out_of_range_are_usage_errors(
+    runner: CliRunner, tmp_path: Path, args: list[str], message: str
+) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(1))
+    config = tmp_path / "job.toml"
+    config.write_text("rate = nan\n")
+    args = [str(config) if a == "CONFIG" else a for a in args]
+    result = runner.invoke(main, [str(source), "--dry-run", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_the_readmes_config_keys_are_the_tools() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    listed = readme.split("The keys are those of the options (", 1)[1].split(")", 1)[0]
+    assert re.findall(r"`(\w+)`", listed) == list(CONFIG_KEYS)

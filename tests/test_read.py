@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
 import json
 from pathlib import Path
@@ -324,3 +325,25 @@ def test_excels_sep_line_names_the_delimiter(tmp_path: Path) -> None:
 def test_utf16_without_a_bom_reads_when_named(tmp_path: Path, encoding: str) -> None:
     source = export(tmp_path / "in.csv", encoding=encoding)
     assert_sent_exactly(sent_bodies(tmp_path, source, encoding="utf-16"))
+
+
+def test_repeated_header_names_keep_their_own_cells(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "externalId,externalBrandId,registrationDate,note,note.1,note,externalId\n"
+        "C1,b,2025-06-28T19:29:48Z,first,second,third,old-id\n"
+    )
+    bodies = sent_bodies(tmp_path, source, mapping={"#7": "-"})
+    assert [b["externalId"] for b in bodies] == ["C1"]
+    with (tmp_path / "out.csv").open(newline="") as f:
+        header, row = list(csv.reader(f))
+    assert header[6:] == [
+        "externalId",
+        "externalBrandId",
+        "registrationDate",
+        "note",
+        "note.1",
+        "note",
+        "externalId",
+    ]
+    assert row[6:] == ["C1", "b", "2025-06-28T19:29:48Z", "first", "second", "third", "old-id"]
