@@ -376,7 +376,7 @@ async def _stream(
         first = failed.exceptions[0]
         if not isinstance(first, Exception):
             raise first from None
-        submitter.stop_run(_failure(first))
+        submitter.stop_run(_failure(first, submitter.redact))
     finally:
         sampling.cancel()
         sample()
@@ -387,16 +387,20 @@ async def _stream(
     _account_for_every_row(settings, prepared.source, summary, submitter, read_error)
 
 
-def _failure(exc: Exception) -> str:
+def _failure(exc: Exception, redact: Callable[[str], str]) -> str:
+    """The one line that says why the run stopped (its traceback goes to the log, for an
+    error nobody foresaw), with the key blanked out of whatever the error says."""
     if isinstance(exc, AffeliosImportError):
-        return str(exc)
+        return redact(str(exc))
     event(
         "failure",
         logging.ERROR,
-        error=repr(exc),
-        traceback="".join(traceback.format_exception(exc)),
+        error=redact(repr(exc)),
+        traceback=redact("".join(traceback.format_exception(exc))),
     )
-    return f"an unexpected error stopped the run ({type(exc).__name__}: {exc}); please report it"
+    return redact(
+        f"an unexpected error stopped the run ({type(exc).__name__}: {exc}); please report it"
+    )
 
 
 def _account_for_every_row(

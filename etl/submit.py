@@ -265,6 +265,11 @@ class Submitter:
             reraise=True,
         )
 
+    @property
+    def redact(self) -> Redactor:
+        """Blanks the key (and URL credentials) out of text."""
+        return self._endpoint.redact
+
     def stop_run(self, reason: str) -> None:
         """Send nothing more: rows not yet sent will be `not_sent`."""
         if not self.stop.is_set():
