@@ -426,7 +426,7 @@ def _account_for_every_row(
         submitter.stop_reason += f"; rows from {first} on have no results line"
 
 
-RESENT = "an earlier run stopped with this row in flight"
+RESENT = "an earlier run sent this row and never learned whether it was created"
 
 
 def _resent(outcome: Outcome) -> Outcome:

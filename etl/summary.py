@@ -34,7 +34,7 @@ _RULES = [
         r"\1",
     ),
 ]
-RESENT_NOTE = "an earlier run stopped with this row in flight; "
+RESENT_NOTE = "an earlier run sent this row and never learned whether it was created; "
 
 
 @lru_cache(maxsize=4096)  # the same few messages repeat over many rows

@@ -20,7 +20,7 @@ import trustme
 from etl.sandbox import Faults, Sandbox, serve_in_thread
 from tests.conftest import API_KEY, good_rows, read_results, run_cli, write_csv
 
-RESENT = "an earlier run stopped with this row in flight"
+RESENT = "an earlier run sent this row and never learned whether it was created"
 
 
 def assert_each_customer_once(server: Sandbox, results: list[dict[str, str]]) -> None:

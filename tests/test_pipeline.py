@@ -204,7 +204,10 @@ def test_a_resent_row_that_is_not_sent_again_keeps_its_journal_entry(tmp_path: P
     assert summary.exit_code == 3
     results = read_results(tmp_path / "out.csv")
     assert [r["status"] for r in results] == ["failed", "not_sent"]
-    assert results[1]["error"] == "an earlier run stopped with this row in flight"
+    assert (
+        results[1]["error"]
+        == "an earlier run sent this row and never learned whether it was created"
+    )
     status = sqlite3.connect(journal_path).execute(
         "SELECT external_id, status FROM customers ORDER BY external_id"
     )

@@ -45,7 +45,8 @@ from tests.conftest import RunningSandbox, good_rows, run_cli, write_csv
         ("failed", "HTTP 422: {\"errors\": [\"brand unknown\"]}", ["HTTP 422"]),
         ("failed", "HTTP 401: the API refused the key: nope",
          ["HTTP 401: the API refused the key"]),
-        ("failed", "an earlier run stopped with this row in flight; HTTP 400: bad", ["HTTP 400"]),
+        ("failed", "an earlier run sent this row and never learned whether it was created; "
+         "HTTP 400: bad", ["HTTP 400"]),
         ("failed", "interrupted with the request in flight; the API may have created it: the "
          "next run will tell", ["interrupted with the request in flight"]),
     ],
