@@ -340,7 +340,7 @@ class NotAJournal(Exception):
 
 def _check(db: sqlite3.Connection, *, read_only: bool) -> None:
     """Refuse a file that is not a journal of this tool, or is damaged (SQLite's quick
-    check reads every page: 0.1 s for a million entries)."""
+    check reads every page: 0.3 s for a journal of a million entries, 114 MB)."""
     application_id = db.execute("PRAGMA application_id").fetchone()[0]
     tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     if application_id not in (0, APPLICATION_ID) or (tables and "customers" not in tables):
