@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from etl.sandbox import Faults, Sandbox, serve_in_thread
 from tests.conftest import (
     API_KEY,
@@ -173,10 +175,21 @@ def test_the_journal_holds_what_was_created(sandbox: RunningSandbox, tmp_path: P
     assert {r[3] for r in rows} == set(sandbox.server.customers)
 
 
-def test_two_runs_at_once_on_one_journal_never_both_send(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["same path", "symbolic link", "hard link"])
+def test_two_runs_at_once_on_one_journal_never_both_send(tmp_path: Path, name: str) -> None:
     server = Sandbox(api_key=API_KEY, faults=Faults(latency_ms=40))
     source = write_csv(tmp_path / "c.csv", good_rows(200))
     journal = tmp_path / "j.db"
+    journal.touch()
+    other = {
+        "same path": journal,
+        "symbolic link": tmp_path / "s.db",
+        "hard link": tmp_path / "h.db",
+    }[name]
+    if name == "symbolic link":
+        other.symlink_to(journal)
+    elif name == "hard link":
+        os.link(journal, other)
     with serve_in_thread(server) as url:
         args = [sys.executable, "-m", "etl", str(source), "--base-url", url]
         first = subprocess.Popen(
@@ -188,12 +201,14 @@ def test_two_runs_at_once_on_one_journal_never_both_send(tmp_path: Path) -> None
         deadline = time.monotonic() + 30
         while server.stats["requests"] == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
-        second = run_cli(source, "--base-url", url, "--journal", journal, "-o", tmp_path / "2.csv")
+        second = run_cli(source, "--base-url", url, "--journal", other, "-o", tmp_path / "2.csv")
         assert first.wait(60) == 0, first.stderr and first.stderr.read()
     assert second.returncode == 2
+    shown = journal if name == "symbolic link" else other  # a link is shown as what it names
     assert second.stderr == (
-        f"affelios-import: journal {journal} is in use by another affelios-import run "
-        f"(pid {first.pid}); nothing was sent: run again when it has finished\n"
+        f"affelios-import: journal {shown.resolve()} is in use by another affelios-import run "
+        f"(pid {first.pid if name != 'hard link' else 'unknown'}); nothing was sent: run again "
+        "when it has finished\n"
     )
     assert not (tmp_path / "2.csv").exists()
     assert server.stats["requests"] == server.stats["201"] == 200
