@@ -28,3 +28,17 @@ class Outcome:
     attempts: int = 0
     error: str = ""
     maybe_created: bool = False  # failed, but an attempt may have created it
+
+
+class StopReason(StrEnum):
+    """Why a run stopped before it ended by itself: what a caller decides on (retry
+    later, or page someone). The words of `stop_detail` may change; these values do not.
+    """
+
+    KEY_REFUSED = "key_refused"  # 401/403: the key is wrong, revoked or lacks the scope
+    TLS_UNTRUSTED = "tls_untrusted"  # the API's certificate could not be verified
+    API_DOWN = "api_down"  # many failed attempts in a row (5xx, timeouts, no connection)
+    INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM, or Importer.stop()
+    INPUT_FAILED = "input_failed"  # the input could not be read to its end
+    OUTPUT_FAILED = "output_failed"  # results, errors file, journal, summary or report
+    INTERNAL_ERROR = "internal_error"  # an error nobody foresaw: a bug to report

@@ -32,7 +32,7 @@ from etl.columns import ColumnMap, resolve
 from etl.errors import AffeliosImportError, InputError, OutputFailed, SetupError
 from etl.journal import Journal
 from etl.logs import event
-from etl.outcome import Outcome, Status
+from etl.outcome import Outcome, Status, StopReason
 from etl.outputs import check as check_outputs
 from etl.plan import PlannedChunk, Planner, Send
 from etl.read import (
@@ -199,6 +199,7 @@ def _write_last(option: str, path: Path, summary: Summary, write: Callable[[Path
     except OSError as exc:
         reason = f"{option} {path}: cannot be written ({exc.strerror or exc})"
         summary.stop_reason = "; ".join(filter(None, (summary.stop_reason, reason)))
+        summary.stop_kind = summary.stop_kind or StopReason.OUTPUT_FAILED
 
 
 async def _run(
@@ -249,6 +250,7 @@ async def _submit_all(
     finally:
         await endpoint.aclose()
     summary.stop_reason = submitter.stop_reason
+    summary.stop_kind = submitter.stop_kind
     summary.retries = submitter.retries_spent
 
 
@@ -376,29 +378,33 @@ async def _stream(
         first = failed.exceptions[0]
         if not isinstance(first, Exception):
             raise first from None
-        submitter.stop_run(_failure(first, submitter.redact))
+        submitter.stop_run(*_failure(first, submitter.redact))
     finally:
         sampling.cancel()
         sample()
         try:
             await journal.aflush()
         except OutputFailed as exc:
-            submitter.stop_run(str(exc))
+            submitter.stop_run(StopReason.OUTPUT_FAILED, str(exc))
     _account_for_every_row(settings, prepared.source, summary, submitter, read_error)
 
 
-def _failure(exc: Exception, redact: Callable[[str], str]) -> str:
-    """The one line that says why the run stopped (its traceback goes to the log, for an
-    error nobody foresaw), with the key blanked out of whatever the error says."""
+def _failure(exc: Exception, redact: Callable[[str], str]) -> tuple[StopReason, str]:
+    """Why the run stopped, in one line (its traceback goes to the log, for an error
+    nobody foresaw), with the key blanked out of whatever the error says."""
+    if isinstance(exc, OutputFailed):
+        return StopReason.OUTPUT_FAILED, redact(str(exc))
+    if isinstance(exc, InputError):
+        return StopReason.INPUT_FAILED, redact(str(exc))
     if isinstance(exc, AffeliosImportError):
-        return redact(str(exc))
+        return StopReason.INTERNAL_ERROR, redact(str(exc))
     event(
         "failure",
         logging.ERROR,
         error=redact(repr(exc)),
         traceback=redact("".join(traceback.format_exception(exc))),
     )
-    return redact(
+    return StopReason.INTERNAL_ERROR, redact(
         f"an unexpected error stopped the run ({type(exc).__name__}: {exc}); please report it"
     )
 
@@ -416,11 +422,14 @@ def _account_for_every_row(
     summary.rows_missing = max(0, expected - summary.rows)
     first = summary.rows + 1
     if read_error:
-        submitter.stop_run(f"{read_error[0]}; rows from {first} on were not read")
+        submitter.stop_run(
+            StopReason.INPUT_FAILED, f"{read_error[0]}; rows from {first} on were not read"
+        )
     elif summary.rows_missing and not submitter.stop.is_set():
         submitter.stop_run(
+            StopReason.INPUT_FAILED,
             f"{source.name}: rows from {first} on were not read: the file ended before the "
-            f"{expected:,} rows it had when checked (was it changed while it was read?)"
+            f"{expected:,} rows it had when checked (was it changed while it was read?)",
         )
     elif summary.rows_missing:
         submitter.stop_reason += f"; rows from {first} on have no results line"
@@ -462,12 +471,13 @@ class _stop_on_signals:
     def _on_signal(self, sig: signal.Signals) -> None:
         if not self._submitter.stop.is_set():
             self._submitter.stop_run(
-                f"interrupted by {sig.name}; start the same command again to resume"
+                StopReason.INTERRUPTED,
+                f"interrupted by {sig.name}; start the same command again to resume",
             )
             self._loop.call_later(self._grace, self._submitter.interrupt_in_flight)
         else:
             self.at_once = True
-            self._submitter.stop_run(f"interrupted by {sig.name}")
+            self._submitter.stop_run(StopReason.INTERRUPTED, f"interrupted by {sig.name}")
             self._submitter.interrupt_in_flight()
 
     def __exit__(self, *exc: object) -> None:

@@ -33,7 +33,7 @@ from tenacity import (
 )
 
 from etl.logs import event
-from etl.outcome import Outcome, Status
+from etl.outcome import Outcome, Status, StopReason
 from etl.redact import Redactor
 from etl.settings import CUSTOMER_PATH
 from etl.throttle import Throttle
@@ -236,6 +236,7 @@ class Submitter:
         self._slots = asyncio.Semaphore(concurrency)
         self.throttle = Throttle(cap=rate)
         self.stop = asyncio.Event()
+        self.stop_kind: StopReason | None = None
         self.stop_reason = ""
         self.retries_spent = 0
         # Until the API has answered once, one request goes alone: a refused key then
@@ -270,9 +271,11 @@ class Submitter:
         """Blanks the key (and URL credentials) out of text."""
         return self._endpoint.redact
 
-    def stop_run(self, reason: str) -> None:
-        """Send nothing more: rows not yet sent will be `not_sent`."""
+    def stop_run(self, kind: StopReason, reason: str) -> None:
+        """Send nothing more: rows not yet sent will be `not_sent`. The first stop's kind
+        and reason are the run's."""
         if not self.stop.is_set():
+            self.stop_kind = kind
             self.stop_reason = reason
             self.stop.set()
 
@@ -284,15 +287,19 @@ class Submitter:
 
     def _key_refused(self, code: int) -> None:
         what = "rejected the API key" if code == 401 else "refused the API key's permissions"
-        self.stop_run(f"the API {what} (HTTP {code}); check AFFELIOS_API_KEY or --api-key-file")
+        self.stop_run(
+            StopReason.KEY_REFUSED,
+            f"the API {what} (HTTP {code}); check AFFELIOS_API_KEY or --api-key-file",
+        )
 
     def _attempt_failed(self, detail: str) -> None:
         self._failures_in_a_row += 1
         if self._failures_in_a_row >= self._down_after:
             self.stop_run(
+                StopReason.API_DOWN,
                 f"the API looks down: {self._failures_in_a_row} requests in a row failed "
                 f"(last: {detail}); nothing more was sent. Start the same command again "
-                "to resume: the journal skips what was created"
+                "to resume: the journal skips what was created",
             )
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:
@@ -331,8 +338,9 @@ class Submitter:
 
                     if untrusted := transport_errors.tls_refused(exc):
                         self.stop_run(
+                            StopReason.TLS_UNTRUSTED,
                             f"the TLS certificate of {self._endpoint.url.host} could not "
-                            f"be verified ({untrusted}); nothing was sent"
+                            f"be verified ({untrusted}); nothing was sent",
                         )
                         raise _Stopped from exc
                     # Refused or never connected: the request cannot have reached the API.

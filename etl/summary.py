@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from etl.outcome import GOOD, TO_FIX, Status
+from etl.outcome import GOOD, TO_FIX, Status, StopReason
 
 # One row's error message as kinds without their values, so that the live run and a
 # summary of its results file group errors alike.
@@ -67,6 +67,7 @@ class Summary:
     errors: Counter[str] = field(default_factory=Counter)
     error_rows: dict[str, list[int]] = field(default_factory=dict)
     stop_reason: str = ""
+    stop_kind: StopReason | None = None
     seconds: float | None = None  # None: not known (a summary of a results file)
     retries: int = 0
     rows_missing: int = 0  # data rows with no results line (never read, or never written)
@@ -113,6 +114,7 @@ class Summary:
             ],
             "dry_run": self.dry_run,
             "stopped": self.stop_reason or None,
+            "stop_kind": None if self.stop_kind is None else self.stop_kind.value,
             "seconds": None if self.seconds is None else round(self.seconds, 3),
             "retries": self.retries,
             "results": self.results_path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -96,6 +97,11 @@ def test_a_wrong_key_stops_after_a_handful_and_leaks_nowhere(
     assert sandbox.server.stats["requests"] == 1
     assert sandbox.server.customers == {}
     assert "stopped: the API rejected the API key (HTTP 401)" in done.stderr
+    written = json.loads(summary.read_text())
+    assert (written["stopped"][:31], written["stop_kind"]) == (
+        "the API rejected the API key (H",
+        "key_refused",
+    )
     results = read_results(tmp_path / "c.results.csv")
     assert len(results) == 500
     assert {r["status"] for r in results} == {"failed", "not_sent"}

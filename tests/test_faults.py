@@ -295,6 +295,7 @@ def test_a_file_cut_short_while_it_is_read_stops_with_every_row_accounted_for(
     )
     written = json.loads((tmp_path / "s.json").read_text())
     assert (written["exit_code"], written["rows_missing"]) == (3, 60_000 - whole_rows)
+    assert written["stop_kind"] == "input_failed"
 
 
 @pytest.fixture
@@ -338,6 +339,7 @@ def test_a_full_disk_part_way_stops_the_run_promptly_and_cleanly(
         assert len(stopped) == 1 and stopped[0].startswith(f"stopped: {what}")
         summary = json.loads((tmp_path / "s.json").read_text())
         assert summary["rows_missing"] > 0
+        assert summary["stop_kind"] == "output_failed"
         assert summary["rows"] + summary["rows_missing"] == 6000
         # The lock is free, and nothing is created twice when the run resumes elsewhere.
         moved = tmp_path / "j2.db"
