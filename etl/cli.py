@@ -23,22 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import click
-import platformdirs
 
 from etl import __version__
 from etl.columns import parse_mapping
+from etl.config import CONCURRENCY_MAX, DEFAULT_BASE_URL, RETRIES_MAX, default_journal
 from etl.errors import AffeliosImportError, SetupError
 from etl.logs import setup as setup_logs
 from etl.outputs import check as check_outputs
 from etl.pipeline import Progress, run
 from etl.redact import check_api_key
 from etl.results import summarise
-from etl.settings import DEFAULT_BASE_URL, Settings
+from etl.settings import Settings
 from etl.urls import check as check_base_url
-
-
-def default_journal() -> Path:
-    return platformdirs.user_data_path("affelios-import") / "journal.sqlite3"
 
 
 def default_output(input_path: Path, kind: str) -> Path:
@@ -273,7 +269,7 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
 )
 @click.option(
     "--concurrency",
-    type=click.IntRange(1, 512),
+    type=click.IntRange(1, CONCURRENCY_MAX),
     default=16,
     show_default=True,
     help="Requests in flight at once.",
@@ -285,7 +281,7 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
 )
 @click.option(
     "--retries",
-    type=click.IntRange(0, 50),
+    type=click.IntRange(0, RETRIES_MAX),
     default=5,
     show_default=True,
     help="Retries of a request after 429, 5xx, a timeout or a dropped connection.",
@@ -410,6 +406,7 @@ def main(
                 journal=journal or (":memory:" if memory else default_journal()),
                 base_url=url,
                 api_key=key,
+                allow_insecure_http=allow_insecure_http,
                 brand=brand,
                 concurrency=concurrency,
                 rate=rate,

@@ -11,6 +11,7 @@ of the request. Other columns are kept in the results and never sent.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -109,7 +110,7 @@ def resolve(
     *,
     brand: str | None,
     source: str,
-    mapping: dict[str, str] | None = None,
+    mapping: Mapping[str, str] | None = None,
 ) -> ColumnMap:
     """Match the header to the contract, or say exactly what is wrong with it."""
     mapping = mapping or {}

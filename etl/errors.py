@@ -34,3 +34,7 @@ class RunStopped(AffeliosImportError):
 class OutputFailed(RunStopped):
     """A file the run writes (results, errors file, journal, summary, report) failed
     part-way: the disk is full, the file system went read-only. The run stops."""
+
+
+class ConfigError(SetupError):
+    """A setting of `ImportConfig` is out of range or of the wrong type."""

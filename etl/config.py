@@ -1,0 +1,131 @@
+"""`ImportConfig`: how to import, validated once, on construction. Every rule about a
+setting lives here (the CLI's option types only use its limits), so a Python caller gets
+the same checks as the command line: a bad value raises `ConfigError` at once, never a
+hang or a silent coercion later.
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from etl import urls
+from etl.errors import ConfigError, SetupError
+from etl.redact import check_api_key
+
+DEFAULT_BASE_URL = "https://platform.affelios.com"
+CONCURRENCY_MAX = 512
+RETRIES_MAX = 50
+NOT_DELIMITERS = '"\r\n\x00'
+
+
+def default_journal() -> Path:
+    """`journal.sqlite3` in the user's data directory (`~/.local/share/affelios-import/`)."""
+    return platformdirs.user_data_path("affelios-import") / "journal.sqlite3"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportConfig:
+    """How to import: the API, its key, the pace, the journal, how to read the input.
+
+    >>> ImportConfig(base_url="https://api.affelios.com", api_key=key, brand="casino-x")
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str | None = field(default=None, repr=False)  # never printed, never logged
+    allow_insecure_http: bool = False  # plain http to a host that is not loopback
+    brand: str | None = None  # fills empty externalBrandId; other brands are invalid
+    journal: Path | str = field(default_factory=default_journal)  # or ":memory:"
+    concurrency: int = 16  # requests in flight at once
+    rate: float | None = None  # requests per second across all workers; None: unpaced
+    retries: int = 5
+    timeout: float = 30.0  # seconds one attempt may take, to the last byte of the answer
+    dry_run: bool = False
+    chunk_size: int | None = None  # None: 10,000 rows (25,000 in a dry run; see etl.read)
+    limit: int | None = None  # only the first N data rows
+    encoding: str | None = None  # None: detected
+    delimiter: str | None = None  # None: sniffed
+    mapping: Mapping[str, str] = field(default_factory=dict)  # input column -> API field
+    backoff_base: float = 0.5  # seconds; full jitter over base * 2**attempt
+    backoff_max: float = 30.0
+    down_after: int = 30  # failed attempts in a row (5xx, connection) that mean "API down"
+    grace_seconds: float = 10.0  # after a first stop, how long requests in flight may finish
+
+    def __post_init__(self) -> None:
+        _whole("concurrency", self.concurrency, 1, CONCURRENCY_MAX)
+        _whole("retries", self.retries, 0, RETRIES_MAX)
+        _whole("down_after", self.down_after, 1, None)
+        for name in ("chunk_size", "limit"):
+            if getattr(self, name) is not None:
+                _whole(name, getattr(self, name), 1, None)
+        _seconds("timeout", self.timeout, positive=True)
+        for name in ("backoff_base", "backoff_max", "grace_seconds"):
+            _seconds(name, getattr(self, name), positive=False)
+        if self.rate is not None:
+            _seconds("rate", self.rate, positive=True)
+        for name in ("allow_insecure_http", "dry_run"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}={getattr(self, name)!r}: expected True or False")
+        self._check_text()
+        try:
+            base_url = urls.check(self.base_url, allow_insecure_http=self.allow_insecure_http)
+            if self.api_key is not None:
+                check_api_key(self.api_key, source="api_key")
+        except SetupError as exc:
+            raise ConfigError(str(exc)) from exc
+        object.__setattr__(self, "base_url", base_url)
+
+    def _check_text(self) -> None:
+        if not isinstance(self.base_url, str):
+            raise ConfigError(f"base_url={self.base_url!r}: expected text")
+        if self.brand is not None and (not isinstance(self.brand, str) or not self.brand.strip()):
+            raise ConfigError(f"brand={self.brand!r}: expected a brand id (text)")
+        if not isinstance(self.journal, str | Path) or not str(self.journal):
+            raise ConfigError(f"journal={self.journal!r}: expected a path, or ':memory:'")
+        if self.encoding is not None:
+            try:
+                codecs.lookup(self.encoding)
+            except (LookupError, TypeError) as exc:
+                raise ConfigError(f"encoding={self.encoding!r}: no such encoding") from exc
+        if self.delimiter is not None and (
+            not isinstance(self.delimiter, str)
+            or len(self.delimiter) != 1
+            or self.delimiter in NOT_DELIMITERS
+            or self.delimiter.isalnum()
+        ):
+            raise ConfigError(
+                f"delimiter={self.delimiter!r}: one character that can separate fields, "
+                "such as , ; | or a tab"
+            )
+        if not isinstance(self.mapping, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.mapping.items()
+        ):
+            raise ConfigError(f"mapping={self.mapping!r}: expected COLUMN -> FIELD text")
+
+
+def _whole(name: str, value: object, low: int, high: int | None) -> None:
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        upto = f" to {high}" if high is not None else " or more"
+        raise ConfigError(f"{name}={value!r}: expected a whole number from {low}{upto}")
+
+
+def _seconds(name: str, value: object, *, positive: bool) -> None:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        what = "above 0" if positive else "0 or more"
+        raise ConfigError(f"{name}={value!r}: expected a finite number {what}")
