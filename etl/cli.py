@@ -1,6 +1,7 @@
 """The `affelios-import` command: parse options into Settings, run, report, exit.
 
-No business logic here: the core is `etl.pipeline.run`.
+No business logic here: the core is `etl.Importer`. The CLI owns what a program owns:
+the signals, the progress bar, the printed summary and the exit code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import math
 import os
 import secrets
+import signal
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -26,27 +28,22 @@ import click
 
 from etl import __version__
 from etl.columns import parse_mapping
-from etl.config import CONCURRENCY_MAX, DEFAULT_BASE_URL, RETRIES_MAX, default_journal
+from etl.config import (
+    CONCURRENCY_MAX,
+    DEFAULT_BASE_URL,
+    RETRIES_MAX,
+    ImportConfig,
+    default_journal,
+)
 from etl.errors import AffeliosImportError, SetupError
+from etl.importer import Importer, RunResult, default_output
 from etl.logs import setup as setup_logs
 from etl.outputs import check as check_outputs
-from etl.pipeline import Progress, run
+from etl.pipeline import Progress
 from etl.redact import check_api_key
 from etl.results import summarise
 from etl.settings import Settings
 from etl.urls import check as check_base_url
-
-
-def default_output(input_path: Path, kind: str) -> Path:
-    """`customers.csv` -> `customers.<kind>.csv` beside it; `-` -> ./stdin.<kind>.csv."""
-    if str(input_path) == "-":
-        return Path(f"stdin.{kind}.csv")
-    name = input_path.name
-    for suffix in (".csv.gz", ".csv", ".txt", ".tsv", ".gz"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    return input_path.with_name(f"{name}.{kind}.csv")
 
 
 def expand(path: Path, *, now: datetime | None = None) -> Path:
@@ -395,39 +392,72 @@ def main(
     """
     try:
         with _api(sandbox, base_url, api_key_file, allow_insecure_http) as (url, key, memory):
-            settings = Settings(
-                input=csv_path,
-                out=expand(out) if out else default_output(csv_path, "results"),
-                errors_out=expand(errors_out) if errors_out else default_output(csv_path, "errors"),
-                limit=limit,
-                report_html=expand(report_html) if report_html else None,
-                summary_json=expand(summary_json) if summary_json else None,
-                log_file=expand(log_file) if log_file else None,
-                journal=journal or (":memory:" if memory else default_journal()),
+            config = ImportConfig(
                 base_url=url,
                 api_key=key,
                 allow_insecure_http=allow_insecure_http,
+                journal=journal or (":memory:" if memory else default_journal()),
                 brand=brand,
                 concurrency=concurrency,
                 rate=rate,
                 retries=retries,
                 timeout=timeout,
                 dry_run=dry_run,
+                limit=limit,
                 encoding=encoding,
                 delimiter=delimiter,
                 mapping=parse_mapping(mappings),
             )
-            check_outputs(settings)  # before the log file is opened
-            setup_logs(path=settings.log_file, kind=log_format, verbose=verbose)
+            files = {
+                "out": expand(out) if out else default_output(csv_path, "results"),
+                "errors_out": expand(errors_out)
+                if errors_out
+                else default_output(csv_path, "errors"),
+                "summary_json": expand(summary_json) if summary_json else None,
+                "report_html": expand(report_html) if report_html else None,
+                "log_file": expand(log_file) if log_file else None,
+            }
+            # Before the log file is opened: it must not be the input, the journal, ...
+            check_outputs(Settings.of(config, input=csv_path, **files))
+            setup_logs(path=files["log_file"], kind=log_format, verbose=verbose)
+            importer = Importer(config)
             show_progress = not quiet and sys.stderr.isatty()
-            with progress_bar(show_progress) as progress:
-                summary = run(settings, progress=progress)
+            with progress_bar(show_progress) as progress, stop_on_signals(importer):
+                result = importer.run(csv_path, progress=progress, **files)
     except AffeliosImportError as exc:
         click.echo(f"affelios-import: {exc}", err=True)
         sys.exit(exc.exit_code)
-    if not quiet or summary.exit_code != 0:
-        click.echo(summary.to_text(), err=True)
-    sys.exit(summary.exit_code)
+    code = exit_code(result)
+    if not quiet or code != 0:
+        click.echo(result.to_text(), err=True)
+    sys.exit(code)
+
+
+def exit_code(result: RunResult) -> int:
+    """The README's table: 0 all good, 1 rows to fix, 3 stopped."""
+    if result.stopped is not None:
+        return 3
+    return 0 if result.ok else 1
+
+
+@contextmanager
+def stop_on_signals(importer: Importer) -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the import as `Importer.stop` does: the first lets the
+    requests in flight finish, a second abandons them. The handlers that were there
+    before are put back after."""
+    count = 0
+
+    def handle(signum: int, frame: object) -> None:
+        nonlocal count
+        count += 1
+        importer.stop(at_once=count > 1, why=f"interrupted by {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager

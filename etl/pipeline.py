@@ -13,10 +13,8 @@ outcome, commits the journal, then writes their results lines. At most
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -130,8 +128,23 @@ def run(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     progress: Progress | None = None,
+    stopper: Stopper | None = None,
 ) -> Summary:
-    """Import `settings.input`; the summary's exit code says how it went."""
+    """Import `settings.input` in an event loop of its own (see `arun`)."""
+    return asyncio.run(arun(settings, transport=transport, progress=progress, stopper=stopper))
+
+
+async def arun(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    progress: Progress | None = None,
+    stopper: Stopper | None = None,
+) -> Summary:
+    """Import `settings.input` in the running event loop. The checks before the first
+    request (reading the whole file among them) run in a thread, so a caller's loop is
+    never held up; `stopper` stops the run from outside.
+    """
     summary = Summary(
         results_path=str(settings.out),
         errors_path=str(settings.errors_out or ""),
@@ -157,9 +170,15 @@ def run(
     )  # the key is not a field here, and never will be
     trace = Trace()
     with ExitStack() as stack:
-        prepared = prepare(settings, stack)
-        asyncio.run(
-            _run(settings, prepared, summary, trace, transport, progress or (lambda n: None))
+        prepared = await asyncio.to_thread(prepare, settings, stack)
+        await _run(
+            settings,
+            prepared,
+            summary,
+            trace,
+            transport,
+            progress or (lambda n: None),
+            stopper or Stopper(),
         )
     summary.seconds = time.monotonic() - started
     if settings.report_html is not None:
@@ -209,6 +228,7 @@ async def _run(
     trace: Trace,
     transport: httpx.AsyncBaseTransport | None,
     progress: Progress,
+    stopper: Stopper,
 ) -> None:
     source = prepared.source
     planner = Planner(prepared.columns, brand=settings.brand, broken=source.broken)
@@ -219,7 +239,9 @@ async def _run(
         limit=settings.limit,
         first_size=None if settings.dry_run else FIRST_CHUNK_SIZE,
     )
-    await _submit_all(settings, prepared, planner, chunks, summary, trace, transport, progress)
+    await _submit_all(
+        settings, prepared, planner, chunks, summary, trace, transport, progress, stopper
+    )
 
 
 async def _submit_all(
@@ -231,6 +253,7 @@ async def _submit_all(
     trace: Trace,
     transport: httpx.AsyncBaseTransport | None,
     progress: Progress,
+    stopper: Stopper,
 ) -> None:
     endpoint = make_endpoint(settings, transport)
     try:
@@ -243,10 +266,13 @@ async def _submit_all(
             down_after=settings.down_after,
             concurrency=settings.concurrency,
         )
-        with _stop_on_signals(submitter, grace=settings.grace_seconds) as signals:
+        stopper.attach(submitter, grace=settings.grace_seconds)
+        try:
             await _stream(
-                settings, prepared, planner, chunks, submitter, summary, trace, progress, signals
+                settings, prepared, planner, chunks, submitter, summary, trace, progress, stopper
             )
+        finally:
+            stopper.detach()
     finally:
         await endpoint.aclose()
     summary.stop_reason = submitter.stop_reason
@@ -280,7 +306,7 @@ async def _stream(
     summary: Summary,
     trace: Trace,
     progress: Progress,
-    signals: _stop_on_signals,
+    stopper: Stopper,
 ) -> None:
     workers = settings.concurrency * ROWS_PER_SLOT
     rows: asyncio.Queue[tuple[_InFlight, Send] | None] = asyncio.Queue(maxsize=workers * 2)
@@ -303,7 +329,7 @@ async def _stream(
         nonlocal done_rows
         try:
             while (
-                not signals.at_once
+                not stopper.at_once
                 and (raw := await asyncio.to_thread(next, chunks, None)) is not None
             ):
                 planned = await asyncio.to_thread(planner.check, raw)
@@ -449,38 +475,43 @@ def _resent(outcome: Outcome) -> Outcome:
     return replace(outcome, error="; ".join(filter(None, (note, outcome.error))))
 
 
-class _stop_on_signals:
-    """First Ctrl-C or SIGTERM: stop sending, give in-flight requests `grace` seconds,
-    then write every row (the rest `not_sent`). A second one abandons the requests in
-    flight and stops reading at once; the rows read so far are still written.
+class Stopper:
+    """Stops a run from outside, as Ctrl-C does: the first `stop` sends nothing more,
+    gives the requests in flight `grace` seconds, then writes every row (the rest
+    `not_sent`); a second one (or `at_once`) abandons the requests in flight and stops
+    reading at once; the rows read so far are still written.
+
+    Called on the run's event loop only (`Importer.stop` hands calls from other threads
+    over to it); a stop asked before the run can act is carried out as soon as it can.
+    The core installs no signal handlers: the CLI's call this.
     """
 
-    def __init__(self, submitter: Submitter, *, grace: float) -> None:
-        self._submitter = submitter
-        self._grace = grace
-        self._loop = asyncio.get_running_loop()
+    def __init__(self) -> None:
         self.at_once = False
+        self._submitter: Submitter | None = None
+        self._grace = 0.0
+        self._asked: list[tuple[bool, str]] = []
 
-    def __enter__(self) -> _stop_on_signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            # Outside the main thread (embedded use) this fails: keep the default behaviour.
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self._loop.add_signal_handler(sig, self._on_signal, sig)
-        return self
+    def attach(self, submitter: Submitter, *, grace: float) -> None:
+        self._submitter, self._grace = submitter, grace
+        asked, self._asked = self._asked, []
+        for at_once, why in asked:
+            self.stop(at_once=at_once, why=why)
 
-    def _on_signal(self, sig: signal.Signals) -> None:
-        if not self._submitter.stop.is_set():
-            self._submitter.stop_run(
-                StopReason.INTERRUPTED,
-                f"interrupted by {sig.name}; start the same command again to resume",
+    def detach(self) -> None:
+        self._submitter = None
+
+    def stop(self, *, at_once: bool = False, why: str = "stopped") -> None:
+        submitter = self._submitter
+        if submitter is None:
+            self._asked.append((at_once, why))
+            return
+        if not at_once and not submitter.stop.is_set():
+            submitter.stop_run(
+                StopReason.INTERRUPTED, f"{why}; start the same command again to resume"
             )
-            self._loop.call_later(self._grace, self._submitter.interrupt_in_flight)
+            asyncio.get_running_loop().call_later(self._grace, submitter.interrupt_in_flight)
         else:
             self.at_once = True
-            self._submitter.stop_run(StopReason.INTERRUPTED, f"interrupted by {sig.name}")
-            self._submitter.interrupt_in_flight()
-
-    def __exit__(self, *exc: object) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self._loop.remove_signal_handler(sig)
+            submitter.stop_run(StopReason.INTERRUPTED, why)
+            submitter.interrupt_in_flight()

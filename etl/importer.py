@@ -1,0 +1,191 @@
+"""The front door for Python callers: `Importer(config).run(csv)` -> `RunResult`.
+
+    from etl import Importer, ImportConfig
+
+    importer = Importer(ImportConfig(api_key=key, brand="casino-x"))
+    result = importer.run("customers.csv")
+    if result.stopped is not None: ...   # a StopReason: retry later, or page someone
+
+`run` makes an event loop of its own; `await importer.arun(...)` runs in the caller's.
+`importer.stop()` (from any thread) does what Ctrl-C does. The core installs no signal
+handlers and knows nothing of exit codes: that is the CLI's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import httpx
+
+from etl import pipeline
+from etl.config import ImportConfig
+from etl.outcome import GOOD, Status, StopReason
+from etl.settings import Settings
+from etl.summary import Summary
+
+PathArg = str | PathLike[str]
+
+
+def default_output(input_path: Path, kind: str) -> Path:
+    """`customers.csv` -> `customers.<kind>.csv` beside it; `-` -> ./stdin.<kind>.csv."""
+    if str(input_path) == "-":
+        return Path(f"stdin.{kind}.csv")
+    name = input_path.name
+    for suffix in (".csv.gz", ".csv", ".txt", ".tsv", ".gz"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return input_path.with_name(f"{name}.{kind}.csv")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """How a run went: counts per status, why it stopped (if it did), what it wrote."""
+
+    counts: Mapping[str, int]  # status -> rows, every status present
+    rows: int  # data rows with a results line
+    rows_missing: int  # data rows without one (never read, or never written)
+    stopped: StopReason | None  # None: the run ended by itself
+    stop_detail: str  # why, in words (for people: the words may change)
+    dry_run: bool
+    seconds: float
+    retries: int
+    results: Path
+    errors_file: Path | None
+    summary_json: Path | None
+    report_html: Path | None
+    _summary: Summary = field(repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """Every row created, found existing or skipped (valid, in a dry run)."""
+        bad = (n for status, n in self.counts.items() if Status(status) not in GOOD)
+        return self.stopped is None and not any(bad)
+
+    @property
+    def rows_to_fix(self) -> int:
+        return self._summary.to_fix
+
+    def to_text(self) -> str:
+        """The summary as the CLI prints it."""
+        return self._summary.to_text()
+
+    def to_json(self) -> str:
+        """The summary as `--summary-json` writes it."""
+        return json.dumps(self._summary.to_dict(), indent=2) + "\n"
+
+
+class Importer:
+    """Imports CSV files of customers into Affelios with one `ImportConfig`.
+
+    `transport` replaces the HTTP transport (tests pass `httpx.MockTransport`).
+    One run at a time per Importer.
+    """
+
+    def __init__(
+        self, config: ImportConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.config = config
+        self._transport = transport
+        # Guards the two below; re-entrant, for stop() may be called from a signal
+        # handler in the very thread that holds it.
+        self._lock = threading.RLock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopper: pipeline.Stopper | None = None
+
+    def run(
+        self,
+        input: PathArg,
+        *,
+        out: PathArg | None = None,
+        errors_out: PathArg | None = None,
+        summary_json: PathArg | None = None,
+        report_html: PathArg | None = None,
+        progress: Callable[[int], None] | None = None,
+        log_file: PathArg | None = None,
+    ) -> RunResult:
+        """Import `input` (a CSV path, or "-" for standard input) in an event loop of its
+        own. `out` defaults to `<input>.results.csv` beside it; the others are written
+        only when given (`log_file` is only checked against the others: the caller's
+        logging writes it). Raises a SetupError (nothing sent) when something checked
+        before the first request is wrong; anything after is in the result."""
+        return asyncio.run(
+            self.arun(
+                input,
+                out=out,
+                errors_out=errors_out,
+                summary_json=summary_json,
+                report_html=report_html,
+                progress=progress,
+                log_file=log_file,
+            )
+        )
+
+    async def arun(
+        self,
+        input: PathArg,
+        *,
+        out: PathArg | None = None,
+        errors_out: PathArg | None = None,
+        summary_json: PathArg | None = None,
+        report_html: PathArg | None = None,
+        progress: Callable[[int], None] | None = None,
+        log_file: PathArg | None = None,
+    ) -> RunResult:
+        """`run`, in the running event loop (for callers that have one)."""
+        source = Path(input)
+        settings = Settings.of(
+            self.config,
+            input=source,
+            out=Path(out) if out is not None else default_output(source, "results"),
+            errors_out=_path(errors_out),
+            summary_json=_path(summary_json),
+            report_html=_path(report_html),
+            log_file=_path(log_file),
+        )
+        stopper = pipeline.Stopper()
+        with self._lock:
+            if self._stopper is not None:
+                raise RuntimeError("this Importer is already running; one run at a time")
+            self._loop, self._stopper = asyncio.get_running_loop(), stopper
+        try:
+            summary = await pipeline.arun(
+                settings, transport=self._transport, progress=progress, stopper=stopper
+            )
+        finally:
+            with self._lock:
+                self._loop = self._stopper = None
+        return RunResult(
+            counts={status.value: summary.counts[status.value] for status in Status},
+            rows=summary.rows,
+            rows_missing=summary.rows_missing,
+            stopped=summary.stop_kind,
+            stop_detail=summary.stop_reason,
+            dry_run=summary.dry_run,
+            seconds=summary.seconds or 0.0,
+            retries=summary.retries,
+            results=settings.out,
+            errors_file=settings.errors_out,
+            summary_json=settings.summary_json,
+            report_html=settings.report_html,
+            _summary=summary,
+        )
+
+    def stop(self, at_once: bool = False, *, why: str = "stopped by the caller") -> None:
+        """Stop the run in progress, from any thread (a signal handler too): the first
+        call lets the requests in flight finish, a second one (or `at_once`) abandons
+        them. Every row read still gets its results line. No run: nothing happens."""
+        with self._lock:
+            loop, stopper = self._loop, self._stopper
+        if loop is not None and stopper is not None:
+            loop.call_soon_threadsafe(lambda: stopper.stop(at_once=at_once, why=why))
+
+
+def _path(value: PathArg | None) -> Path | None:
+    return None if value is None else Path(value)

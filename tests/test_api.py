@@ -1,0 +1,166 @@
+"""The Python front door, as a caller's script uses it: real HTTP against the sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import pytest
+
+import etl
+from etl import ConfigError, ImportConfig, Importer, RunResult, Status, StopReason
+from tests.conftest import API_KEY, RunningSandbox, good_rows, read_results, write_csv
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_exported_names_are_locked() -> None:
+    assert etl.__all__ == [
+        "AffeliosImportError",
+        "ConfigError",
+        "ImportConfig",
+        "Importer",
+        "InputError",
+        "Outcome",
+        "OutputFailed",
+        "RunResult",
+        "RunStopped",
+        "SetupError",
+        "Status",
+        "StopReason",
+        "__version__",
+    ]
+    for name in etl.__all__:
+        assert getattr(etl, name) is not None
+    assert (ROOT / "etl" / "py.typed").exists()
+    with pytest.raises(AttributeError):
+        etl.Nothing  # noqa: B018
+
+
+def config(sandbox: RunningSandbox, tmp_path: Path, **more: object) -> ImportConfig:
+    values: dict[str, object] = {
+        "base_url": sandbox.url,
+        "api_key": API_KEY,
+        "brand": "casino-x",
+        "journal": tmp_path / "j.db",
+    }
+    return ImportConfig(**(values | more))  # type: ignore[arg-type]
+
+
+def test_a_script_imports_and_gets_counts(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(30))
+    result = Importer(config(sandbox, tmp_path)).run(source, out=tmp_path / "r.csv")
+    assert isinstance(result, RunResult)
+    assert (result.ok, result.stopped, result.rows) == (True, None, 30)
+    assert result.counts[Status.CREATED] == 30 == len(sandbox.server.customers)
+    assert result.results == tmp_path / "r.csv"
+    assert len(read_results(tmp_path / "r.csv")) == 30
+    assert result.to_text().startswith("30 rows: 30 created in")
+    again = Importer(config(sandbox, tmp_path)).run(source, out=tmp_path / "r.csv")
+    assert again.counts["skipped"] == 30
+
+
+def test_arun_works_inside_the_callers_event_loop(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(20))
+    ticks = 0
+
+    async def heartbeat() -> None:  # the caller's own work goes on meanwhile
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    async def main() -> RunResult:
+        beating = asyncio.create_task(heartbeat())
+        try:
+            return await Importer(config(sandbox, tmp_path)).arun(source)
+        finally:
+            beating.cancel()
+
+    result = asyncio.run(main())
+    assert result.counts["created"] == 20
+    assert ticks > 1
+
+
+def test_the_callers_signal_handlers_stay_theirs(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    def mine(signum: int, frame: FrameType | None) -> None:
+        pass
+
+    source = write_csv(tmp_path / "c.csv", good_rows(20))
+    before = {sig: signal.signal(sig, mine) for sig in (signal.SIGINT, signal.SIGTERM)}
+    seen_during: list[object] = []
+    try:
+        Importer(config(sandbox, tmp_path)).run(
+            source, progress=lambda n: seen_during.append(signal.getsignal(signal.SIGTERM))
+        )
+        assert signal.getsignal(signal.SIGTERM) is mine
+        assert signal.getsignal(signal.SIGINT) is mine
+        assert seen_during and all(h is mine for h in seen_during)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def test_stop_from_another_thread_stops_the_run_and_accounts_for_every_row(
+    tmp_path: Path,
+) -> None:
+    from etl.sandbox import Faults, Sandbox, serve_in_thread
+
+    server = Sandbox(api_key=API_KEY, faults=Faults(latency_ms=50))
+    source = write_csv(tmp_path / "c.csv", good_rows(2000))
+    with serve_in_thread(server) as url:
+        importer = Importer(ImportConfig(base_url=url, api_key=API_KEY, journal=tmp_path / "j.db"))
+        timer = threading.Timer(1.0, importer.stop)
+        timer.start()
+        result = importer.run(source)
+        timer.join()
+    assert result.stopped is StopReason.INTERRUPTED
+    assert result.stop_detail.startswith("stopped by the caller")
+    assert result.counts["created"] + result.counts["not_sent"] == 2000
+    assert 0 < result.counts["created"] == len(server.customers) < 2000
+    assert not result.ok
+
+
+def test_a_refused_key_is_a_stop_reason_not_an_exception(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    source = write_csv(tmp_path / "c.csv", good_rows(5))
+    result = Importer(config(sandbox, tmp_path, api_key="wrong-key-0000")).run(source)
+    assert result.stopped is StopReason.KEY_REFUSED
+    assert '"stop_kind": "key_refused"' in result.to_json()
+
+
+def test_bad_settings_raise_before_anything_happens(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="concurrency=0"):
+        ImportConfig(concurrency=0)
+    with pytest.raises(ConfigError, match="plain http would send the API key unencrypted"):
+        ImportConfig(base_url="http://example.invalid", api_key="k")
+
+
+def python_blocks(section: str) -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    text = readme.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def test_the_readmes_python_examples_run(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocks = python_blocks("Python API")
+    assert len(blocks) == 3
+    shutil.copy(ROOT / "sample_data" / "customers.csv", tmp_path / "customers.csv")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AFFELIOS_BASE_URL", sandbox.url)
+    monkeypatch.setenv("AFFELIOS_API_KEY", API_KEY)
+    scope: dict[str, object] = {"__name__": "readme"}
+    for block in blocks:  # one script, as a reader would paste it
+        exec(compile(block, "README.md", "exec"), scope)
+    assert len(sandbox.server.customers) == 191  # the sample's good rows, once
+    assert Path("customers.results.csv").exists() and Path("async.results.csv").exists()
+    assert os.path.getsize("summary.json") > 0
