@@ -24,12 +24,12 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from etl.errors import OutputFailed, SetupError
+from etl.keys import Entry, Key
 from etl.urls import identity
 
-Key = tuple[str, str]  # (externalBrandId, externalId)
 T = TypeVar("T")
 
 _SCHEMA = """
@@ -45,17 +45,6 @@ CREATE TABLE IF NOT EXISTS customers (
 """
 _LOOKUP_BATCH = 500
 
-
-class Entry(NamedTuple):
-    status: str  # "created", "exists", or "sending" (sent by a run that then died)
-    affelios_id: str | None
-
-    @property
-    def done(self) -> bool:
-        return self.status != SENDING
-
-
-SENDING = "sending"
 
 # When an entry was written, in UTC to the millisecond ("2026-11-25T14:30:12.345Z"),
 # as SQLite states it: formatted in C at commit, not per row on the event loop.

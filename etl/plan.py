@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from etl.columns import ColumnMap, to_contract
-from etl.journal import Entry, Key
+from etl.keys import Entry, Key
 from etl.outcome import Outcome, Status
 from etl.payload import build_payload, encode
 from etl.validate import row_errors

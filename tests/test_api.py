@@ -164,3 +164,12 @@ def test_the_readmes_python_examples_run(
     assert len(sandbox.server.customers) == 191  # the sample's good rows, once
     assert Path("customers.results.csv").exists() and Path("async.results.csv").exists()
     assert os.path.getsize("summary.json") > 0
+
+
+def test_the_plan_does_not_load_the_journal() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, etl.plan; print('etl.journal' in sys.modules, 'sqlite3' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split() == ["False", "False"], done.stderr

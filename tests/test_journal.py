@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from etl.errors import SetupError
-from etl.journal import Entry, Journal
+from etl.journal import Journal
+from etl.keys import Entry
 
 
 def test_records_are_found_after_flush_and_per_base_url(tmp_path: Path) -> None:
@@ -64,7 +65,7 @@ def test_a_second_run_on_the_same_journal_is_refused(tmp_path: Path) -> None:
         Journal.open(path, base_url="u")
     # Another process is refused too, and a dry run (read only) is not.
     code = (
-        "import sys; from etl.journal import Entry, Journal; from etl.errors import SetupError\n"
+        "import sys; from etl.journal import Journal; from etl.errors import SetupError\n"
         f"try: Journal.open({str(path)!r}, base_url='u')\n"
         "except SetupError as e: print(e); sys.exit(7)"
     )

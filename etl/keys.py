@@ -1,0 +1,21 @@
+"""What identifies a customer, and what the journal knows of one: shared by the journal
+(SQLite) and the plan (pure CPU work), so that the plan need not import the journal."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+Key = tuple[str, str]  # (externalBrandId, externalId)
+
+SENDING = "sending"
+
+
+class Entry(NamedTuple):
+    """The journal's entry for a customer."""
+
+    status: str  # "created", "exists", or "sending" (sent; the outcome never learned)
+    affelios_id: str | None
+
+    @property
+    def done(self) -> bool:
+        return self.status != SENDING
