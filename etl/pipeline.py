@@ -17,7 +17,7 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -145,41 +145,13 @@ async def arun(
     request (reading the whole file among them) run in a thread, so a caller's loop is
     never held up; `stopper` stops the run from outside.
     """
-    summary = Summary(
-        results_path=str(settings.out),
-        errors_path=str(settings.errors_out or ""),
-        dry_run=settings.dry_run,
-    )
+    run = _Run(settings, progress or (lambda n: None), stopper or Stopper())
+    summary, trace = run.summary, run.trace
     started = time.monotonic()
-    event(
-        "start",
-        input=str(settings.input),
-        results=str(settings.out),
-        base_url=public(settings.base_url),
-        brand=settings.brand,
-        dry_run=settings.dry_run,
-        concurrency=settings.concurrency,
-        rate=settings.rate,
-        retries=settings.retries,
-        timeout=settings.timeout,
-        journal=str(settings.journal),
-        encoding=settings.encoding,
-        delimiter=settings.delimiter,
-        limit=settings.limit,
-        version=__version__,
-    )  # the key is not a field here, and never will be
-    trace = Trace()
+    _log_start(settings)
     with ExitStack() as stack:
         prepared = await asyncio.to_thread(prepare, settings, stack)
-        await _run(
-            settings,
-            prepared,
-            summary,
-            trace,
-            transport,
-            progress or (lambda n: None),
-            stopper or Stopper(),
-        )
+        await run.execute(prepared, transport)
     summary.seconds = time.monotonic() - started
     if settings.report_html is not None:
         _write_last(
@@ -210,6 +182,26 @@ async def arun(
     return summary
 
 
+def _log_start(settings: Settings) -> None:
+    event(
+        "start",
+        input=str(settings.input),
+        results=str(settings.out),
+        base_url=public(settings.base_url),
+        brand=settings.brand,
+        dry_run=settings.dry_run,
+        concurrency=settings.concurrency,
+        rate=settings.rate,
+        retries=settings.retries,
+        timeout=settings.timeout,
+        journal=str(settings.journal),
+        encoding=settings.encoding,
+        delimiter=settings.delimiter,
+        limit=settings.limit,
+        version=__version__,
+    )  # the key is not a field here, and never will be
+
+
 def _write_last(option: str, path: Path, summary: Summary, write: Callable[[Path], object]) -> None:
     """Write an output made at the end of the run (checked writable before it started);
     should it fail even so (a disk that filled meanwhile), the run says so and exits 3."""
@@ -219,65 +211,6 @@ def _write_last(option: str, path: Path, summary: Summary, write: Callable[[Path
         reason = f"{option} {path}: cannot be written ({exc.strerror or exc})"
         summary.stop_reason = "; ".join(filter(None, (summary.stop_reason, reason)))
         summary.stop_kind = summary.stop_kind or StopReason.OUTPUT_FAILED
-
-
-async def _run(
-    settings: Settings,
-    prepared: _Prepared,
-    summary: Summary,
-    trace: Trace,
-    transport: httpx.AsyncBaseTransport | None,
-    progress: Progress,
-    stopper: Stopper,
-) -> None:
-    source = prepared.source
-    planner = Planner(prepared.columns, brand=settings.brand, broken=source.broken)
-    size = settings.chunk_size or (DRY_RUN_CHUNK_SIZE if settings.dry_run else DEFAULT_CHUNK_SIZE)
-    chunks = read_chunks(
-        source,
-        chunk_size=size,
-        limit=settings.limit,
-        first_size=None if settings.dry_run else FIRST_CHUNK_SIZE,
-    )
-    await _submit_all(
-        settings, prepared, planner, chunks, summary, trace, transport, progress, stopper
-    )
-
-
-async def _submit_all(
-    settings: Settings,
-    prepared: _Prepared,
-    planner: Planner,
-    chunks: Iterator[pd.DataFrame],
-    summary: Summary,
-    trace: Trace,
-    transport: httpx.AsyncBaseTransport | None,
-    progress: Progress,
-    stopper: Stopper,
-) -> None:
-    endpoint = make_endpoint(settings, transport)
-    try:
-        submitter = Submitter(
-            endpoint,
-            retries=settings.retries,
-            rate=settings.rate,
-            backoff_base=settings.backoff_base,
-            backoff_max=settings.backoff_max,
-            down_after=settings.down_after,
-            concurrency=settings.concurrency,
-        )
-        stopper.attach(submitter, grace=settings.grace_seconds)
-        try:
-            await _stream(
-                settings, prepared, planner, chunks, submitter, summary, trace, progress, stopper
-            )
-        finally:
-            stopper.detach()
-    finally:
-        await endpoint.aclose()
-    summary.stop_reason = submitter.stop_reason
-    summary.stop_kind = submitter.stop_kind
-    summary.retries = submitter.retries_spent
 
 
 class _InFlight:
@@ -297,70 +230,145 @@ class _InFlight:
             self.done.set()
 
 
-async def _stream(
-    settings: Settings,
-    prepared: _Prepared,
-    planner: Planner,
-    chunks: Iterator[pd.DataFrame],
-    submitter: Submitter,
-    summary: Summary,
-    trace: Trace,
-    progress: Progress,
-    stopper: Stopper,
-) -> None:
-    workers = settings.concurrency * ROWS_PER_SLOT
-    rows: asyncio.Queue[tuple[_InFlight, Send] | None] = asyncio.Queue(maxsize=workers * 2)
-    in_order: asyncio.Queue[_InFlight | None] = asyncio.Queue(maxsize=CHUNKS_AHEAD)
-    journal, results = prepared.journal, prepared.results
+class _Run:
+    """One run, from its first request to its last results line.
 
-    read_error: list[InputError] = []
-    done_rows = 0  # rows with an outcome, for the report's timeline
-    started = time.monotonic()
+    A producer plans chunk after chunk (CPU work in a thread, so requests in flight are
+    never starved) and feeds the rows to send into a bounded queue served by a fixed
+    pool of workers. A writer takes chunks in input order, waits until all their rows
+    have an outcome, commits the journal, then writes their results lines. Should any of
+    them fail, the others are cancelled and the run stops with the cause in one line.
+    """
 
-    def sample() -> None:
-        trace.timeline.append((time.monotonic() - started, done_rows, submitter.retries_spent))
+    def __init__(self, settings: Settings, progress: Progress, stopper: Stopper) -> None:
+        self.settings = settings
+        self.progress = progress
+        self.stopper = stopper
+        self.summary = Summary(
+            results_path=str(settings.out),
+            errors_path=str(settings.errors_out or ""),
+            dry_run=settings.dry_run,
+        )
+        self.trace = Trace()
+        self.workers = settings.concurrency * ROWS_PER_SLOT
+        self.done_rows = 0  # rows with an outcome, for the report's timeline
+        self.read_error: InputError | None = None
+        self.started = time.monotonic()
 
-    async def sampler() -> None:
+    async def execute(
+        self, prepared: _Prepared, transport: httpx.AsyncBaseTransport | None
+    ) -> None:
+        settings, source = self.settings, prepared.source
+        self.prepared, self.journal = prepared, prepared.journal
+        self.planner = Planner(prepared.columns, brand=settings.brand, broken=source.broken)
+        size = settings.chunk_size or (
+            DRY_RUN_CHUNK_SIZE if settings.dry_run else DEFAULT_CHUNK_SIZE
+        )
+        self.chunks = read_chunks(
+            source,
+            chunk_size=size,
+            limit=settings.limit,
+            first_size=None if settings.dry_run else FIRST_CHUNK_SIZE,
+        )
+        endpoint = make_endpoint(settings, transport)
+        try:
+            self.submitter = Submitter(
+                endpoint,
+                retries=settings.retries,
+                rate=settings.rate,
+                backoff_base=settings.backoff_base,
+                backoff_max=settings.backoff_max,
+                down_after=settings.down_after,
+                concurrency=settings.concurrency,
+            )
+            self.stopper.attach(self.submitter, grace=settings.grace_seconds)
+            try:
+                await self._stream()
+            finally:
+                self.stopper.detach()
+        finally:
+            await endpoint.aclose()
+        self._account_for_every_row()
+        self.summary.stop_reason = self.submitter.stop_reason
+        self.summary.stop_kind = self.submitter.stop_kind
+        self.summary.retries = self.submitter.retries_spent
+
+    async def _stream(self) -> None:
+        self.rows: asyncio.Queue[tuple[_InFlight, Send] | None] = asyncio.Queue(
+            maxsize=self.workers * 2
+        )
+        self.in_order: asyncio.Queue[_InFlight | None] = asyncio.Queue(maxsize=CHUNKS_AHEAD)
+        sampling = asyncio.create_task(self._sampler())
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self.workers):
+                    group.create_task(self._work())
+                group.create_task(self._write())
+                group.create_task(self._produce())
+        except BaseExceptionGroup as failed:
+            # One task failed (an output on a full disk, the journal, a bug): the group
+            # has cancelled the others; the run stops here, with the cause in one line.
+            first = failed.exceptions[0]
+            if not isinstance(first, Exception):
+                raise first from None
+            self.submitter.stop_run(*_failure(first, self.submitter.redact))
+        finally:
+            sampling.cancel()
+            self._sample()
+            try:
+                await self.journal.aflush()
+            except OutputFailed as exc:
+                self.submitter.stop_run(StopReason.OUTPUT_FAILED, str(exc))
+
+    def _sample(self) -> None:
+        elapsed = time.monotonic() - self.started
+        self.trace.timeline.append((elapsed, self.done_rows, self.submitter.retries_spent))
+
+    async def _sampler(self) -> None:
         while True:
-            sample()
+            self._sample()
             await asyncio.sleep(0.25)
 
-    async def produce() -> None:
-        nonlocal done_rows
+    async def _produce(self) -> None:
         try:
             while (
-                not stopper.at_once
-                and (raw := await asyncio.to_thread(next, chunks, None)) is not None
+                not self.stopper.at_once
+                and (raw := await asyncio.to_thread(next, self.chunks, None)) is not None
             ):
-                planned = await asyncio.to_thread(planner.check, raw)
-                known = {} if journal.was_empty else await journal.alookup(planned.keys)
-                await asyncio.to_thread(Planner.finish, planned, known, dry_run=settings.dry_run)
-                flight = _InFlight(planned)
-                done_rows += len(raw) - len(planned.sends)
-                await in_order.put(flight)
-                for send in planned.sends:
-                    if submitter.stop.is_set():
-                        flight.settle(send.position, NOT_SENT)
-                        done_rows += 1
-                    else:
-                        await rows.put((flight, send))
+                await self._plan(raw)
         except InputError as exc:
             # Unreadable from here on: finish and write what was read, then say so.
-            read_error.append(exc)
+            self.read_error = exc
         # Only when it ended by itself: cancelled (another task failed), it puts nothing,
         # for the queues may be full with nobody left to take from them.
-        for _ in range(workers):
-            await rows.put(None)
-        await in_order.put(None)
+        for _ in range(self.workers):
+            await self.rows.put(None)
+        await self.in_order.put(None)
 
-    async def work() -> None:
-        nonlocal done_rows
-        while (item := await rows.get()) is not None:
+    async def _plan(self, raw: pd.DataFrame) -> None:
+        """Plan a chunk, hand it to the writer, and its rows to send to the workers."""
+        journal = self.journal
+        planned = await asyncio.to_thread(self.planner.check, raw)
+        known = {} if journal.was_empty else await journal.alookup(planned.keys)
+        await asyncio.to_thread(Planner.finish, planned, known, dry_run=self.settings.dry_run)
+        flight = _InFlight(planned)
+        self.done_rows += len(raw) - len(planned.sends)
+        await self.in_order.put(flight)
+        for send in planned.sends:
+            if self.submitter.stop.is_set():
+                flight.settle(send.position, NOT_SENT)
+                self.done_rows += 1
+            else:
+                await self.rows.put((flight, send))
+
+    async def _work(self) -> None:
+        while (item := await self.rows.get()) is not None:
             flight, send = item
-            flight.settle(send.position, await send_one(send))
-            done_rows += 1
+            flight.settle(send.position, await self._send(send))
+            self.done_rows += 1
 
-    async def send_one(send: Send) -> Outcome:
+    async def _send(self, send: Send) -> Outcome:
+        submitter, journal = self.submitter, self.journal
         if submitter.stop.is_set():
             return NOT_SENT
         await journal.intend(send.key)  # committed before the request leaves
@@ -375,44 +383,42 @@ async def _stream(
             outcome = _resent(outcome)
         return outcome
 
-    def report(planned: PlannedChunk) -> int:
+    def _report(self, planned: PlannedChunk) -> int:
         """Write a finished chunk's lines and count them (in a thread: it is CPU work)."""
-        results.write_chunk(planned)
-        if prepared.errors is not None:
-            prepared.errors.write_chunk(planned)
+        self.prepared.results.write_chunk(planned)
+        if self.prepared.errors is not None:
+            self.prepared.errors.write_chunk(planned)
         rows = planned.rows
-        summary.add_chunk(rows, planned.status, planned.error)
-        trace.note_chunk(rows, planned.status, planned.error)
+        self.summary.add_chunk(rows, planned.status, planned.error)
+        self.trace.note_chunk(rows, planned.status, planned.error)
         return len(rows)
 
-    async def write() -> None:
-        while (flight := await in_order.get()) is not None:
+    async def _write(self) -> None:
+        while (flight := await self.in_order.get()) is not None:
             await flight.done.wait()
-            await journal.aflush()  # what the results report as done is journaled first
-            progress(await asyncio.to_thread(report, flight.planned))
+            await self.journal.aflush()  # what the results report as done is journaled first
+            self.progress(await asyncio.to_thread(self._report, flight.planned))
 
-    sampling = asyncio.create_task(sampler())
-    try:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(workers):
-                group.create_task(work())
-            group.create_task(write())
-            group.create_task(produce())
-    except BaseExceptionGroup as failed:
-        # One task failed (an output on a full disk, the journal, a bug): the group has
-        # cancelled the others; the run stops here, with the cause in one line.
-        first = failed.exceptions[0]
-        if not isinstance(first, Exception):
-            raise first from None
-        submitter.stop_run(*_failure(first, submitter.redact))
-    finally:
-        sampling.cancel()
-        sample()
-        try:
-            await journal.aflush()
-        except OutputFailed as exc:
-            submitter.stop_run(StopReason.OUTPUT_FAILED, str(exc))
-    _account_for_every_row(settings, prepared.source, summary, submitter, read_error)
+    def _account_for_every_row(self) -> None:
+        """Say which rows have no results line: those never read (the input failed
+        part-way, or ended early), or never written (an output failed, a second stop)."""
+        settings, source, summary = self.settings, self.prepared.source, self.summary
+        submitter = self.submitter
+        expected = source.rows if settings.limit is None else min(settings.limit, source.rows)
+        summary.rows_missing = max(0, expected - summary.rows)
+        first = summary.rows + 1
+        if self.read_error is not None:
+            submitter.stop_run(
+                StopReason.INPUT_FAILED, f"{self.read_error}; rows from {first} on were not read"
+            )
+        elif summary.rows_missing and not submitter.stop.is_set():
+            submitter.stop_run(
+                StopReason.INPUT_FAILED,
+                f"{source.name}: rows from {first} on were not read: the file ended before "
+                f"the {expected:,} rows it had when checked (was it changed while it was read?)",
+            )
+        elif summary.rows_missing:
+            submitter.stop_reason += f"; rows from {first} on have no results line"
 
 
 def _failure(exc: Exception, redact: Callable[[str], str]) -> tuple[StopReason, str]:
@@ -433,32 +439,6 @@ def _failure(exc: Exception, redact: Callable[[str], str]) -> tuple[StopReason, 
     return StopReason.INTERNAL_ERROR, redact(
         f"an unexpected error stopped the run ({type(exc).__name__}: {exc}); please report it"
     )
-
-
-def _account_for_every_row(
-    settings: Settings,
-    source: Source,
-    summary: Summary,
-    submitter: Submitter,
-    read_error: list[InputError],
-) -> None:
-    """Say which rows have no results line: those never read (the input failed part-way,
-    or ended early), or never written (an output failed, or a second Ctrl-C)."""
-    expected = source.rows if settings.limit is None else min(settings.limit, source.rows)
-    summary.rows_missing = max(0, expected - summary.rows)
-    first = summary.rows + 1
-    if read_error:
-        submitter.stop_run(
-            StopReason.INPUT_FAILED, f"{read_error[0]}; rows from {first} on were not read"
-        )
-    elif summary.rows_missing and not submitter.stop.is_set():
-        submitter.stop_run(
-            StopReason.INPUT_FAILED,
-            f"{source.name}: rows from {first} on were not read: the file ended before the "
-            f"{expected:,} rows it had when checked (was it changed while it was read?)",
-        )
-    elif summary.rows_missing:
-        submitter.stop_reason += f"; rows from {first} on have no results line"
 
 
 RESENT = "an earlier run sent this row and never learned whether it was created"
