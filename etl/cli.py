@@ -1,4 +1,4 @@
-"""The `affelios-import` command: parse options into Settings, run, report, exit.
+"""The `affelios-import` command: parse options into an ImportConfig, run, report, exit.
 
 No business logic here: the core is `etl.Importer`. The CLI owns what a program owns:
 the signals, the progress bar, the printed summary and the exit code.

@@ -447,7 +447,7 @@ class Submitter:
             )
         if code == 409:
             shown = excerpt(answer, redact)
-            if EXISTS_WORDS.search(shown):
+            if EXISTS_WORDS.search(answer.text()):  # the whole of what was read
                 note = "" if attempts == 1 else f"; {EARLIER_ATTEMPT}"
                 return Outcome(
                     status=Status.EXISTS,

@@ -246,3 +246,11 @@ def test_the_create_path_goes_under_the_base_url(base_url: str, path: str) -> No
     endpoint = Endpoint(httpx.MockTransport(handler), base_url=base_url, headers={}, timeout=5)
     asyncio.run(endpoint.post(BODY))
     assert (seen[0].url.host, seen[0].url.path) == (httpx.URL(base_url).host, path)
+
+
+def test_a_409_says_exists_anywhere_in_what_was_read_not_only_in_the_excerpt() -> None:
+    body = '{"trace": "' + "x" * 500 + '", "message": "customer already exists"}'
+    handler, _ = answers(httpx.Response(409, text=body))
+    outcome = send(handler)
+    assert outcome.status is Status.EXISTS
+    assert len(outcome.error) <= 210  # the excerpt is still short
