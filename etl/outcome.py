@@ -27,6 +27,7 @@ class Outcome:
     http_status: int | None = None
     attempts: int = 0
     error: str = ""
+    kind: str = ""  # the error's code (see etl.kinds); "" for a note or no error
     maybe_created: bool = False  # failed, but an attempt may have created it
 
 

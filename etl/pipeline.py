@@ -389,7 +389,7 @@ class _Run:
         if self.prepared.errors is not None:
             self.prepared.errors.write_chunk(planned)
         rows = planned.rows
-        self.summary.add_chunk(rows, planned.status, planned.error)
+        self.summary.add_chunk(rows, planned.status, planned.error_kind, planned.http_status)
         self.trace.note_chunk(rows, planned.status, planned.error)
         return len(rows)
 

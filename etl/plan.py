@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from etl import kinds
 from etl.columns import ColumnMap, to_contract
 from etl.keys import Entry, Key
 from etl.outcome import Outcome, Status
@@ -42,6 +43,7 @@ class PlannedChunk:
     raw: pd.DataFrame  # the rows as read, every original column
     status: Column
     error: Column
+    error_kind: Column
     affelios_id: Column
     http_status: Column
     attempts: npt.NDArray[np.int64]
@@ -57,6 +59,7 @@ class PlannedChunk:
             raw=raw,
             status=np.full(n, Status.NOT_SENT.value, dtype=object),
             error=np.full(n, "", dtype=object),
+            error_kind=np.full(n, "", dtype=object),
             affelios_id=np.full(n, "", dtype=object),
             http_status=np.full(n, "", dtype=object),
             attempts=np.zeros(n, dtype=np.int64),
@@ -71,6 +74,7 @@ class PlannedChunk:
     def settle(self, position: int, outcome: Outcome) -> None:
         self.status[position] = outcome.status.value
         self.error[position] = outcome.error
+        self.error_kind[position] = outcome.kind
         self.affelios_id[position] = outcome.affelios_id
         self.http_status[position] = "" if outcome.http_status is None else outcome.http_status
         self.attempts[position] = outcome.attempts
@@ -128,11 +132,11 @@ class Planner:
         columns: ColumnMap,
         *,
         brand: str | None,
-        broken: dict[int, str] | None = None,
+        broken: dict[int, tuple[str, str]] | None = None,
     ) -> None:
         self._columns = columns
         self._brand = brand
-        self._broken = broken or {}  # data row index -> why the row is broken (see read)
+        self._broken = broken or {}  # data row index -> (kind, why the row is broken)
         self._seen = SeenKeys()
 
     def check(self, raw: pd.DataFrame) -> PlannedChunk:
@@ -143,15 +147,18 @@ class Planner:
         at = frame.index.get_indexer(invalid.index)
         chunk.status[at] = Status.INVALID.value
         chunk.error[at] = invalid["error"].to_numpy(dtype=object)
+        chunk.error_kind[at] = invalid["error_kind"].to_numpy(dtype=object)
         for i, column in _nul_cells(raw):
             chunk.status[i] = Status.INVALID.value
             chunk.error[i] = f"{column} holds a NUL byte (\\x00), which no API field may; not sent"
+            chunk.error_kind[i] = kinds.item("nul_byte", column)
         if self._broken:
             at = frame.index.get_indexer(pd.Index(list(self._broken)))
-            for i, why in zip(at.tolist(), self._broken.values(), strict=True):
+            for i, (kind, why) in zip(at.tolist(), self._broken.values(), strict=True):
                 if i >= 0:
                     chunk.status[i] = Status.INVALID.value
                     chunk.error[i] = why
+                    chunk.error_kind[i] = kinds.item(kind)
         valid = np.flatnonzero(chunk.status != Status.INVALID.value)
         brands = _texts(frame, "externalBrandId")[valid]
         ids = _texts(frame, "externalId")[valid]
@@ -163,6 +170,7 @@ class Planner:
             f"duplicate of row {row} (same externalBrandId and externalId); not sent"
             for row in first[repeats].tolist()
         ]
+        chunk.error_kind[valid[repeats]] = kinds.item("duplicate_row")
         chunk.candidates = valid[~repeats]
         chunk.keys = list(zip(brands[~repeats].tolist(), ids[~repeats].tolist(), strict=True))
         return chunk

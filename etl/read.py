@@ -80,8 +80,9 @@ class Source:
     # counts a header whose quoted cell holds a line break as one.
     header_lines: int = 1
     rows: int
-    # Data row index -> why that row is broken (its field count, an unclosed quote).
-    broken: dict[int, str] = field(default_factory=dict)
+    # Data row index -> (kind, message): why that row is broken (its field count, an
+    # unclosed quote).
+    broken: dict[int, tuple[str, str]] = field(default_factory=dict)
     gzip: bool = False
     sep_line: bool = False  # Excel's `sep=;` first line
     clean: bool = True  # read with pandas; else with the standard library's reader
@@ -368,14 +369,15 @@ def _records(path: Path, source: Source | _Shape, shape: _Records) -> Iterator[l
 def _scan_rows(path: Path, *, name: str, how: _Shape) -> Source:
     shape = _Records()
     rows = 0
-    broken: dict[int, str] = {}
+    broken: dict[int, tuple[str, str]] = {}
     encoding = how.encoding
     try:
         for record in _records(path, how, shape):
             if len(record) != len(shape.header):
                 broken[rows] = (
+                    "wrong_field_count",
                     f"the row has {len(record)} fields but the header has "
-                    f"{len(shape.header)}; check its delimiters and quotes"
+                    f"{len(shape.header)}; check its delimiters and quotes",
                 )
             rows += 1
     except UnicodeDecodeError as exc:
@@ -391,7 +393,7 @@ def _scan_rows(path: Path, *, name: str, how: _Shape) -> Source:
     except csv.Error as exc:
         raise InputError(f"{name}: row {rows + 1}: not valid CSV ({exc})") from exc
     if shape.unclosed and rows:
-        broken[rows - 1] = UNCLOSED
+        broken[rows - 1] = ("unclosed_quote", UNCLOSED)
     return Source(
         path=path, name=name, encoding=encoding, delimiter=how.delimiter,
         header=tuple(shape.header), header_lines=shape.header_lines, rows=rows,

@@ -43,6 +43,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "http_status",
     "attempts",
     "error",
+    "error_kind",
 )
 
 
@@ -81,6 +82,7 @@ class ResultsWriter:
             pa.array(http, mask=http == 0),
             pa.array(chunk.attempts),
             _defused(pa.array(chunk.error, type=pa.string())),
+            pa.array(chunk.error_kind, type=pa.string()),
             *(_defused(_text(raw.iloc[:, i])) for i in range(raw.shape[1])),
         ]
         names = [f"c{i}" for i in range(len(columns))]  # the header is written already
@@ -156,36 +158,40 @@ def _close(file: IO[Any]) -> None:
         file.close()
 
 
+SUMMARISED = frozenset({"row", "status", "error_kind", "http_status"})
+
+
 def summarise(path: Path) -> Summary:
     """The summary of a run, from its results file alone (read in chunks)."""
     summary = Summary(results_path=str(path))
     try:
         with pd.read_csv(
             path,
-            usecols=["row", "status", "error"],
+            usecols=lambda name: name in SUMMARISED,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
             chunksize=100_000,
         ) as reader:
             for chunk in reader:
+                if "error_kind" not in chunk:  # written before kinds were: counts only
+                    chunk["error_kind"] = ""
                 summary.add_chunk(
                     chunk["row"].to_numpy(dtype=np.int64),
                     chunk["status"].to_numpy(dtype=object),
-                    np.asarray([_undefused(e) for e in chunk["error"].tolist()], dtype=object),
+                    chunk["error_kind"].to_numpy(dtype=object),
+                    chunk["http_status"].to_numpy(dtype=object),
                 )
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
+    except KeyError as exc:  # a column every results file has is missing
+        raise InputError(f"{path}: not a results file of affelios-import (no {exc})") from exc
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise InputError(f"{path}: not a results file of affelios-import ({exc})") from exc
     summary.dry_run = summary.counts[Status.VALID.value] > 0
     if summary.counts[Status.NOT_SENT.value]:
         summary.stop_reason = "the run stopped before every row was sent"
     return summary
-
-
-def _undefused(text: str) -> str:
-    return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_CHARS else text
 
 
 def _rows(frame: pd.DataFrame) -> Iterator[tuple[str, ...]]:

@@ -32,6 +32,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from etl import kinds
 from etl.logs import event
 from etl.outcome import Outcome, Status, StopReason
 from etl.redact import Redactor
@@ -382,36 +383,40 @@ class Submitter:
             except _Retryable as failure:
                 answer = await self._retrying.copy()(_replay(failure, attempt))
         except _Stopped:
-            return self._unfinished(attempts, reached, "the run stopped before the retry")
+            return self._unfinished(attempts, reached, "stopped_before_retry")
         except _Retryable as exc:
+            if exc.status is not None:
+                kind = "gave_up_http"
+            else:
+                kind = "gave_up_timeout" if exc.detail == "timed out" else "gave_up_connection"
             return Outcome(
                 status=Status.FAILED,
                 http_status=exc.status,
                 attempts=attempts,
                 maybe_created=reached,
                 error=f"gave up after {attempts} attempts: {exc.detail}",
+                kind=kinds.item(kind),
             )
         except asyncio.CancelledError:
             if not self._interrupting:
                 raise
             task.uncancel()
-            return self._unfinished(
-                attempts, reached or posting, "interrupted with the request in flight"
-            )
+            return self._unfinished(attempts, reached or posting, "interrupted_in_flight")
         finally:
             self._in_flight.discard(task)
             self.retries_spent += max(0, attempts - 1)
         return self._classify(answer, attempts)
 
     @staticmethod
-    def _unfinished(attempts: int, reached: bool, why: str) -> Outcome:
+    def _unfinished(attempts: int, reached: bool, kind: str) -> Outcome:
         if not reached:
             return Outcome(status=Status.NOT_SENT, attempts=attempts)
         return Outcome(
             status=Status.FAILED,
             attempts=attempts,
             maybe_created=True,
-            error=f"{why}; {MAYBE_CREATED}",
+            error=f"{kinds.KINDS[kind]}; {MAYBE_CREATED}",
+            kind=kinds.item(kind),
         )
 
     def _classify(self, answer: Answer, attempts: int) -> Outcome:
@@ -435,6 +440,7 @@ class Submitter:
                 attempts=attempts,
                 maybe_created=True,
                 error=f"HTTP {code} without a customer id ({shown}); {MAYBE_CREATED}",
+                kind=kinds.item("no_customer_id"),
             )
         if 300 <= code < 400:
             where = redact(public(answer.headers.get("Location", ""))) or "nowhere"
@@ -444,6 +450,7 @@ class Submitter:
                 attempts=attempts,
                 maybe_created=attempts > 1,
                 error=f"HTTP {code}: the API redirected to {where}: check --base-url",
+                kind=kinds.item("redirected"),
             )
         if code == 409:
             shown = excerpt(answer, redact)
@@ -461,6 +468,7 @@ class Submitter:
                 attempts=attempts,
                 maybe_created=attempts > 1,
                 error=f"HTTP 409, a conflict other than an existing customer: {shown or 'no body'}",
+                kind=kinds.item("conflict"),
             )
         if code in (401, 403):
             return Outcome(
@@ -468,6 +476,7 @@ class Submitter:
                 http_status=code,
                 attempts=attempts,
                 error=f"HTTP {code}: the API refused the key: {excerpt(answer, redact)}",
+                kind=kinds.item("key_refused"),
             )
         return Outcome(
             status=Status.FAILED,
@@ -475,4 +484,5 @@ class Submitter:
             attempts=attempts,
             maybe_created=attempts > 1,
             error=f"HTTP {code}: {excerpt(answer, redact)}",
+            kind=kinds.item("refused"),
         )

@@ -2,54 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from etl.kinds import labels
 from etl.outcome import GOOD, TO_FIX, Status, StopReason
-
-# One row's error message as kinds without their values, so that the live run and a
-# summary of its results file group errors alike.
-_VALUE = r"(?:empty|'(?:[^'\\]|\\.)*'(?: \(blank\))?|\"(?:[^\"\\]|\\.)*\"(?: \(blank\))?)"
-_CHECK = re.compile(
-    rf"(?:^|; )(\w+) {_VALUE}: (expected .+?|not a real date)(?=; \w+ {_VALUE}: |$)"
-)
-_HINT = re.compile(r" \(did you mean [^()]*\?\)")
-_RULES = [
-    (re.compile(r"^duplicate of row \d+"), "duplicate of an earlier row"),
-    (re.compile(r"^the row has \d+ fields"), "wrong number of fields"),
-    (re.compile(r"^gave up after \d+ attempts: (.*)$"), r"gave up: \1"),
-    (re.compile(r"^HTTP (\d+): the API refused the key"), r"HTTP \1: the API refused the key"),
-    (re.compile(r"^HTTP (\d+) without a customer id"), r"HTTP \1 without a customer id"),
-    (re.compile(r"^HTTP \d+: (the API redirected to .*: check --base-url)"), r"\1"),
-    (re.compile(r"^(HTTP 409, a conflict other than an existing customer)"), r"\1"),
-    (re.compile(r"^HTTP (\d+)"), r"HTTP \1"),
-    (
-        re.compile(r"^(the run stopped before the retry|interrupted with the request in flight)"),
-        r"\1",
-    ),
-]
-RESENT_NOTE = "an earlier run sent this row and never learned whether it was created; "
-
-
-@lru_cache(maxsize=4096)  # the same few messages repeat over many rows
-def error_kinds(status: str, error: str) -> tuple[str, ...]:
-    """The kinds of error of an `invalid` or `failed` row (none for the others)."""
-    if status not in (Status.INVALID, Status.FAILED) or not error:
-        return ()
-    error = error.removeprefix(RESENT_NOTE)
-    if status == Status.INVALID and (checks := _CHECK.findall(_HINT.sub("", error))):
-        return tuple(f"{column}: {expected}" for column, expected in checks)
-    for pattern, kind in _RULES:
-        if match := pattern.match(error):
-            return (match.expand(kind),)
-    return (error if len(error) <= 80 else error[:79] + "…",)
-
 
 # Of to_dict() (--summary-json): bumped when a field is renamed, removed or changes meaning.
 SCHEMA_VERSION = 1
@@ -76,16 +37,19 @@ class Summary:
         self,
         rows: npt.NDArray[np.int64],
         status: npt.NDArray[np.object_],
-        error: npt.NDArray[np.object_],
+        error_kind: npt.NDArray[np.object_],
+        http_status: npt.NDArray[np.object_],
     ) -> None:
-        """Count a chunk's outcomes; `rows` are their 1-based data row numbers."""
+        """Count a chunk's outcomes; `rows` are their 1-based data row numbers. Errors are
+        grouped by their kinds (see etl.kinds), never by the words of their messages."""
         self.rows += len(status)
         self.counts.update(status.tolist())
-        for i in np.flatnonzero(error != "").tolist():
-            self._add_errors(int(rows[i]), status[i], error[i])
+        for i in np.flatnonzero(error_kind != "").tolist():
+            if status[i] in (Status.INVALID, Status.FAILED):
+                self._add_errors(int(rows[i]), labels(error_kind[i], http_status[i]))
 
-    def _add_errors(self, row: int, status: str, error: str) -> None:
-        for kind in error_kinds(status, error):
+    def _add_errors(self, row: int, kinds: tuple[str, ...]) -> None:
+        for kind in kinds:
             self.errors[kind] += 1
             first = self.error_rows.setdefault(kind, [])
             if len(first) < FIRST_ROWS:

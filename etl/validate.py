@@ -7,8 +7,17 @@ import re
 import pandas as pd
 from pandera.errors import SchemaErrors
 
+from etl import kinds
 from etl.read import TEXT
-from schemas.customer import EXPECT_ZULU, NOT_REAL, ZULU_PATTERN, customer_schema, zulu
+from schemas.customer import (
+    EXPECT_BOOLEAN,
+    EXPECT_PRESENT,
+    EXPECT_ZULU,
+    NOT_REAL,
+    ZULU_PATTERN,
+    customer_schema,
+    zulu,
+)
 
 MAX_VALUE_CHARS = 60
 
@@ -22,14 +31,26 @@ def _show(value: object) -> str:
     return repr(text) if text.strip() else f"{text!r} (blank)"
 
 
-def _message(column: str, value: object, check: str) -> str:
+# A check's "what was expected" text -> its kind (see etl.kinds).
+_CHECK_KINDS = {
+    EXPECT_PRESENT: "required_missing",
+    EXPECT_ZULU: "date_not_zulu",
+    EXPECT_BOOLEAN: "boolean_invalid",
+}
+
+
+def _message(column: str, value: object, check: str) -> tuple[str, str]:
+    """The message for one failed check, and its kind."""
+    shown = f"{column} {_show(value)}"
     if check == EXPECT_ZULU:
         text = str(value)
         if re.fullmatch(ZULU_PATTERN, text, flags=re.ASCII):
-            return f"{column} {_show(value)}: {NOT_REAL}"
+            return f"{shown}: {NOT_REAL}", kinds.item("date_not_real", column)
         if fix := near_zulu(text):
-            return f"{column} {_show(value)}: expected {check} (did you mean {fix}?)"
-    return f"{column} {_show(value)}: expected {check}"
+            message = f"{shown}: expected {check} (did you mean {fix}?)"
+            return message, kinds.item("date_not_zulu", column)
+    kind = _CHECK_KINDS.get(check, "brand_mismatch")  # the one check whose text varies
+    return f"{shown}: expected {check}", kinds.item(kind, column)
 
 
 # A date and a time as exports write them: a space or T between, then an offset of zero
@@ -53,10 +74,11 @@ def near_zulu(text: str) -> str | None:
 
 
 def row_errors(frame: pd.DataFrame, *, brand: str | None) -> pd.DataFrame:
-    """The invalid rows of `frame` (same index), with one column, `error`.
+    """The invalid rows of `frame` (same index), with columns `error` and `error_kind`.
 
     A row with several problems gets them all, in column order, in one `error`:
-    `registrationDate '28/06/2025': expected an ISO-8601 Zulu timestamp ...`.
+    `registrationDate '28/06/2025': expected an ISO-8601 Zulu timestamp ...`, and their
+    kinds in the same order in `error_kind` (`date_not_zulu:registrationDate`).
     """
     try:
         customer_schema(brand).validate(frame, lazy=True)
@@ -67,12 +89,17 @@ def row_errors(frame: pd.DataFrame, *, brand: str | None) -> pd.DataFrame:
         cases = cases.assign(
             _col=cases["column"].map(order), _row=cases["index"].astype("int64")
         ).sort_values(["_row", "_col", "check_number"], kind="stable")
-        messages = [
+        found = [
             _message(col, value, check)
             for col, value, check in zip(
                 cases["column"], cases["failure_case"], cases["check"], strict=True
             )
         ]
-        by_row = pd.Series(messages, index=cases["_row"].to_numpy(), dtype=str)
-        return by_row.groupby(level=0, sort=True).agg("; ".join).to_frame("error")
-    return pd.DataFrame({"error": pd.Series([], dtype=str)})
+        at = cases["_row"].to_numpy()
+        table = pd.DataFrame(
+            {"error": [m for m, _ in found], "error_kind": [k for _, k in found]},
+            index=at,
+            dtype=str,
+        )
+        return table.groupby(level=0, sort=True).agg("; ".join)
+    return pd.DataFrame({"error": pd.Series([], dtype=str), "error_kind": pd.Series([], dtype=str)})

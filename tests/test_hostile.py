@@ -86,7 +86,7 @@ def test_a_redirect_fails_each_row_and_the_summary_says_it_once(tmp_path: Path) 
     assert {r["error"] for r in results} == {
         "HTTP 302: the API redirected to https://login.test/sso: check --base-url"
     }
-    assert "4 x the API redirected to https://login.test/sso: check --base-url" in stderr
+    assert "4 x the API redirected: check --base-url (rows 1, 2, 3, 4)" in stderr
     assert "pw" not in stderr
 
 

@@ -153,7 +153,7 @@ def test_an_empty_file_exits_0_with_nothing_to_import(runner: CliRunner, tmp_pat
     assert result.exit_code == 0
     assert "0 rows (dry run, nothing sent): nothing to import" in result.stderr
     assert (tmp_path / "c.results.csv").read_text().strip() == (
-        "row,status,affelios_id,http_status,attempts,error"
+        "row,status,affelios_id,http_status,attempts,error,error_kind"
     )
     assert json.loads(summary.read_text())["rows"] == 0
 

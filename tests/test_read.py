@@ -337,7 +337,7 @@ def test_repeated_header_names_keep_their_own_cells(tmp_path: Path) -> None:
     assert [b["externalId"] for b in bodies] == ["C1"]
     with (tmp_path / "out.csv").open(newline="") as f:
         header, row = list(csv.reader(f))
-    assert header[6:] == [
+    assert header[7:] == [
         "externalId",
         "externalBrandId",
         "registrationDate",
@@ -346,4 +346,4 @@ def test_repeated_header_names_keep_their_own_cells(tmp_path: Path) -> None:
         "note",
         "externalId",
     ]
-    assert row[6:] == ["C1", "b", "2025-06-28T19:29:48Z", "first", "second", "third", "old-id"]
+    assert row[7:] == ["C1", "b", "2025-06-28T19:29:48Z", "first", "second", "third", "old-id"]

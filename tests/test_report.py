@@ -78,8 +78,9 @@ def test_rows_past_those_listed_are_counted_from_the_summary(tmp_path: Path) -> 
     rows = np.arange(1, MAX_ROWS_SHOWN + 31, dtype=np.int64)
     status = np.full(len(rows), "invalid", dtype=object)
     error = np.full(len(rows), "externalId empty: expected a value", dtype=object)
+    kind = np.full(len(rows), "required_missing:externalId", dtype=object)
     summary, trace = Summary(), Trace()
-    summary.add_chunk(rows, status, error)
+    summary.add_chunk(rows, status, kind, np.full(len(rows), "", dtype=object))
     trace.note_chunk(rows, status, error)
     write(tmp_path / "r.html", summary, trace, title="c.csv")
     assert len(trace.to_fix) == MAX_ROWS_SHOWN

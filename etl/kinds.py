@@ -1,0 +1,59 @@
+"""Row errors as data: every reason a row is `invalid` or `failed` has a stable code.
+
+The results file's `error_kind` column holds a row's codes, each with the column it is
+about where there is one (`date_not_zulu:registrationDate`), joined by `; ` in the order
+of the `error` column's messages. The summary (and `--summary-json`'s `top_errors`, which
+monitoring reads) groups rows by these codes, labelled from the table below, never by
+parsing the words of a message: the words may be reworded, the codes do not change.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from schemas.customer import EXPECT_BOOLEAN, EXPECT_PRESENT, EXPECT_ZULU, NOT_REAL
+
+# code -> label ({column} and {status} filled in), in the README's order.
+KINDS: dict[str, str] = {
+    # invalid: nothing was sent
+    "required_missing": f"{{column}}: expected {EXPECT_PRESENT}",
+    "date_not_zulu": f"{{column}}: expected {EXPECT_ZULU}",
+    "date_not_real": f"{{column}}: {NOT_REAL}",
+    "boolean_invalid": f"{{column}}: expected {EXPECT_BOOLEAN}",
+    "brand_mismatch": "{column}: expected the brand given with --brand",
+    "nul_byte": "{column}: holds a NUL byte",
+    "duplicate_row": "duplicate of an earlier row",
+    "wrong_field_count": "wrong number of fields",
+    "unclosed_quote": "a quote never closed",
+    # failed: sent, and not done
+    "no_customer_id": "HTTP {status} without a customer id",
+    "redirected": "the API redirected: check --base-url",
+    "conflict": "HTTP 409, a conflict other than an existing customer",
+    "key_refused": "HTTP {status}: the API refused the key",
+    "refused": "HTTP {status}",
+    "gave_up_http": "gave up: HTTP {status}",
+    "gave_up_timeout": "gave up: timed out",
+    "gave_up_connection": "gave up: connection lost",
+    "stopped_before_retry": "the run stopped before the retry",
+    "interrupted_in_flight": "interrupted with the request in flight",
+}
+
+
+def item(kind: str, column: str = "") -> str:
+    """One code as the `error_kind` column writes it."""
+    assert kind in KINDS, kind
+    return f"{kind}:{column}" if column else kind
+
+
+@lru_cache(maxsize=4096)  # the same few kinds repeat over many rows
+def labels(error_kind: str, http_status: object = "") -> tuple[str, ...]:
+    """The summary's labels for a row's `error_kind` (unknown codes, from a newer
+    version's results file, are shown as they are)."""
+    found = []
+    for one in filter(None, error_kind.split("; ")):
+        kind, _, column = one.partition(":")
+        template = KINDS.get(kind)
+        found.append(
+            one if template is None else template.format(column=column, status=http_status)
+        )
+    return tuple(found)
