@@ -1,8 +1,8 @@
 """The results CSV: one line per data row, in input order, written as chunks complete.
 
-Columns: `row`, `status`, `affelios_id`, `http_status`, `attempts`, `error`, then every
-original column unchanged. Each chunk is flushed to disk when written, so a crash keeps
-every line written before it.
+Columns: `row`, `status`, `affelios_id`, `http_status`, `attempts`, `error`,
+`error_kind`, then every original column unchanged. Each chunk is flushed to disk when
+written, so a crash keeps every line written before it.
 
 Spreadsheet safety: analysts open this file in Excel or LibreOffice, which would run a
 cell starting with `=`, `+`, `-`, `@`, tab or carriage return as a formula. Such cells
