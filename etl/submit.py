@@ -420,69 +420,45 @@ class Submitter:
         )
 
     def _classify(self, answer: Answer, attempts: int) -> Outcome:
-        code = answer.status
-        redact = self._endpoint.redact
-        if 200 <= code < 300:
-            if (affelios_id := answer.customer_id()) is not None:
-                return Outcome(
-                    status=Status.CREATED,
-                    affelios_id=affelios_id,
-                    http_status=code,
-                    attempts=attempts,
-                )
-            # Not evidence of a creation (a maintenance page, an empty 202, a 204): the
-            # row is not done, and its journal entry stays `sending`, so the next run
-            # sends it again and the API's 409 tells whether this one created it.
-            shown = excerpt(answer, redact) or "no body"
+        code, redact = answer.status, self._endpoint.redact
+        if 200 <= code < 300 and (affelios_id := answer.customer_id()) is not None:
             return Outcome(
-                status=Status.FAILED,
-                http_status=code,
-                attempts=attempts,
-                maybe_created=True,
-                error=f"HTTP {code} without a customer id ({shown}); {MAYBE_CREATED}",
-                kind=kinds.item("no_customer_id"),
+                status=Status.CREATED, affelios_id=affelios_id, http_status=code, attempts=attempts
             )
-        if 300 <= code < 400:
-            where = redact(public(answer.headers.get("Location", ""))) or "nowhere"
-            return Outcome(
-                status=Status.FAILED,
-                http_status=code,
-                attempts=attempts,
-                maybe_created=attempts > 1,
-                error=f"HTTP {code}: the API redirected to {where}: check --base-url",
-                kind=kinds.item("redirected"),
-            )
-        if code == 409:
-            shown = excerpt(answer, redact)
-            if EXISTS_WORDS.search(answer.text()):  # the whole of what was read
-                note = "" if attempts == 1 else f"; {EARLIER_ATTEMPT}"
-                return Outcome(
-                    status=Status.EXISTS,
-                    http_status=code,
-                    attempts=attempts,
-                    error=f"HTTP 409: {shown}{note}",
-                )
-            return Outcome(
-                status=Status.FAILED,
-                http_status=code,
-                attempts=attempts,
-                maybe_created=attempts > 1,
-                error=f"HTTP 409, a conflict other than an existing customer: {shown or 'no body'}",
-                kind=kinds.item("conflict"),
-            )
-        if code in (401, 403):
-            return Outcome(
-                status=Status.FAILED,
-                http_status=code,
-                attempts=attempts,
-                error=f"HTTP {code}: the API refused the key: {excerpt(answer, redact)}",
-                kind=kinds.item("key_refused"),
-            )
+        if code == 409 and EXISTS_WORDS.search(answer.text()):  # the whole of what was read
+            note = "" if attempts == 1 else f"; {EARLIER_ATTEMPT}"
+            error = f"HTTP 409: {excerpt(answer, redact)}{note}"
+            return Outcome(status=Status.EXISTS, http_status=code, attempts=attempts, error=error)
+        kind, error = _refusal(answer, redact)
+        # A 2xx without the customer proves nothing (a maintenance page, an empty 202, a
+        # 204), and an earlier attempt may have created it (it timed out, say): then the
+        # journal entry stays `sending`, so the next run sends the row again and the
+        # API's 409 tells.
+        maybe_created = 200 <= code < 300 or (attempts > 1 and code not in (401, 403))
         return Outcome(
             status=Status.FAILED,
             http_status=code,
             attempts=attempts,
-            maybe_created=attempts > 1,
-            error=f"HTTP {code}: {excerpt(answer, redact)}",
-            kind=kinds.item("refused"),
+            maybe_created=maybe_created,
+            error=error,
+            kind=kinds.item(kind),
         )
+
+
+def _refusal(answer: Answer, redact: Redactor) -> tuple[str, str]:
+    """The kind and message of an answer that did not create the customer."""
+    code, shown = answer.status, excerpt(answer, redact)
+    if 200 <= code < 300:
+        return "no_customer_id", (
+            f"HTTP {code} without a customer id ({shown or 'no body'}); {MAYBE_CREATED}"
+        )
+    if 300 <= code < 400:
+        where = redact(public(answer.headers.get("Location", ""))) or "nowhere"
+        return "redirected", f"HTTP {code}: the API redirected to {where}: check --base-url"
+    if code == 409:
+        return "conflict", (
+            f"HTTP 409, a conflict other than an existing customer: {shown or 'no body'}"
+        )
+    if code in (401, 403):
+        return "key_refused", f"HTTP {code}: the API refused the key: {shown}"
+    return "refused", f"HTTP {code}: {shown}"
