@@ -241,11 +241,24 @@ def serve_in_thread(
     sandbox: Sandbox, *, port: int = 0, ssl_context: ssl.SSLContext | None = None
 ) -> Iterator[str]:
     """Run `sandbox` on 127.0.0.1 in a background thread; yields its base URL."""
+    with serve_app_in_thread(sandbox.app(), port=port, ssl_context=ssl_context) as url:
+        yield url
+
+
+@contextmanager
+def serve_app_in_thread(
+    app: web.Application,
+    *,
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+    handler_cancellation: bool = False,
+) -> Iterator[str]:
+    """Run an aiohttp app on 127.0.0.1 in a background thread; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(sandbox.app(), access_log=None)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=handler_cancellation)
     started = threading.Event()
 
     def serve() -> None:
