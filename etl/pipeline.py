@@ -272,15 +272,7 @@ class _Run:
         )
         endpoint = make_endpoint(settings, transport)
         try:
-            self.submitter = Submitter(
-                endpoint,
-                retries=settings.retries,
-                rate=settings.rate,
-                backoff_base=settings.backoff_base,
-                backoff_max=settings.backoff_max,
-                down_after=settings.down_after,
-                concurrency=settings.concurrency,
-            )
+            self.submitter = Submitter(endpoint, settings)
             self.stopper.attach(self.submitter, grace=settings.grace_seconds)
             try:
                 await self._stream()

@@ -256,11 +256,25 @@ def _scan_quick(path: Path, *, name: str, how: _Shape) -> Source | None:
     a quote left open at the end of the file as a field that runs to the end; an odd
     number of quotes in the file is how such a file shows itself here.
     """
-    encoding, delimiter, gz = how.encoding, how.delimiter, how.gzip
+    first = _clean_header(path, how)
+    if not first:
+        return None
+    rows = _arrow_rows(path, how, width=len(first))
+    if rows is None:
+        return None
+    return Source(
+        path=path, name=name, encoding=how.encoding, delimiter=how.delimiter,
+        header=tuple(first), header_lines=1, rows=rows, gzip=how.gzip,
+    )  # fmt: skip
+
+
+def _clean_header(path: Path, how: _Shape) -> list[str] | None:
+    """The header, when it is on the first line, the whole file decodes and its quotes
+    pair up; None otherwise (or for a blank first line or an empty file)."""
     try:
-        with _open_bytes(path, gz) as raw:
-            text = io.TextIOWrapper(raw, encoding=encoding, newline="")
-            records = csv.reader(text, delimiter=delimiter)
+        with _open_bytes(path, how.gzip) as raw:
+            text = io.TextIOWrapper(raw, encoding=how.encoding, newline="")
+            records = csv.reader(text, delimiter=how.delimiter)
             first = next(records, [])
             if records.line_num != 1:
                 return None  # a header over several lines: let the full scan see to it
@@ -268,18 +282,23 @@ def _scan_quick(path: Path, *, name: str, how: _Shape) -> Source | None:
             return None
     except (UnicodeDecodeError, csv.Error, OSError, EOFError, zlib.error):
         return None
-    if not first:
-        return None  # a blank first line, or an empty file
-    names = [f"c{i}" for i in range(len(first))]
+    return first or None
+
+
+def _arrow_rows(path: Path, how: _Shape, *, width: int) -> int | None:
+    """The number of data rows as Arrow's CSV parser counts them, converting one column
+    only; None if it refuses any row (one not `width` fields wide) or the file."""
+    names = [f"c{i}" for i in range(width)]
     refused: list[object] = []
 
     def refuse(row: object) -> str:
         refused.append(row)
         return "skip"
 
+    encoding = how.encoding
     try:
         reader = pa_csv.open_csv(
-            pa.input_stream(str(path), compression="gzip" if gz else None),
+            pa.input_stream(str(path), compression="gzip" if how.gzip else None),
             read_options=pa_csv.ReadOptions(
                 skip_rows=1,
                 column_names=names,
@@ -289,7 +308,7 @@ def _scan_quick(path: Path, *, name: str, how: _Shape) -> Source | None:
                 block_size=SCAN_BLOCK_BYTES,
             ),
             parse_options=pa_csv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=refuse
+                delimiter=how.delimiter, newlines_in_values=True, invalid_row_handler=refuse
             ),
             convert_options=pa_csv.ConvertOptions(
                 include_columns=names[:1], column_types={names[0]: pa.string()}
@@ -303,12 +322,7 @@ def _scan_quick(path: Path, *, name: str, how: _Shape) -> Source | None:
         return None
     finally:
         pa.system_memory_pool().release_unused()
-    if refused:
-        return None
-    return Source(
-        path=path, name=name, encoding=encoding, delimiter=delimiter, header=tuple(first),
-        header_lines=1, rows=rows, gzip=gz,
-    )  # fmt: skip
+    return None if refused else rows
 
 
 class _Lines:

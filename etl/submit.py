@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -33,6 +34,7 @@ from tenacity import (
 )
 
 from etl import kinds
+from etl.config import ImportConfig
 from etl.logs import event
 from etl.outcome import Outcome, Status, StopReason
 from etl.redact import Redactor
@@ -218,24 +220,28 @@ def _replay(
     return again
 
 
+@dataclass(slots=True)
+class _Row:
+    """One row's sending: what is sent, and what its attempts so far may have done."""
+
+    body: bytes
+    attempts: int = 0
+    reached: bool = False  # whether any attempt may have reached the API
+    posting: bool = False  # an attempt is on the wire right now
+
+
 class Submitter:
-    def __init__(
-        self,
-        endpoint: Endpoint,
-        *,
-        retries: int,
-        rate: float | None = None,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
-        down_after: int = 30,
-        concurrency: int = 16,
-    ) -> None:
+    """Sends rows for every worker of a run, under one pace, one set of slots and one
+    stop switch; `config` gives the retries, rate, backoff, concurrency and `down_after`."""
+
+    def __init__(self, endpoint: Endpoint, config: ImportConfig | None = None) -> None:
+        config = config or ImportConfig()
         self._endpoint = endpoint
         # Requests in flight are bounded here, not by the number of rows in progress: a
         # row waiting out its Retry-After or backoff holds no slot, so it does not keep
         # the other rows from being sent.
-        self._slots = asyncio.Semaphore(concurrency)
-        self.throttle = Throttle(cap=rate)
+        self._slots = asyncio.Semaphore(config.concurrency)
+        self.throttle = Throttle(cap=config.rate)
         self.stop = asyncio.Event()
         self.stop_kind: StopReason | None = None
         self.stop_reason = ""
@@ -246,26 +252,28 @@ class Submitter:
         self._probing = False
         # The API is plainly down after this many failed attempts in a row (5xx, refused
         # or lost connections, timeouts), whatever rows they were for.
-        self._down_after = down_after
+        self._down_after = config.down_after
         self._failures_in_a_row = 0
         self._in_flight: set[asyncio.Task[object]] = set()
         self._interrupting = False
-        backoff = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _Retryable) and exc.retry_after is not None:
-                return exc.retry_after
-            return float(backoff(state))
-
+        self._backoff = wait_random_exponential(
+            multiplier=config.backoff_base, max=config.backoff_max
+        )
         self._retrying = AsyncRetrying(
-            stop=stop_after_attempt(retries + 1),
-            wait=wait,
+            stop=stop_after_attempt(config.retries + 1),
+            wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             sleep=self._sleep_unless_stopped,
             before_sleep=_log_retry,
             reraise=True,
         )
+
+    def _wait(self, state: RetryCallState) -> float:
+        """How long before the next attempt: the server's Retry-After, or the backoff."""
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return exc.retry_after
+        return float(self._backoff(state))
 
     @property
     def redact(self) -> Redactor:
@@ -309,69 +317,11 @@ class Submitter:
 
     async def send(self, body: bytes) -> Outcome:
         """Create one customer; never raises for anything the server or network does."""
-        attempts = 0
-        reached = False  # whether any attempt may have reached the API
-        posting = False  # an attempt is on the wire right now
+        row = _Row(body)
         if not self._first_answer.is_set():
             if self._probing:
                 await self._first_answer.wait()
             self._probing = True
-
-        async def attempt() -> Answer:
-            nonlocal attempts, reached, posting
-            if self.stop.is_set():
-                raise _Stopped
-            async with self._slots:
-                await self.throttle.turn()
-                if self.stop.is_set():
-                    raise _Stopped
-                attempts += 1
-                try:
-                    posting = True
-                    sent_at = time.monotonic()
-                    answer = await self._endpoint.post(body)
-                    posting = False
-                except httpx.TransportError as exc:
-                    posting = False
-                    # Imported on the first failure only: aiohttp takes 0.15 s to import,
-                    # which a dry run need not pay.
-                    from etl import transport as transport_errors
-
-                    if untrusted := transport_errors.tls_refused(exc):
-                        self.stop_run(
-                            StopReason.TLS_UNTRUSTED,
-                            f"the TLS certificate of {self._endpoint.url.host} could not "
-                            f"be verified ({untrusted}); nothing was sent",
-                        )
-                        raise _Stopped from exc
-                    # Refused or never connected: the request cannot have reached the API.
-                    reached = reached or not transport_errors.never_reached(exc)
-                    detail = transport_errors.describe(exc)
-                    self._attempt_failed(detail)
-                    raise _Retryable(detail, status=None, retry_after=None) from exc
-                finally:
-                    self._first_answer.set()
-            reached = True
-            code = answer.status
-            event(
-                "request",
-                logging.DEBUG,
-                status=code,
-                attempt=attempts,
-                ms=round((time.monotonic() - sent_at) * 1000),
-            )
-            retry_after = parse_retry_after(answer.headers.get("Retry-After"))
-            self.throttle.answered(throttled=code == 429, retry_after=retry_after)
-            if code in (401, 403):
-                self._key_refused(code)
-            if code >= 500:
-                self._attempt_failed(f"HTTP {code}")
-            else:
-                self._failures_in_a_row = 0
-            if code == 429 or code >= 500:
-                raise _Retryable(f"HTTP {code}", status=code, retry_after=retry_after)
-            return answer
-
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
@@ -379,33 +329,90 @@ class Submitter:
             try:
                 # Most rows need one attempt: it is made directly, and tenacity (which
                 # costs as much CPU as the request) only runs the retries.
-                answer = await attempt()
+                answer = await self._attempt(row)
             except _Retryable as failure:
-                answer = await self._retrying.copy()(_replay(failure, attempt))
+                again = _replay(failure, functools.partial(self._attempt, row))
+                answer = await self._retrying.copy()(again)
         except _Stopped:
-            return self._unfinished(attempts, reached, "stopped_before_retry")
+            return self._unfinished(row.attempts, row.reached, "stopped_before_retry")
         except _Retryable as exc:
-            if exc.status is not None:
-                kind = "gave_up_http"
-            else:
-                kind = "gave_up_timeout" if exc.detail == "timed out" else "gave_up_connection"
-            return Outcome(
-                status=Status.FAILED,
-                http_status=exc.status,
-                attempts=attempts,
-                maybe_created=reached,
-                error=f"gave up after {attempts} attempts: {exc.detail}",
-                kind=kinds.item(kind),
-            )
+            return _gave_up(exc, row)
         except asyncio.CancelledError:
             if not self._interrupting:
                 raise
             task.uncancel()
-            return self._unfinished(attempts, reached or posting, "interrupted_in_flight")
+            return self._unfinished(
+                row.attempts, row.reached or row.posting, "interrupted_in_flight"
+            )
         finally:
             self._in_flight.discard(task)
-            self.retries_spent += max(0, attempts - 1)
-        return self._classify(answer, attempts)
+            self.retries_spent += max(0, row.attempts - 1)
+        return self._classify(answer, row.attempts)
+
+    async def _attempt(self, row: _Row) -> Answer:
+        """One request for `row`, in a slot and at the shared pace; raises `_Retryable`
+        for what is worth trying again and `_Stopped` once the run is stopping."""
+        if self.stop.is_set():
+            raise _Stopped
+        async with self._slots:
+            await self.throttle.turn()
+            if self.stop.is_set():
+                raise _Stopped
+            row.attempts += 1
+            try:
+                # Left set if the attempt is cancelled: the request may have reached the API.
+                row.posting = True
+                sent_at = time.monotonic()
+                answer = await self._endpoint.post(row.body)
+                row.posting = False
+            except httpx.TransportError as exc:
+                row.posting = False
+                raise self._not_answered(row, exc) from exc
+            finally:
+                self._first_answer.set()
+        row.reached = True
+        return self._answered(answer, row.attempts, sent_at)
+
+    def _not_answered(self, row: _Row, exc: httpx.TransportError) -> Exception:
+        """What a failed connection, send or read means: retry, or stop the run."""
+        # Imported on the first failure only: aiohttp takes 0.15 s to import, which a dry
+        # run need not pay.
+        from etl import transport as transport_errors
+
+        if untrusted := transport_errors.tls_refused(exc):
+            self.stop_run(
+                StopReason.TLS_UNTRUSTED,
+                f"the TLS certificate of {self._endpoint.url.host} could not "
+                f"be verified ({untrusted}); nothing was sent",
+            )
+            return _Stopped()
+        # Refused or never connected: the request cannot have reached the API.
+        row.reached = row.reached or not transport_errors.never_reached(exc)
+        detail = transport_errors.describe(exc)
+        self._attempt_failed(detail)
+        return _Retryable(detail, status=None, retry_after=None)
+
+    def _answered(self, answer: Answer, attempts: int, sent_at: float) -> Answer:
+        """Log and account for an answer; raises `_Retryable` for a 429 or a 5xx."""
+        code = answer.status
+        event(
+            "request",
+            logging.DEBUG,
+            status=code,
+            attempt=attempts,
+            ms=round((time.monotonic() - sent_at) * 1000),
+        )
+        retry_after = parse_retry_after(answer.headers.get("Retry-After"))
+        self.throttle.answered(throttled=code == 429, retry_after=retry_after)
+        if code in (401, 403):
+            self._key_refused(code)
+        if code >= 500:
+            self._attempt_failed(f"HTTP {code}")
+        else:
+            self._failures_in_a_row = 0
+        if code == 429 or code >= 500:
+            raise _Retryable(f"HTTP {code}", status=code, retry_after=retry_after)
+        return answer
 
     @staticmethod
     def _unfinished(attempts: int, reached: bool, kind: str) -> Outcome:
@@ -443,6 +450,22 @@ class Submitter:
             error=error,
             kind=kinds.item(kind),
         )
+
+
+def _gave_up(exc: _Retryable, row: _Row) -> Outcome:
+    """The outcome of a row whose every attempt failed in a way worth retrying."""
+    if exc.status is not None:
+        kind = "gave_up_http"
+    else:
+        kind = "gave_up_timeout" if exc.detail == "timed out" else "gave_up_connection"
+    return Outcome(
+        status=Status.FAILED,
+        http_status=exc.status,
+        attempts=row.attempts,
+        maybe_created=row.reached,
+        error=f"gave up after {row.attempts} attempts: {exc.detail}",
+        kind=kinds.item(kind),
+    )
 
 
 def _refusal(answer: Answer, redact: Redactor) -> tuple[str, str]:

@@ -8,6 +8,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from etl.config import ImportConfig
 from etl.outcome import Outcome, Status
 from etl.submit import Endpoint, Submitter, parse_retry_after
 
@@ -23,7 +24,7 @@ def endpoint(handler: Callable[..., object], *, headers: dict[str, str] | None =
 def send(handler: Handler, *, retries: int = 3, sleeps: list[float] | None = None) -> Outcome:
     async def go() -> Outcome:
         submitter = Submitter(
-            endpoint(handler), retries=retries, backoff_base=0.001, backoff_max=0.01
+            endpoint(handler), ImportConfig(retries=retries, backoff_base=0.001, backoff_max=0.01)
         )
         if sleeps is not None:
             original = submitter._sleep_unless_stopped
@@ -92,7 +93,7 @@ def test_other_4xx_fail_at_once_with_an_excerpt_of_the_body() -> None:
 @pytest.mark.parametrize("code", [401, 403])
 def test_auth_refusal_stops_the_run(code: int) -> None:
     async def go() -> tuple[Outcome, bool, str]:
-        submitter = Submitter(endpoint(lambda r: httpx.Response(code)), retries=3)
+        submitter = Submitter(endpoint(lambda r: httpx.Response(code)), ImportConfig(retries=3))
         outcome = await submitter.send(BODY)
         return outcome, submitter.stop.is_set(), submitter.stop_reason
 
@@ -114,7 +115,7 @@ def test_one_request_goes_alone_until_the_first_answer() -> None:
             in_flight -= 1
             return httpx.Response(201, json={"id": "x"})
 
-        submitter = Submitter(endpoint(handler), retries=0)
+        submitter = Submitter(endpoint(handler), ImportConfig(retries=0))
         first = asyncio.create_task(submitter.send(BODY))
         await asyncio.sleep(0)
         others = [submitter.send(BODY) for _ in range(9)]
@@ -132,7 +133,7 @@ def test_a_key_echoed_in_an_error_body_is_blanked() -> None:
         refuse = endpoint(
             lambda r: httpx.Response(401, text="bad key s3cr3t"), headers={"X-Api-Key": "s3cr3t"}
         )
-        return await Submitter(refuse, retries=0).send(BODY)
+        return await Submitter(refuse, ImportConfig(retries=0)).send(BODY)
 
     assert asyncio.run(go()).error == "HTTP 401: the API refused the key: bad key [key]"
 
