@@ -20,6 +20,7 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -357,32 +358,7 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     help="Also write the summary as JSON here.",
 )
 @click.version_option(__version__, prog_name="affelios-import")
-def main(
-    csv_path: Path,
-    mappings: tuple[str, ...],
-    encoding: str | None,
-    delimiter: str | None,
-    brand: str | None,
-    base_url: str,
-    out: Path | None,
-    concurrency: int,
-    rate: float | None,
-    retries: int,
-    timeout: float,
-    dry_run: bool,
-    journal: Path | None,
-    api_key_file: Path | None,
-    allow_insecure_http: bool,
-    sandbox: bool,
-    quiet: bool,
-    report_html: Path | None,
-    log_file: Path | None,
-    log_format: str,
-    verbose: bool,
-    limit: int | None,
-    errors_out: Path | None,
-    summary_json: Path | None,
-) -> None:
+def main(**options: Any) -> None:
     """Register the customers in CSV with Affelios, one request per row.
 
     Writes one results line per row (status, Affelios id or error, then the row's own
@@ -390,47 +366,88 @@ def main(
     how it went. The API key comes from AFFELIOS_API_KEY or --api-key-file, never from
     the command line.
     """
+    sys.exit(run(Options(**options)))
+
+
+@dataclass(frozen=True)
+class Options:
+    """The command's options as click parsed them (and the config file filled in)."""
+
+    csv_path: Path
+    mappings: tuple[str, ...]
+    encoding: str | None
+    delimiter: str | None
+    brand: str | None
+    base_url: str
+    out: Path | None
+    concurrency: int
+    rate: float | None
+    retries: int
+    timeout: float
+    dry_run: bool
+    journal: Path | None
+    api_key_file: Path | None
+    allow_insecure_http: bool
+    sandbox: bool
+    quiet: bool
+    report_html: Path | None
+    log_file: Path | None
+    log_format: str
+    verbose: bool
+    limit: int | None
+    errors_out: Path | None
+    summary_json: Path | None
+
+
+def run(opts: Options) -> int:
+    """One import as the command runs it; the exit code."""
     try:
-        with _api(sandbox, base_url, api_key_file, allow_insecure_http) as (url, key, memory):
+        with _api(opts) as (url, key, memory):
             config = ImportConfig(
                 base_url=url,
                 api_key=key,
-                allow_insecure_http=allow_insecure_http,
-                journal=journal or (":memory:" if memory else default_journal()),
-                brand=brand,
-                concurrency=concurrency,
-                rate=rate,
-                retries=retries,
-                timeout=timeout,
-                dry_run=dry_run,
-                limit=limit,
-                encoding=encoding,
-                delimiter=delimiter,
-                mapping=parse_mapping(mappings),
+                allow_insecure_http=opts.allow_insecure_http,
+                journal=opts.journal or (":memory:" if memory else default_journal()),
+                brand=opts.brand,
+                concurrency=opts.concurrency,
+                rate=opts.rate,
+                retries=opts.retries,
+                timeout=opts.timeout,
+                dry_run=opts.dry_run,
+                limit=opts.limit,
+                encoding=opts.encoding,
+                delimiter=opts.delimiter,
+                mapping=parse_mapping(opts.mappings),
             )
-            files = {
-                "out": expand(out) if out else default_output(csv_path, "results"),
-                "errors_out": expand(errors_out)
-                if errors_out
-                else default_output(csv_path, "errors"),
-                "summary_json": expand(summary_json) if summary_json else None,
-                "report_html": expand(report_html) if report_html else None,
-                "log_file": expand(log_file) if log_file else None,
-            }
+            files = _files(opts)
+            log_file = expand(opts.log_file) if opts.log_file else None
             # Before the log file is opened: it must not be the input, the journal, ...
-            check_outputs(Settings.of(config, input=csv_path, **files))
-            setup_logs(path=files["log_file"], kind=log_format, verbose=verbose)
-            importer = Importer(config)
-            show_progress = not quiet and sys.stderr.isatty()
-            with progress_bar(show_progress) as progress, stop_on_signals(importer):
-                result = importer.run(csv_path, progress=progress, **files)
+            check_outputs(Settings.of(config, input=opts.csv_path, log_file=log_file, **files))
+            setup_logs(path=log_file, kind=opts.log_format, verbose=opts.verbose)
+            show_progress = not opts.quiet and sys.stderr.isatty()
+            with progress_bar(show_progress) as progress:
+                importer = Importer(config, progress=progress)
+                with stop_on_signals(importer):
+                    result = importer.run(opts.csv_path, **files)
     except AffeliosImportError as exc:
         click.echo(f"affelios-import: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     code = exit_code(result)
-    if not quiet or code != 0:
+    if not opts.quiet or code != 0:
         click.echo(result.to_text(), err=True)
-    sys.exit(code)
+    return code
+
+
+def _files(opts: Options) -> dict[str, Path | None]:
+    """What the run writes: results and errors beside the input unless told otherwise."""
+    return {
+        "out": expand(opts.out) if opts.out else default_output(opts.csv_path, "results"),
+        "errors_out": expand(opts.errors_out)
+        if opts.errors_out
+        else default_output(opts.csv_path, "errors"),
+        "summary_json": expand(opts.summary_json) if opts.summary_json else None,
+        "report_html": expand(opts.report_html) if opts.report_html else None,
+    }
 
 
 def exit_code(result: RunResult) -> int:
@@ -461,13 +478,12 @@ def stop_on_signals(importer: Importer) -> Iterator[None]:
 
 
 @contextmanager
-def _api(
-    sandbox: bool, base_url: str, api_key_file: Path | None, allow_insecure_http: bool
-) -> Iterator[tuple[str, str | None, bool]]:
+def _api(opts: Options) -> Iterator[tuple[str, str | None, bool]]:
     """(base URL, key, whether the journal should live only for this run)."""
-    if not sandbox:
-        key = read_api_key(api_key_file, os.environ.get("AFFELIOS_API_KEY"))
-        yield check_base_url(base_url, allow_insecure_http=allow_insecure_http), key, False
+    if not opts.sandbox:
+        key = read_api_key(opts.api_key_file, os.environ.get("AFFELIOS_API_KEY"))
+        url = check_base_url(opts.base_url, allow_insecure_http=opts.allow_insecure_http)
+        yield url, key, False
         return
     # Imported here: the sandbox's server and contract checker cost 0.1 s to import.
     from etl.sandbox import Sandbox, serve_in_thread

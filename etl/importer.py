@@ -84,15 +84,21 @@ class RunResult:
 class Importer:
     """Imports CSV files of customers into Affelios with one `ImportConfig`.
 
-    `transport` replaces the HTTP transport (tests pass `httpx.MockTransport`).
+    `transport` replaces the HTTP transport (tests pass `httpx.MockTransport`);
+    `progress(rows)` is called as rows get their results line, from the event loop.
     One run at a time per Importer.
     """
 
     def __init__(
-        self, config: ImportConfig, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        config: ImportConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         self.config = config
         self._transport = transport
+        self._progress = progress
         # Guards the two below; re-entrant, for stop() may be called from a signal
         # handler in the very thread that holds it.
         self._lock = threading.RLock()
@@ -107,13 +113,10 @@ class Importer:
         errors_out: PathArg | None = None,
         summary_json: PathArg | None = None,
         report_html: PathArg | None = None,
-        progress: Callable[[int], None] | None = None,
-        log_file: PathArg | None = None,
     ) -> RunResult:
         """Import `input` (a CSV path, or "-" for standard input) in an event loop of its
         own. `out` defaults to `<input>.results.csv` beside it; the others are written
-        only when given (`log_file` is only checked against the others: the caller's
-        logging writes it). Raises a SetupError (nothing sent) when something checked
+        only when given. Raises a SetupError (nothing sent) when something checked
         before the first request is wrong; anything after is in the result."""
         return asyncio.run(
             self.arun(
@@ -122,8 +125,6 @@ class Importer:
                 errors_out=errors_out,
                 summary_json=summary_json,
                 report_html=report_html,
-                progress=progress,
-                log_file=log_file,
             )
         )
 
@@ -135,8 +136,6 @@ class Importer:
         errors_out: PathArg | None = None,
         summary_json: PathArg | None = None,
         report_html: PathArg | None = None,
-        progress: Callable[[int], None] | None = None,
-        log_file: PathArg | None = None,
     ) -> RunResult:
         """`run`, in the running event loop (for callers that have one)."""
         source = Path(input)
@@ -147,7 +146,6 @@ class Importer:
             errors_out=_path(errors_out),
             summary_json=_path(summary_json),
             report_html=_path(report_html),
-            log_file=_path(log_file),
         )
         stopper = pipeline.Stopper()
         with self._lock:
@@ -156,7 +154,7 @@ class Importer:
             self._loop, self._stopper = asyncio.get_running_loop(), stopper
         try:
             summary = await pipeline.arun(
-                settings, transport=self._transport, progress=progress, stopper=stopper
+                settings, transport=self._transport, progress=self._progress, stopper=stopper
             )
         finally:
             with self._lock:

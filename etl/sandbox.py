@@ -317,19 +317,7 @@ def serve_app_in_thread(
 )
 @click.option("--latency-ms", type=click.FloatRange(0), default=0.0, help="Delay before answering.")
 @click.option("--seed", type=int, default=None, help="Seed for the fault draws.")
-def main(
-    port: int,
-    api_key: str,
-    fail_rate: float,
-    throttle_rate: float,
-    retry_after: str,
-    drop_rate: float,
-    late_rate: float,
-    late_seconds: float,
-    rate_limit: float | None,
-    latency_ms: float,
-    seed: int | None,
-) -> None:
+def main(port: int, api_key: str, **faults: Any) -> None:
     """A local Affelios customer API that speaks the contract, for trying the importer.
 
     \b
@@ -337,19 +325,9 @@ def main(
       AFFELIOS_SANDBOX_API_KEY=test affelios-sandbox --port 8080 --throttle-rate 0.05
       AFFELIOS_API_KEY=test affelios-import customers.csv --base-url http://127.0.0.1:8080
     """
+    retry_after = faults["retry_after"]
     if not (retry_after.isdigit() or retry_after in RETRY_AFTER_MODES):
         raise click.BadParameter("seconds, 'date', 'none' or 'mixed'", param_hint="--retry-after")
-    faults = Faults(
-        fail_rate=fail_rate,
-        throttle_rate=throttle_rate,
-        retry_after=retry_after,
-        drop_rate=drop_rate,
-        late_rate=late_rate,
-        late_seconds=late_seconds,
-        rate_limit=rate_limit,
-        latency_ms=latency_ms,
-        seed=seed,
-    )
-    sandbox = Sandbox(api_key=api_key, faults=faults)
+    sandbox = Sandbox(api_key=api_key, faults=Faults(**faults))  # one option per field
     click.echo(f"affelios-sandbox listening on http://{HOST}:{port}", err=True)
     web.run_app(sandbox.app(), host=HOST, port=port, print=None, access_log=None)

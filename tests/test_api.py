@@ -96,9 +96,10 @@ def test_the_callers_signal_handlers_stay_theirs(sandbox: RunningSandbox, tmp_pa
     before = {sig: signal.signal(sig, mine) for sig in (signal.SIGINT, signal.SIGTERM)}
     seen_during: list[object] = []
     try:
-        Importer(config(sandbox, tmp_path)).run(
-            source, progress=lambda n: seen_during.append(signal.getsignal(signal.SIGTERM))
-        )
+        Importer(
+            config(sandbox, tmp_path),
+            progress=lambda n: seen_during.append(signal.getsignal(signal.SIGTERM)),
+        ).run(source)
         assert signal.getsignal(signal.SIGTERM) is mine
         assert signal.getsignal(signal.SIGINT) is mine
         assert seen_during and all(h is mine for h in seen_during)
