@@ -70,7 +70,13 @@ class RunResult:
 
     @property
     def rows_to_fix(self) -> int:
+        """Rows a person must fix: invalid, or refused by the API as they are."""
         return self._summary.to_fix
+
+    @property
+    def rows_to_retry(self) -> int:
+        """Rows that need only another try (the next run sends them again)."""
+        return self._summary.to_retry
 
     def to_text(self) -> str:
         """The summary as the CLI prints it."""

@@ -40,9 +40,19 @@ CREATE TABLE IF NOT EXISTS customers (
     affelios_id       TEXT,
     status            TEXT NOT NULL,
     recorded_at       TEXT NOT NULL,
+    first_recorded_at TEXT,
+    sent              TEXT,
     PRIMARY KEY (base_url, external_brand_id, external_id)
 ) WITHOUT ROWID
 """
+# The journal's schema, in SQLite's user_version: 0 had no first_recorded_at and no
+# sent (what was sent for the customer: the JSON body); 1 has both.
+SCHEMA_VERSION = 1
+_MIGRATE_TO_1 = (
+    "ALTER TABLE customers ADD COLUMN first_recorded_at TEXT",
+    "ALTER TABLE customers ADD COLUMN sent TEXT",
+    "UPDATE customers SET first_recorded_at = recorded_at",
+)
 _LOOKUP_BATCH = 500
 
 
@@ -50,13 +60,15 @@ _LOOKUP_BATCH = 500
 # as SQLite states it: formatted in C at commit, not per row on the event loop.
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 _RECORD = f"""
-INSERT INTO customers VALUES (?,?,?,?,?,{_NOW})
+INSERT INTO customers VALUES (?,?,?,?,?,{_NOW},{_NOW},?)
 ON CONFLICT DO UPDATE SET
     affelios_id = excluded.affelios_id, status = excluded.status,
-    recorded_at = excluded.recorded_at
+    recorded_at = excluded.recorded_at, sent = excluded.sent
 WHERE customers.status = 'sending'
 """
-_INTEND = f"INSERT INTO customers VALUES (?,?,?,NULL,'sending',{_NOW}) ON CONFLICT DO NOTHING"
+_INTEND = (
+    f"INSERT INTO customers VALUES (?,?,?,NULL,'sending',{_NOW},{_NOW},NULL) ON CONFLICT DO NOTHING"
+)
 _FORGET = (
     "DELETE FROM customers WHERE base_url = ? AND external_brand_id = ? AND external_id = ?"
     " AND status = 'sending'"
@@ -100,6 +112,11 @@ class Journal:
             spellings = _spellings(connection)
         held = [s for s in spellings if identity(s) == self._base_url]
         self._spellings = [self._base_url, *(s for s in held if s != self._base_url)]
+        # A read-only journal of schema 0 (a dry run's) is read as it is.
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        self._first_and_sent = (
+            "c.first_recorded_at, c.sent" if version >= 1 else "c.recorded_at, NULL"
+        )
         # Whether it held nothing for this API when opened: then lookups can be skipped,
         # since what this run adds are keys it has already seen in the file.
         self.was_empty = not held
@@ -135,8 +152,7 @@ class Journal:
                     connection.execute("PRAGMA synchronous=NORMAL")
                 connection.execute("PRAGMA busy_timeout=10000")
                 if not read_only or memory:
-                    connection.execute(_SCHEMA)
-                    connection.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                    _create_or_migrate(connection)
                 return cls(connection, base_url=base_url, lock=lock, read_only=read_only, path=path)
             except BaseException:
                 connection.close()
@@ -166,14 +182,15 @@ class Journal:
         for spelling in self._spellings:
             rows = select_keys(
                 self._db,
-                "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id"
+                "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
+                f" {self._first_and_sent}"
                 " FROM {keys} JOIN customers c ON c.base_url = ?"
                 " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
                 list(keys),
                 spelling,
             )
-            for brand, ext, status, affelios_id in rows:
-                entry = Entry(status, affelios_id)
+            for brand, ext, status, affelios_id, first, sent in rows:
+                entry = Entry(status, affelios_id, first, sent)
                 if (brand, ext) not in found or entry.done:
                     found[brand, ext] = entry
         return found
@@ -233,9 +250,15 @@ class Journal:
         for statement, row in pending:
             self._db.execute(statement, row)
 
-    def record(self, key: Key, *, affelios_id: str | None, status: str) -> None:
-        """Remember a customer the API created or already had; kept until `flush`."""
-        row = (self._base_url, key[0], key[1], affelios_id, status)
+    def record(
+        self, key: Key, *, affelios_id: str | None, status: str, sent: bytes | None = None
+    ) -> None:
+        """Remember a customer the API created or already had, and the body sent for it;
+        kept until `flush`."""
+        row = (
+            self._base_url, key[0], key[1], affelios_id, status,
+            None if sent is None else sent.decode(),
+        )  # fmt: skip
         self._pending.append((_RECORD, row))
 
     def forget(self, key: Key) -> None:
@@ -321,6 +344,22 @@ def select_keys(
 
 APPLICATION_ID = 0x41464C49  # "AFLI", in the SQLite header of every journal
 _COLUMNS = ["base_url", "external_brand_id", "external_id", "affelios_id", "status", "recorded_at"]
+_COLUMNS_1 = [*_COLUMNS, "first_recorded_at", "sent"]
+
+
+def _create_or_migrate(db: sqlite3.Connection) -> None:
+    """Create the table, or bring a journal of an older schema up to this one."""
+    with db:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        exists = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='customers'"
+        ).fetchone()
+        if exists and version < 1:
+            for statement in _MIGRATE_TO_1:
+                db.execute(statement)
+        db.execute(_SCHEMA)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
 
 class NotAJournal(Exception):
@@ -335,9 +374,15 @@ def _check(db: sqlite3.Connection, *, read_only: bool) -> None:
     if application_id not in (0, APPLICATION_ID) or (tables and "customers" not in tables):
         held = f" (it holds the tables {', '.join(tables)})" if tables else ""
         raise NotAJournal(f"this SQLite file is not a journal of affelios-import{held}")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise NotAJournal(
+            f"it was written by a newer affelios-import (journal schema {version}; this "
+            f"version reads up to {SCHEMA_VERSION}): upgrade affelios-import"
+        )
     if "customers" in tables:
         columns = [row[1] for row in db.execute("PRAGMA table_info(customers)")]
-        if columns != _COLUMNS:
+        if columns != (_COLUMNS_1 if version >= 1 else _COLUMNS):
             raise NotAJournal("its customers table is not a journal's")
     problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
     if problems != ["ok"]:

@@ -15,6 +15,8 @@ class Entry(NamedTuple):
 
     status: str  # "created", "exists", or "sending" (sent; the outcome never learned)
     affelios_id: str | None
+    first_recorded_at: str = ""  # UTC, ISO-8601 ("2026-11-24T02:10:33.120Z")
+    sent: str | None = None  # the JSON body sent; None: not known (an older journal)
 
     @property
     def done(self) -> bool:

@@ -39,6 +39,11 @@ KINDS: dict[str, str] = {
 }
 
 
+# Failed rows that a person must fix (the API refused the row itself); every other
+# failed row, like a not_sent one, needs only another try (the next run sends it again).
+TO_FIX_KINDS = frozenset({"refused", "conflict"})
+
+
 def item(kind: str, column: str = "") -> str:
     """One code as the `error_kind` column writes it."""
     assert kind in KINDS, kind

@@ -1,8 +1,9 @@
 """Logs: one line per notable event, as text or JSON, to a file (or to stderr with -v).
 
 Events: `start` (the settings, never the key), `retry`, `throttle`, `stop`, `end` (the
-counts), and with `-v` one `request` line per answer. Every line carries the event's
-fields as key=value pairs (text) or as one JSON object per line (json).
+counts), and with `-v` one `request` line per answer. Every line carries its time (UTC),
+the run's id (`run=`) and the event's fields as key=value pairs (text) or as one JSON
+object per line (json).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,14 @@ LOGGER = logging.getLogger("affelios_import")
 LOGGER.addHandler(logging.NullHandler())  # used as a library: silent unless configured
 
 
+# The id of the run in progress (tasks and threads of the run inherit it).
+RUN_ID: ContextVar[str | None] = ContextVar("affelios_import_run_id", default=None)
+
+
 def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one event; cheap when nobody listens at that level."""
     if LOGGER.isEnabledFor(level):
-        LOGGER.log(level, name, extra={"fields": fields})
+        LOGGER.log(level, name, extra={"fields": {"run": RUN_ID.get(), **fields}})
 
 
 class _Format(logging.Formatter):

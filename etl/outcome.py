@@ -10,13 +10,15 @@ class Status(StrEnum):
     CREATED = "created"  # the API created the customer; affelios_id is its id
     EXISTS = "exists"  # the API answered 409: it already had this customer
     SKIPPED = "skipped"  # the journal says an earlier run created it; nothing sent
+    CHANGED = "changed"  # as skipped, but today's row would send other values; not sent
     VALID = "valid"  # dry run only: would have been sent
     INVALID = "invalid"  # the row breaks a rule; nothing sent
     FAILED = "failed"  # sent, and refused or never answered after every retry
     NOT_SENT = "not_sent"  # the run stopped before this row was sent
 
 
-GOOD = frozenset({Status.CREATED, Status.EXISTS, Status.SKIPPED, Status.VALID})
+# Statuses that leave nothing to do (a change is reported, but the API has no update).
+GOOD = frozenset({Status.CREATED, Status.EXISTS, Status.SKIPPED, Status.CHANGED, Status.VALID})
 TO_FIX = frozenset({Status.INVALID, Status.FAILED})  # the errors file's rows
 
 

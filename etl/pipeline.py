@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
 import traceback
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -29,7 +31,7 @@ from etl import __version__, report
 from etl.columns import ColumnMap, resolve
 from etl.errors import AffeliosImportError, InputError, OutputFailed, SetupError
 from etl.journal import Journal
-from etl.logs import event
+from etl.logs import RUN_ID, event
 from etl.outcome import Outcome, Status, StopReason
 from etl.outputs import check as check_outputs
 from etl.plan import PlannedChunk, Planner, Send
@@ -146,40 +148,20 @@ async def arun(
     never held up; `stopper` stops the run from outside.
     """
     run = _Run(settings, progress or (lambda n: None), stopper or Stopper())
-    summary, trace = run.summary, run.trace
-    started = time.monotonic()
-    _log_start(settings)
-    with ExitStack() as stack:
-        prepared = await asyncio.to_thread(prepare, settings, stack)
-        await run.execute(prepared, transport)
-    summary.seconds = time.monotonic() - started
-    if settings.report_html is not None:
-        _write_last(
-            "--report-html",
-            settings.report_html,
-            summary,
-            lambda path: report.write(path, summary, trace, title=str(settings.input)),
-        )
-    if settings.summary_json is not None:
-        _write_last(
-            "--summary-json",
-            settings.summary_json,
-            summary,
-            lambda path: path.write_text(
-                json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8"
-            ),
-        )
-    if summary.stop_reason:
-        event("stop", logging.WARNING, reason=summary.stop_reason)
-    event(
-        "end",
-        rows=summary.rows,
-        counts={k: v for k, v in summary.counts.items() if v},
-        retries=summary.retries,
-        seconds=round(summary.seconds, 3),
-        exit_code=summary.exit_code,
-    )
+    summary, now = run.summary, datetime.now(UTC)
+    summary.run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    summary.started_at, summary.input = _utc(now), str(settings.input)
+    named = RUN_ID.set(summary.run_id)
+    try:
+        await run.whole(transport)
+    finally:
+        RUN_ID.reset(named)
     return summary
+
+
+def _utc(moment: datetime) -> str:
+    """`2026-11-25T19:40:12.345Z`"""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _log_start(settings: Settings) -> None:
@@ -254,6 +236,42 @@ class _Run:
         self.done_rows = 0  # rows with an outcome, for the report's timeline
         self.read_error: InputError | None = None
         self.started = time.monotonic()
+
+    async def whole(self, transport: httpx.AsyncBaseTransport | None) -> None:
+        """The run from its checks to its last output, and its end in the log."""
+        settings, summary, trace = self.settings, self.summary, self.trace
+        _log_start(settings)
+        with ExitStack() as stack:
+            prepared = await asyncio.to_thread(prepare, settings, stack)
+            await self.execute(prepared, transport)
+        summary.seconds = time.monotonic() - self.started
+        summary.finished_at = _utc(datetime.now(UTC))
+        if settings.report_html is not None:
+            _write_last(
+                "--report-html",
+                settings.report_html,
+                summary,
+                lambda path: report.write(path, summary, trace, title=str(settings.input)),
+            )
+        if settings.summary_json is not None:
+            _write_last(
+                "--summary-json",
+                settings.summary_json,
+                summary,
+                lambda path: path.write_text(
+                    json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8"
+                ),
+            )
+        if summary.stop_reason:
+            event("stop", logging.WARNING, reason=summary.stop_reason)
+        event(
+            "end",
+            rows=summary.rows,
+            counts={k: v for k, v in summary.counts.items() if v},
+            retries=summary.retries,
+            seconds=round(summary.seconds, 3),
+            exit_code=summary.exit_code,
+        )
 
     async def execute(
         self, prepared: _Prepared, transport: httpx.AsyncBaseTransport | None
@@ -366,7 +384,12 @@ class _Run:
         await journal.intend(send.key)  # committed before the request leaves
         outcome = await submitter.send(send.body)
         if outcome.status in (Status.CREATED, Status.EXISTS):
-            journal.record(send.key, affelios_id=outcome.affelios_id or None, status=outcome.status)
+            journal.record(
+                send.key,
+                affelios_id=outcome.affelios_id or None,
+                status=outcome.status,
+                sent=send.body,
+            )
         elif not outcome.maybe_created and not send.resent:
             # Nothing was created by this run. (For a resent row, the entry is the earlier
             # run's and says that run may have created it: it stays until an answer says.)

@@ -1,12 +1,16 @@
 """Decide, for each row of a chunk, whether it is sent: the columns, validate and plan stages.
 
-A row is not sent when it is invalid, when it repeats the `externalBrandId` +
-`externalId` of an earlier valid row of the same file, or when the journal says an
-earlier run already created (or found) that customer.
+The journal answers first for every row whose key (`externalBrandId` + `externalId`)
+can be read: a customer an earlier run created (or found) is `skipped` with its id,
+whatever else today's row holds (a problem in it is noted, not counted as a row to fix),
+or `changed` when today's row would send other values than were sent then (named field
+by field; the API has no documented update, so nothing is sent). Of the other rows, one
+is not sent when it is invalid, or repeats the key of an earlier valid row of the file.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +21,7 @@ from etl import kinds
 from etl.columns import ColumnMap, to_contract
 from etl.keys import Entry, Key
 from etl.outcome import Outcome, Status
-from etl.payload import build_payload, encode
+from etl.payload import Body, build_payload, encode
 from etl.validate import row_errors
 from schemas.customer import CONTRACT_FIELDS
 
@@ -48,8 +52,12 @@ class PlannedChunk:
     http_status: Column
     attempts: npt.NDArray[np.int64]
     frame: pd.DataFrame | None = None  # contract fields, until the bodies are built
+    # The valid rows that are not repeats: sent unless the journal holds them.
     candidates: npt.NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
-    keys: list[Key] = field(default_factory=list)  # of the candidates
+    # The rows whose key can be read (candidates among them), and their keys: what the
+    # journal is asked about.
+    readable: npt.NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
+    keys: list[Key] = field(default_factory=list)
     sends: list[Send] = field(default_factory=list)
 
     @classmethod
@@ -159,10 +167,11 @@ class Planner:
                     chunk.status[i] = Status.INVALID.value
                     chunk.error[i] = why
                     chunk.error_kind[i] = kinds.item(kind)
+        brands, ids = _texts(frame, "externalBrandId"), _texts(frame, "externalId")
         valid = np.flatnonzero(chunk.status != Status.INVALID.value)
-        brands = _texts(frame, "externalBrandId")[valid]
-        ids = _texts(frame, "externalId")[valid]
-        hashes = np.fromiter(map(hash, zip(brands, ids, strict=True)), np.int64, len(valid))
+        hashes = np.fromiter(
+            map(hash, zip(brands[valid], ids[valid], strict=True)), np.int64, len(valid)
+        )
         first = self._seen.first_rows(hashes, chunk.rows[valid])
         repeats = first > 0
         chunk.status[valid[repeats]] = Status.INVALID.value
@@ -172,48 +181,119 @@ class Planner:
         ]
         chunk.error_kind[valid[repeats]] = kinds.item("duplicate_row")
         chunk.candidates = valid[~repeats]
-        chunk.keys = list(zip(brands[~repeats].tolist(), ids[~repeats].tolist(), strict=True))
+        chunk.readable = np.flatnonzero(self._readable(frame, chunk))
+        at = chunk.readable
+        chunk.keys = list(zip(brands[at].tolist(), ids[at].tolist(), strict=True))
         return chunk
+
+    def _readable(self, frame: pd.DataFrame, chunk: PlannedChunk) -> npt.NDArray[np.bool_]:
+        """Whether each row's key can be read: both parts present (the brand the one
+        given with --brand, if any), in a row read whole, with no NUL byte."""
+        ok = np.ones(len(frame), dtype=bool)
+        for name in ("externalBrandId", "externalId"):
+            ok &= (frame[name].str.strip() != "").to_numpy(dtype=bool, na_value=False)
+        if self._brand is not None:
+            ok &= (frame["externalBrandId"] == self._brand).to_numpy(dtype=bool, na_value=False)
+        for i, _ in _nul_cells(chunk.raw):
+            ok[i] = False
+        if self._broken:
+            at = frame.index.get_indexer(pd.Index(list(self._broken)))
+            ok[at[at >= 0]] = False
+        return ok
 
     @staticmethod
     def finish(chunk: PlannedChunk, known: dict[Key, Entry], *, dry_run: bool) -> None:
-        """Settle the candidates the journal already holds (`known`: its entries among
-        `chunk.keys`) as `skipped`; the others are `valid` in a dry run, else each gets
-        the body of its request.
+        """Settle the rows whose customer the journal holds (`known`: its entries among
+        `chunk.keys`) as `skipped` or `changed`; the other candidates are `valid` in a dry
+        run, else each gets the body of its request.
 
         A row that an earlier run was sending when it died is sent again (the API's 409
         tells whether that run created it), and flagged so its result says so.
         """
-        keep = np.ones(len(chunk.candidates), dtype=bool)
-        resent = np.zeros(len(chunk.candidates), dtype=bool)
-        for i, key in enumerate(chunk.keys if known else ()):  # known: only on a rerun
+        keep = np.zeros(len(chunk.raw), dtype=bool)
+        keep[chunk.candidates] = True
+        resent = np.zeros(len(chunk.raw), dtype=bool)
+        held: list[tuple[int, Entry]] = []  # candidates the journal holds as done
+        asked = zip(chunk.readable.tolist(), chunk.keys, strict=True) if known else iter(())
+        for position, key in asked:
             entry = known.get(key)
             if entry is None:
                 continue
             if not entry.done:
-                resent[i] = True
-                continue
-            keep[i] = False
-            chunk.settle(
-                int(chunk.candidates[i]),
-                Outcome(
-                    status=Status.SKIPPED,
-                    affelios_id=entry.affelios_id or "",
-                    error="" if entry.affelios_id else "already existed; its id is not known",
-                ),
-            )
-        positions = chunk.candidates[keep]
+                resent[position] = keep[position]
+            elif keep[position]:
+                keep[position] = False
+                held.append((position, entry))
+            else:  # invalid today, or a repeat: the customer is done all the same
+                chunk.settle(position, _skipped(entry, today=_today(chunk, position)))
+        assert chunk.frame is not None
+        fields = [name for name in CONTRACT_FIELDS if name in chunk.frame.columns]
+        for position, entry in held:
+            today = build_payload({name: str(chunk.frame[name].iat[position]) for name in fields})
+            chunk.settle(position, _compared(entry, today))
+        positions = np.flatnonzero(keep)
         if dry_run:
             chunk.status[positions] = Status.VALID.value
         else:
-            assert chunk.frame is not None
-            fields = [name for name in CONTRACT_FIELDS if name in chunk.frame.columns]
             values = [_texts(chunk.frame, name)[positions] for name in fields]
-            keys = [key for key, kept in zip(chunk.keys, keep.tolist(), strict=True) if kept]
-            for position, key, again, row in zip(
-                positions.tolist(), keys, resent[keep].tolist(), zip(*values, strict=True),
+            for position, again, row in zip(
+                positions.tolist(), resent[positions].tolist(), zip(*values, strict=True),
                 strict=True,
             ):  # fmt: skip
-                body = encode(build_payload(dict(zip(fields, row, strict=True))))
+                fields_of_row = dict(zip(fields, row, strict=True))
+                key = (fields_of_row["externalBrandId"], fields_of_row["externalId"])
+                body = encode(build_payload(fields_of_row))
                 chunk.sends.append(Send(position, key, body, resent=again))
         chunk.frame = None
+
+
+def _today(chunk: PlannedChunk, position: int) -> str:
+    """What is wrong with today's row, as a note on a customer already imported."""
+    error = str(chunk.error[position])
+    if str(chunk.error_kind[position]).startswith("duplicate_row"):
+        return f"today's row is a {error.removesuffix('; not sent')}"
+    return f"today's row has {error}"
+
+
+def _imported(entry: Entry) -> str:
+    return f"imported {entry.first_recorded_at[:10]}" if entry.first_recorded_at else "imported"
+
+
+def _skipped(entry: Entry, *, today: str = "") -> Outcome:
+    notes = [_imported(entry) if today else "", today]
+    if not entry.affelios_id:
+        notes.insert(0, "already existed; its id is not known")
+    return Outcome(
+        status=Status.SKIPPED,
+        affelios_id=entry.affelios_id or "",
+        error="; ".join(filter(None, notes)),
+    )
+
+
+def _compared(entry: Entry, body: Body) -> Outcome:
+    """`skipped`, or `changed` when `body` is not what was sent for the customer (an
+    entry from before the journal kept it has nothing to compare: skipped)."""
+    if entry.sent is None or encode(body) == entry.sent.encode():
+        return _skipped(entry)
+    before = json.loads(entry.sent)
+    if before == body:  # the same values, written another way
+        return _skipped(entry)
+    changes = [
+        f"{name}: {_shown(before.get(name))} → {_shown(body.get(name))}"
+        for name in CONTRACT_FIELDS
+        if before.get(name) != body.get(name)
+    ]
+    return Outcome(
+        status=Status.CHANGED,
+        affelios_id=entry.affelios_id or "",
+        error=f"{_imported(entry)}; changed since: {'; '.join(changes)}; not sent (the API "
+        "has no update: change it in Affelios, see the README)",
+    )
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "''"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)

@@ -22,6 +22,7 @@ COLOURS = {
     "created": "#2e7d32",
     "exists": "#558b2f",
     "skipped": "#78909c",
+    "changed": "#f9a825",
     "valid": "#1565c0",
     "invalid": "#ef6c00",
     "failed": "#c62828",
@@ -35,6 +36,7 @@ class Trace:
 
     timeline: list[tuple[float, int, int]] = field(default_factory=list)  # (s, rows, retries)
     to_fix: list[tuple[int, str, str]] = field(default_factory=list)  # (row, status, error)
+    changed: list[tuple[int, str, str]] = field(default_factory=list)  # (row, status, what)
 
     def note_chunk(
         self,
@@ -43,9 +45,10 @@ class Trace:
         error: npt.NDArray[np.object_],
     ) -> None:
         """Note a chunk's first rows to fix (`rows`: their 1-based data row numbers)."""
-        at = np.flatnonzero(np.isin(status, [s.value for s in TO_FIX]))
-        for i in at[: max(0, MAX_ROWS_SHOWN - len(self.to_fix))].tolist():
-            self.to_fix.append((int(rows[i]), status[i], error[i]))
+        for kept, wanted in ((self.to_fix, [s.value for s in TO_FIX]), (self.changed, ["changed"])):
+            at = np.flatnonzero(np.isin(status, wanted))
+            for i in at[: max(0, MAX_ROWS_SHOWN - len(kept))].tolist():
+                kept.append((int(rows[i]), status[i], error[i]))
 
 
 def _bars(summary: Summary) -> str:
@@ -115,17 +118,17 @@ def _timeline(trace: Trace) -> str:
     )
 
 
-def _to_fix(trace: Trace, summary: Summary) -> str:
-    if not trace.to_fix:
-        return "<p>Nothing to fix.</p>"
+def _rows_table(shown: list[tuple[int, str, str]], total: int, *, none: str, rest: str) -> str:
+    if not shown:
+        return f"<p>{none}</p>"
     body = "".join(
         f"<tr><td class='n'>{row}</td><td>{html.escape(status)}</td>"
         f"<td>{html.escape(error)}</td></tr>"
-        for row, status, error in trace.to_fix
+        for row, status, error in shown
     )
     more = ""
-    if summary.to_fix > len(trace.to_fix):
-        more = f"<p>… and {summary.to_fix - len(trace.to_fix):,} more in the errors file.</p>"
+    if total > len(shown):
+        more = f"<p>… and {total - len(shown):,} more in {rest}.</p>"
     return (
         "<table><thead><tr><th>row</th><th>status</th><th>error</th></tr></thead>"
         f"<tbody>{body}</tbody></table>{more}"
@@ -169,7 +172,9 @@ Results: {html.escape(summary.results_path)}</p>
 <h2>Rows over time</h2>
 {_timeline(trace)}
 <h2>Rows to fix (the first {MAX_ROWS_SHOWN})</h2>
-{_to_fix(trace, summary)}
+{_rows_table(trace.to_fix, summary.to_fix, none="Nothing to fix.", rest="the errors file")}
+<h2>Customers changed since they were imported (the first {MAX_ROWS_SHOWN})</h2>
+{_rows_table(trace.changed, summary.counts["changed"], none="None.", rest="the results")}
 </body></html>
 """
     path.parent.mkdir(parents=True, exist_ok=True)

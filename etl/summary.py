@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from etl.kinds import labels
-from etl.outcome import GOOD, TO_FIX, Status, StopReason
+from etl.kinds import TO_FIX_KINDS, labels
+from etl.outcome import GOOD, Status, StopReason
 
 # Of to_dict() (--summary-json): bumped when a field is renamed, removed or changes meaning.
 SCHEMA_VERSION = 1
@@ -32,6 +32,12 @@ class Summary:
     seconds: float | None = None  # None: not known (a summary of a results file)
     retries: int = 0
     rows_missing: int = 0  # data rows with no results line (never read, or never written)
+    failed_to_fix: int = 0  # failed rows the API refused as they are (see kinds.TO_FIX_KINDS)
+    # Who and when: a run's own (None for a summary made from a results file).
+    run_id: str | None = None
+    input: str | None = None
+    started_at: str | None = None  # UTC, ISO-8601
+    finished_at: str | None = None
 
     def add_chunk(
         self,
@@ -44,6 +50,8 @@ class Summary:
         grouped by their kinds (see etl.kinds), never by the words of their messages."""
         self.rows += len(status)
         self.counts.update(status.tolist())
+        for kind in error_kind[status == Status.FAILED.value].tolist():
+            self.failed_to_fix += kind in TO_FIX_KINDS
         for i in np.flatnonzero(error_kind != "").tolist():
             if status[i] in (Status.INVALID, Status.FAILED):
                 self._add_errors(int(rows[i]), labels(error_kind[i], http_status[i]))
@@ -57,7 +65,15 @@ class Summary:
 
     @property
     def to_fix(self) -> int:
-        return sum(self.counts[status.value] for status in TO_FIX)
+        """Rows a person must fix: invalid ones, and those the API refused as they are."""
+        return self.counts[Status.INVALID.value] + self.failed_to_fix
+
+    @property
+    def to_retry(self) -> int:
+        """Rows that need only another try (timed out, interrupted, API down, not sent):
+        the next run sends them again."""
+        failed_or_not_sent = self.counts[Status.FAILED.value] + self.counts[Status.NOT_SENT.value]
+        return failed_or_not_sent - self.failed_to_fix
 
     @property
     def exit_code(self) -> int:
@@ -70,6 +86,10 @@ class Summary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "input": self.input,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
             "rows": self.rows,
             "counts": {s.value: self.counts[s.value] for s in Status},
             "top_errors": [
@@ -84,6 +104,7 @@ class Summary:
             "results": self.results_path,
             "errors_file": self.errors_path or None,
             "rows_to_fix": self.to_fix,
+            "rows_to_retry": self.to_retry,
             "rows_missing": self.rows_missing,
             "exit_code": self.exit_code,
         }
@@ -95,13 +116,21 @@ class Summary:
             timing = f" in {self.seconds:.1f}s"
             if self.seconds > 0:
                 timing += f", {self.rows / self.seconds:,.0f} rows/s"
-        lines = [
+        lines = []
+        if self.started_at is not None:  # a run's own summary, not a results file's
+            lines.append(f"{self.started_at[:19].replace('T', ' ')} UTC, run {self.run_id}")
+        lines += [
             f"{self.rows} rows{' (dry run, nothing sent)' if self.dry_run else ''}: "
             f"{counts or ('none written' if self.rows_missing else 'nothing to import')}"
             + (f", {self.rows_missing} without a results line" if self.rows_missing else "")
             + timing
             + (f", {self.retries} retries" if self.retries else "")
         ]
+        if changed := self.counts[Status.CHANGED.value]:
+            lines.append(
+                f"{changed} customer{'s' if changed > 1 else ''} changed since "
+                f"{'they were' if changed > 1 else 'it was'} imported: see the results"
+            )
         for kind, n in self.errors.most_common(TOP_ERRORS):
             rows = ", ".join(map(str, self.error_rows[kind]))
             more = ", …" if n > len(self.error_rows[kind]) else ""
@@ -109,6 +138,8 @@ class Summary:
         lines.append(f"results: {self.results_path}")
         if self.errors_path:
             lines.append(f"rows to fix: {self.to_fix}, in {self.errors_path}")
+        if self.to_retry:
+            lines.append(f"rows to retry: {self.to_retry} (the next run sends them again)")
         if self.stop_reason:
             lines.append(f"stopped: {self.stop_reason}")
         return "\n".join(lines)

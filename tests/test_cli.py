@@ -65,7 +65,7 @@ def test_dry_run_writes_results_beside_the_input_and_a_summary(
     )
     assert result.exit_code == 0, result.stderr
     assert [r["status"] for r in read_results(tmp_path / "c.results.csv")] == ["valid"] * 3
-    assert result.stderr.startswith("3 rows (dry run, nothing sent): 3 valid in ")
+    assert result.stderr.splitlines()[1].startswith("3 rows (dry run, nothing sent): 3 valid in ")
     assert f"results: {tmp_path / 'c.results.csv'}" in result.stderr
     data = json.loads(summary_json.read_text())
     assert data["counts"]["valid"] == 3
@@ -156,7 +156,7 @@ def test_limit_tries_the_first_rows_only(runner: CliRunner, tmp_path: Path) -> N
     assert [r["row"] for r in read_results(tmp_path / "c.results.csv")] == [
         str(i) for i in range(1, 8)
     ]
-    assert result.stderr.startswith("7 rows (dry run, nothing sent): 7 valid")
+    assert result.stderr.splitlines()[1].startswith("7 rows (dry run, nothing sent): 7 valid")
 
 
 def test_dated_names_for_outputs(runner: CliRunner, tmp_path: Path) -> None:

@@ -11,7 +11,12 @@ import pytest
 
 from etl.errors import SetupError
 from etl.journal import Journal
-from etl.keys import Entry
+from etl.keys import Entry, Key
+
+
+def brief(found: dict[Key, Entry]) -> dict[Key, tuple[str, str | None]]:
+    """Entries as (status, affelios_id): the parts these tests are about."""
+    return {key: (entry.status, entry.affelios_id) for key, entry in found.items()}
 
 
 def test_records_are_found_after_flush_and_per_base_url(tmp_path: Path) -> None:
@@ -22,9 +27,9 @@ def test_records_are_found_after_flush_and_per_base_url(tmp_path: Path) -> None:
     journal.close()
     again = Journal.open(path, base_url="https://a")
     keys = [("b", "1"), ("b", "2"), ("b", "3"), ("c", "1")]
-    assert again.lookup(keys) == {
-        ("b", "1"): Entry("created", "id1"),
-        ("b", "2"): Entry("exists", None),
+    assert brief(again.lookup(keys)) == {
+        ("b", "1"): ("created", "id1"),
+        ("b", "2"): ("exists", None),
     }
     again.close()
     other = Journal.open(path, base_url="https://other")
@@ -53,7 +58,7 @@ def test_lookup_works_across_batches(tmp_path: Path) -> None:
     journal.flush()
     found = journal.lookup(("b", str(i)) for i in range(0, 2000, 3))
     assert len(found) == len(range(0, 1234, 3))
-    assert found[("b", "1233")] == Entry("created", "id1233")
+    assert found[("b", "1233")][:2] == ("created", "id1233")
     journal.close()
 
 
@@ -122,17 +127,17 @@ def test_one_api_under_every_spelling_of_its_url_and_old_journals_still_work(
     )
     # A dry run reads an old journal as it is, without rewriting it.
     dry = Journal.open(path, base_url="http://localhost:8080", read_only=True)
-    assert dry.lookup([("b", "1")]) == {("b", "1"): Entry("created", "id1")}
+    assert brief(dry.lookup([("b", "1")])) == {("b", "1"): ("created", "id1")}
     dry.close()
     journal = Journal.open(path, base_url="http://localhost:8080/")
-    assert journal.lookup([("b", "1")]) == {("b", "1"): Entry("created", "id1")}
+    assert brief(journal.lookup([("b", "1")])) == {("b", "1"): ("created", "id1")}
     journal.close()
     with sqlite3.connect(path) as db:
         urls = sorted(url for (url,) in db.execute("SELECT base_url FROM customers"))
     db.close()
     assert urls == ["http://localhost:8080", "https://api.test", "https://other.test"]
     again = Journal.open(path, base_url="https://user:pw@Api.Test/")
-    assert again.lookup([("b", "2")]) == {("b", "2"): Entry("created", "id2")}
+    assert brief(again.lookup([("b", "2")])) == {("b", "2"): ("created", "id2")}
     again.record(("b", "4"), affelios_id="id4", status="created")
     again.close()
     assert b"secret" not in path.read_bytes() and b"pw" not in path.read_bytes()
@@ -171,3 +176,46 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SetupError, match="not a readable journal"):
         Journal.open(path, base_url="u")
     assert path.read_text() == "externalId,externalBrandId\n1,b\n"
+
+
+def test_an_old_journal_is_migrated_and_keeps_what_was_sent_from_now_on(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    legacy_journal(path, [("https://a", "b", "1", "id1", "created")])
+    journal = Journal.open(path, base_url="https://a")
+    journal.record(("b", "2"), affelios_id="id2", status="created", sent=b'{"externalId":"2"}')
+    journal.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+    db.close()
+    again = Journal.open(path, base_url="https://a", read_only=True)
+    found = again.lookup([("b", "1"), ("b", "2")])
+    again.close()
+    # From before the migration: its first record is its only one; nothing to compare.
+    assert found[("b", "1")] == Entry("created", "id1", "2026-01-01T00:00:00Z", None)
+    assert found[("b", "2")].sent == '{"externalId":"2"}'
+    assert found[("b", "2")].first_recorded_at.endswith("Z")
+
+
+def test_the_first_record_stays_the_first(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "j.db", base_url="u")
+    journal._db.execute(
+        "INSERT INTO customers VALUES (?,'b','1',NULL,'sending','2026-01-02T00:00:00Z',"
+        "'2026-01-02T00:00:00Z',NULL)",
+        (journal._base_url,),
+    )
+    journal.record(("b", "1"), affelios_id="id1", status="created", sent=b"{}")
+    journal.flush()
+    (entry,) = journal.lookup([("b", "1")]).values()
+    journal.close()
+    assert entry.first_recorded_at == "2026-01-02T00:00:00Z" and entry.sent == "{}"
+
+
+def test_a_journal_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    Journal.open(path, base_url="u").close()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version=7")
+    db.close()
+    for read_only in (False, True):
+        with pytest.raises(SetupError, match="written by a newer affelios-import"):
+            Journal.open(path, base_url="u", read_only=read_only)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from etl.sandbox import Faults, Sandbox, serve_in_thread
@@ -45,7 +46,9 @@ def test_text_log_without_verbose_has_only_notable_events(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     lines = log.read_text().splitlines()
     assert len(lines) == 2
-    assert " info start input=" in lines[0]
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info start run=\S+ input=", lines[0])
+    assert lines[1].split(" run=")[1].split()[0] == lines[0].split(" run=")[1].split()[0]
     assert f"base_url={url}" in lines[0]
-    assert ' info end rows=20 counts={"created":20} retries=0 seconds=' in lines[1]
+    assert " info end run=" in lines[1]
+    assert ' rows=20 counts={"created":20} retries=0 seconds=' in lines[1]
     assert lines[1].endswith(" exit_code=0")

@@ -70,13 +70,18 @@ def test_summarising_a_results_file_prints_what_the_run_did(
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert summary.returncode == 1
-    run_lines = done.stderr.splitlines()
+    when, *run_lines = done.stderr.splitlines()
+    assert when.endswith(" UTC, run " + json_run_id(when))
     file_lines = summary.stdout.splitlines()
     assert file_lines[0] == "31 rows: 27 created, 4 invalid"
     assert run_lines[0].startswith("31 rows: 27 created, 4 invalid in ")
     assert file_lines[1:4] == run_lines[1:4]  # the same error groups and rows
     assert "2 x registrationDate: expected an ISO-8601 Zulu timestamp" in file_lines[1]
     assert "(rows 4, 10)" in file_lines[1]  # =1+1 was shown as '=1+1 and read back as is
+
+
+def json_run_id(line: str) -> str:
+    return line.rsplit(" ", 1)[-1]
 
 
 def test_summary_json_and_mistakes(tmp_path: Path) -> None:

@@ -1,0 +1,137 @@
+"""Night after night: the nightly export imported again and again, with an analyst's
+fixes in between, against a real sandbox over HTTP (issue 13's week of nights)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tests.conftest import HEADER, RunningSandbox, read_results, run_cli, write_csv
+
+BRAND = "casino-x"
+
+
+def export(*, click_for_2: str = "", extra: int = 0) -> list[list[str]]:
+    """The operator's full export: ten customers, the fourth with a date in the wrong
+    form (the source system is never fixed), the second without a click id at first."""
+    rows = [
+        [f"C{i}", BRAND, f"2025-06-{i:02d}T19:29:48.174Z", f"clk_{i}", f"user{i}"]
+        for i in range(1, 11 + extra)
+    ]
+    rows[3][2] = "28/06/2025"
+    rows[1][3] = click_for_2
+    return rows
+
+
+def night(
+    path: Path, sandbox: RunningSandbox, journal: Path, *more: str | Path
+) -> tuple[int, list[dict[str, str]], dict[str, object], str]:
+    summary = path.with_suffix(".summary.json")
+    done = run_cli(
+        path, "--brand", BRAND, "--base-url", sandbox.url, "--journal", journal,
+        "--summary-json", summary, *more,
+    )  # fmt: skip
+    results = path.with_name(path.name.removesuffix(".csv") + ".results.csv")
+    if "--dry-run" in more:
+        results = path.with_name(path.name.removesuffix(".csv") + ".dry-run.results.csv")
+    return done.returncode, read_results(results), json.loads(summary.read_text()), done.stderr
+
+
+def test_a_week_of_nights_converges(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    journal = tmp_path / "journal.db"
+    requests = sandbox.server.stats
+
+    # Night 1: the first import; one row to fix.
+    source = write_csv(tmp_path / "export.csv", export())
+    code, results, summary, _ = night(source, sandbox, journal)
+    assert code == 1
+    assert [r["status"] for r in results].count("created") == 9
+    assert results[3]["status"] == "invalid"
+    assert summary["rows_to_fix"] == 1 and summary["rows_to_retry"] == 0
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", str(summary["run_id"]))
+    assert summary["input"] == str(source)
+    assert str(summary["started_at"]) <= str(summary["finished_at"])
+
+    # The analyst fixes the errors file and imports it.
+    errors = tmp_path / "export.errors.csv"
+    fixed = errors.read_text(encoding="utf-8").replace("28/06/2025", "2025-06-28T00:00:00Z")
+    errors.write_text(fixed, encoding="utf-8")
+    code, results, _, _ = night(errors, sandbox, journal)
+    assert code == 0 and [r["status"] for r in results] == ["created"]
+    ids = {c["externalId"]: c["id"] for c in sandbox.server.customers.values()}
+    assert len(ids) == 10
+
+    # Night 2: the same export, the source system not fixed: nothing is sent, and the
+    # fixed row is skipped with its id and a note, not a row to fix.
+    sent_before = requests["requests"]
+    code, results, summary, _ = night(source, sandbox, journal)
+    assert code == 0
+    assert requests["requests"] == sent_before
+    assert [r["status"] for r in results] == ["skipped"] * 10
+    assert [r["affelios_id"] for r in results] == [ids[f"C{i}"] for i in range(1, 11)]
+    assert re.fullmatch(
+        r"imported \d{4}-\d\d-\d\d; today's row has registrationDate '28/06/2025': expected .*",
+        results[3]["error"],
+    )
+    assert results[3]["error_kind"] == ""
+    assert summary["rows_to_fix"] == 0 and summary["exit_code"] == 0
+
+    # Night 3: the click id of customer 2 arrived, and a new customer: the first is
+    # changed (not sent), the second created.
+    write_csv(source, export(click_for_2="k7", extra=1))
+    code, results, summary, stderr = night(source, sandbox, journal)
+    assert code == 0, stderr
+    assert requests["requests"] == sent_before + 1
+    assert results[1]["status"] == "changed"
+    assert results[1]["affelios_id"] == ids["C2"]
+    assert "clickId: '' → 'k7'" in results[1]["error"]
+    assert results[10]["status"] == "created"
+    assert summary["counts"]["changed"] == 1  # type: ignore[index]
+    assert "1 customer changed since it was imported: see the results" in stderr
+
+
+def test_a_customer_journaled_before_the_journal_kept_what_was_sent_is_not_changed(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """Entries from before the journal kept what was sent have nothing to compare."""
+    import sqlite3
+
+    journal = tmp_path / "journal.db"
+    source = write_csv(tmp_path / "e.csv", export()[:3])
+    assert night(source, sandbox, journal)[0] == 0
+    with sqlite3.connect(journal) as db:
+        db.execute("UPDATE customers SET sent = NULL")
+    db.close()
+    write_csv(source, export(click_for_2="k7")[:3])
+    code, results, _, _ = night(source, sandbox, journal)
+    assert code == 0 and [r["status"] for r in results] == ["skipped"] * 3
+
+
+def test_a_row_whose_key_cannot_be_read_is_invalid_whatever_the_journal_holds(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal.db"
+    source = write_csv(tmp_path / "e.csv", export()[:3])
+    assert night(source, sandbox, journal)[0] == 0
+    rows = export()[:3]
+    rows[0][0] = " "  # no externalId
+    rows[1][1] = "sportsbook-y"  # not the brand given with --brand
+    write_csv(source, rows)
+    code, results, summary, _ = night(source, sandbox, journal)
+    assert code == 1
+    assert [r["status"] for r in results] == ["invalid", "invalid", "skipped"]
+    assert summary["rows_to_fix"] == 2
+
+
+def test_a_repeat_of_a_journaled_customer_is_skipped_with_a_note(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal.db"
+    source = write_csv(tmp_path / "e.csv", export()[:2])
+    assert night(source, sandbox, journal)[0] == 0
+    write_csv(source, [*export()[:2], export()[0]], HEADER)
+    code, results, _, _ = night(source, sandbox, journal)
+    assert code == 0
+    assert [r["status"] for r in results] == ["skipped"] * 3
+    assert "today's row is a duplicate of row 1" in results[2]["error"]
