@@ -44,7 +44,7 @@ from etl.read import (
     read_chunks,
     spool_stdin,
 )
-from etl.redact import check_api_key
+from etl.redact import Redactor, check_api_key
 from etl.report import Trace
 from etl.results import ErrorsWriter, ResultsWriter
 from etl.settings import Settings
@@ -184,17 +184,6 @@ def _log_start(settings: Settings) -> None:
     )  # the key is not a field here, and never will be
 
 
-def _write_last(option: str, path: Path, summary: Summary, write: Callable[[Path], object]) -> None:
-    """Write an output made at the end of the run (checked writable before it started);
-    should it fail even so (a disk that filled meanwhile), the run says so and exits 3."""
-    try:
-        write(path)
-    except OSError as exc:
-        reason = f"{option} {path}: cannot be written ({exc.strerror or exc})"
-        summary.stop_reason = "; ".join(filter(None, (summary.stop_reason, reason)))
-        summary.stop_kind = summary.stop_kind or StopReason.OUTPUT_FAILED
-
-
 class _InFlight:
     """A planned chunk whose rows are being sent; `done` once every row has an outcome."""
 
@@ -247,17 +236,15 @@ class _Run:
         summary.seconds = time.monotonic() - self.started
         summary.finished_at = _utc(datetime.now(UTC))
         if settings.report_html is not None:
-            _write_last(
+            self._write_last(
                 "--report-html",
                 settings.report_html,
-                summary,
                 lambda path: report.write(path, summary, trace, title=str(settings.input)),
             )
         if settings.summary_json is not None:
-            _write_last(
+            self._write_last(
                 "--summary-json",
                 settings.summary_json,
-                summary,
                 lambda path: path.write_text(
                     json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8"
                 ),
@@ -272,6 +259,24 @@ class _Run:
             seconds=round(summary.seconds, 3),
             exit_code=summary.exit_code,
         )
+
+    def _write_last(self, option: str, path: Path, write: Callable[[Path], object]) -> None:
+        """Write an output made at the end of the run (checked writable before it
+        started); should it fail even so (a disk that filled meanwhile, or a bug), the
+        run says so and exits 3: its rows are written by then."""
+        summary = self.summary
+        try:
+            write(path)
+        except OSError as exc:
+            kind, reason = StopReason.OUTPUT_FAILED, f"cannot be written ({exc.strerror or exc})"
+        except Exception as exc:
+            kind, reason = _failure(exc, Redactor([self.settings.api_key]))
+            reason = f"not written: {reason}"
+        else:
+            return
+        reason = f"{option} {path}: {reason}"
+        summary.stop_reason = "; ".join(filter(None, (summary.stop_reason, reason)))
+        summary.stop_kind = summary.stop_kind or kind
 
     async def execute(
         self, prepared: _Prepared, transport: httpx.AsyncBaseTransport | None

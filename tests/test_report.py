@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from etl import report
 from etl.report import MAX_ROWS_SHOWN, Trace, write
 from etl.summary import Summary
-from tests.conftest import RunningSandbox, good_rows, run_cli, write_csv
+from tests.conftest import API_KEY, RunningSandbox, good_rows, read_results, run_cli, write_csv
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
@@ -85,3 +86,23 @@ def test_rows_past_those_listed_are_counted_from_the_summary(tmp_path: Path) -> 
     write(tmp_path / "r.html", summary, trace, title="c.csv")
     assert len(trace.to_fix) == MAX_ROWS_SHOWN
     assert "… and 30 more in the errors file." in (tmp_path / "r.html").read_text("utf-8")
+
+
+def test_a_bug_in_the_report_stops_the_run_with_a_message_not_a_crash(
+    sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etl import ImportConfig, Importer, StopReason
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("changed")
+
+    monkeypatch.setattr(report, "write", broken)
+    source = write_csv(tmp_path / "c.csv", good_rows(3))
+    config = ImportConfig(
+        base_url=sandbox.url, api_key=API_KEY, brand="casino-x", journal=tmp_path / "j.db"
+    )
+    result = Importer(config).run(source, report_html=tmp_path / "r.html")
+    assert result.counts["created"] == 3 and len(read_results(result.results)) == 3
+    assert result.stopped is StopReason.INTERNAL_ERROR
+    assert result.stop_detail.startswith(f"--report-html {tmp_path / 'r.html'}: not written: ")
+    assert "KeyError" in result.stop_detail
