@@ -440,11 +440,12 @@ def run(opts: Options) -> int:
 
 def _files(opts: Options) -> dict[str, Path | None]:
     """What the run writes: results and errors beside the input unless told otherwise."""
+    source, dry = opts.csv_path, opts.dry_run
     return {
-        "out": expand(opts.out) if opts.out else default_output(opts.csv_path, "results"),
+        "out": expand(opts.out) if opts.out else default_output(source, "results", dry_run=dry),
         "errors_out": expand(opts.errors_out)
         if opts.errors_out
-        else default_output(opts.csv_path, "errors"),
+        else default_output(source, "errors", dry_run=dry),
         "summary_json": expand(opts.summary_json) if opts.summary_json else None,
         "report_html": expand(opts.report_html) if opts.report_html else None,
     }

@@ -32,8 +32,11 @@ from etl.summary import Summary
 PathArg = str | PathLike[str]
 
 
-def default_output(input_path: Path, kind: str) -> Path:
-    """`customers.csv` -> `customers.<kind>.csv` beside it; `-` -> ./stdin.<kind>.csv."""
+def default_output(input_path: Path, kind: str, *, dry_run: bool = False) -> Path:
+    """`customers.csv` -> `customers.<kind>.csv` beside it (`customers.dry-run.<kind>.csv`
+    for a dry run, which so never overwrites a real run's); `-` -> ./stdin.<kind>.csv."""
+    if dry_run:
+        kind = f"dry-run.{kind}"
     if str(input_path) == "-":
         return Path(f"stdin.{kind}.csv")
     name = input_path.name
@@ -148,7 +151,9 @@ class Importer:
         settings = Settings.of(
             self.config,
             input=source,
-            out=Path(out) if out is not None else default_output(source, "results"),
+            out=Path(out)
+            if out is not None
+            else default_output(source, "results", dry_run=self.config.dry_run),
             errors_out=_path(errors_out),
             summary_json=_path(summary_json),
             report_html=_path(report_html),

@@ -1,7 +1,10 @@
 """The results CSV: one line per data row, in input order, written as chunks complete.
 
 Columns: `row`, `status`, `affelios_id`, `http_status`, `attempts`, `error`,
-`error_kind`, then every original column unchanged. Each chunk is flushed to disk when
+`error_kind`, then every original column unchanged, under its own name: a repeated name
+gets `.1`, `.2` (as pandas does), and a name the tool's columns use (an errors or
+results file imported again has `error`, `row`, ...) gets `input_` before it, so that no
+two columns share a name. Each chunk is flushed to disk when
 written, so a crash keeps every line written before it.
 
 Spreadsheet safety: analysts open this file in Excel or LibreOffice, which would run a
@@ -28,6 +31,7 @@ import pyarrow.csv as pa_csv
 
 from etl.errors import InputError, OutputFailed, SetupError
 from etl.outcome import TO_FIX, Status
+from etl.read import column_names
 from etl.summary import Summary
 
 if TYPE_CHECKING:
@@ -45,6 +49,23 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "error",
     "error_kind",
 )
+
+
+INPUT_PREFIX = "input_"
+
+
+def results_header(header: Sequence[str]) -> list[str]:
+    """The results file's header: the tool's columns, then the input's, every name once."""
+    names = column_names(tuple(header))
+    taken = set(RESULT_COLUMNS) | set(names)
+    kept = []
+    for name in names:
+        if name in RESULT_COLUMNS:
+            while name in taken:
+                name = INPUT_PREFIX + name
+            taken.add(name)
+        kept.append(name)
+    return [*RESULT_COLUMNS, *kept]
 
 
 def _create(path: Path, what: str, *, binary: bool = False) -> IO[Any]:
@@ -65,7 +86,7 @@ class ResultsWriter:
         self.path = path
         self._file = _create(path, "results", binary=True)
         line = io.StringIO()
-        csv.writer(line, lineterminator="\n").writerow([*RESULT_COLUMNS, *header])
+        csv.writer(line, lineterminator="\n").writerow(results_header(header))
         with _setup(path, "results", self._file):
             self._file.write(line.getvalue().encode("utf-8"))
             self._file.flush()
@@ -96,25 +117,27 @@ class ResultsWriter:
         _close(self._file)
 
 
-ERRORS_COLUMN = "error"
+ERRORS_COLUMNS = ("source_row", "error")
 
 
 class ErrorsWriter:
-    """The rows to fix: only `invalid` and `failed` ones, their columns as read, then why.
+    """The rows to fix: only `invalid` and `failed` ones, their columns as read, then the
+    row they are in the input (`source_row`) and why (`error`).
 
     An analyst fixes the rows in a spreadsheet and imports this same file again: the
     original columns come first, unchanged (no apostrophes here, or they would be sent),
-    in the input's delimiter, then `error`. A file that already has an `error` column (an
-    errors file imported again) gets the new reason in that column, not a second one.
+    in the input's delimiter. A file that already has a `source_row` or `error` column
+    (an errors file imported again) gets the new values in that column, not a second one.
     """
 
     def __init__(self, path: Path, *, header: Sequence[str], delimiter: str) -> None:
         self.path = path
         self._file = _create(path, "errors file")
         self._csv = csv.writer(self._file, delimiter=delimiter)
-        self._error_at = list(header).index(ERRORS_COLUMN) if ERRORS_COLUMN in header else None
+        self._header = [*header, *(name for name in ERRORS_COLUMNS if name not in header)]
+        self._at = [self._header.index(name) for name in ERRORS_COLUMNS]
         with _setup(path, "errors file", self._file):
-            self._csv.writerow(header if self._error_at is not None else [*header, ERRORS_COLUMN])
+            self._csv.writerow(self._header)
             self._file.flush()
 
     def write_chunk(self, chunk: PlannedChunk) -> None:
@@ -122,11 +145,13 @@ class ErrorsWriter:
         if not len(at):
             return
         rows = []
-        for values, error in zip(_rows(chunk.raw.iloc[at]), chunk.error[at], strict=True):
-            if self._error_at is None:
-                rows.append([*values, error])
-            else:
-                rows.append([*values[: self._error_at], error, *values[self._error_at + 1 :]])
+        width, (row_at, error_at) = len(self._header), self._at
+        for values, row, error in zip(
+            _rows(chunk.raw.iloc[at]), chunk.rows[at].tolist(), chunk.error[at], strict=True
+        ):
+            line = [*values, *[""] * (width - len(values))]
+            line[row_at], line[error_at] = str(row), error
+            rows.append(line)
         try:
             self._csv.writerows(rows)
             self._file.flush()

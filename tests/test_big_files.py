@@ -45,7 +45,7 @@ def test_peak_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     small_kib = peak_kib(small, tmp_path)
     large_kib = peak_kib(large, tmp_path)
     assert large_kib - small_kib < 70 * 1024, (small_kib, large_kib)
-    results = read_results(tmp_path / "large.results.csv")
+    results = read_results(tmp_path / "large.dry-run.results.csv")
     assert len(results) == 1_000_000
     assert [r["row"] for r in results[::333_333]] == ["1", "333334", "666667", "1000000"]
     assert results[-1]["externalId"] == "C000999999"

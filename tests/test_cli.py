@@ -64,9 +64,12 @@ def test_dry_run_writes_results_beside_the_input_and_a_summary(
         ],
     )
     assert result.exit_code == 0, result.stderr
-    assert [r["status"] for r in read_results(tmp_path / "c.results.csv")] == ["valid"] * 3
+    # A dry run's own files: a real run's results (with their ids) are never overwritten.
+    assert [r["status"] for r in read_results(tmp_path / "c.dry-run.results.csv")] == ["valid"] * 3
+    assert (tmp_path / "c.dry-run.errors.csv").exists()
+    assert not (tmp_path / "c.results.csv").exists() and not (tmp_path / "c.errors.csv").exists()
     assert result.stderr.splitlines()[1].startswith("3 rows (dry run, nothing sent): 3 valid in ")
-    assert f"results: {tmp_path / 'c.results.csv'}" in result.stderr
+    assert f"results: {tmp_path / 'c.dry-run.results.csv'}" in result.stderr
     data = json.loads(summary_json.read_text())
     assert data["counts"]["valid"] == 3
     assert data["exit_code"] == 0
@@ -153,7 +156,7 @@ def test_limit_tries_the_first_rows_only(runner: CliRunner, tmp_path: Path) -> N
         main, [str(source), "--dry-run", "--limit", "7", "--journal", str(tmp_path / "j")]
     )
     assert result.exit_code == 0, result.stderr
-    assert [r["row"] for r in read_results(tmp_path / "c.results.csv")] == [
+    assert [r["row"] for r in read_results(tmp_path / "c.dry-run.results.csv")] == [
         str(i) for i in range(1, 8)
     ]
     assert result.stderr.splitlines()[1].startswith("7 rows (dry run, nothing sent): 7 valid")

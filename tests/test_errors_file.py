@@ -30,10 +30,11 @@ def test_fix_the_errors_file_and_import_it_again(sandbox: RunningSandbox, tmp_pa
     assert f"rows to fix: 2, in {errors}" in first.stderr
     text = errors.read_text(encoding="utf-8")
     assert text.splitlines() == [
-        "External ID;externalBrandId;Registration Date;note;error",
-        "C2;casino-x;28/06/2025;=fix me;registrationDate '28/06/2025': expected an ISO-8601 "
+        "External ID;externalBrandId;Registration Date;note;source_row;error",
+        "C2;casino-x;28/06/2025;=fix me;2;registrationDate '28/06/2025': expected an ISO-8601 "
         "Zulu timestamp such as 2025-06-28T19:29:48.174Z",
-        ";casino-x;2025-06-28T19:29:48Z;no id;externalId empty: expected a value (it is required)",
+        ";casino-x;2025-06-28T19:29:48Z;no id;4;"
+        "externalId empty: expected a value (it is required)",
     ]  # original cells unchanged (no apostrophe before =), in the input's delimiter
     data = json.loads(summary.read_text())
     assert data["schema_version"] == 1
@@ -54,8 +55,18 @@ def test_fix_the_errors_file_and_import_it_again(sandbox: RunningSandbox, tmp_pa
     assert sorted(c["externalId"] for c in sandbox.server.customers.values()) == [
         "C1", "C2", "C3", "C4",
     ]  # fmt: skip
-    # Importing an errors file again: its own error column gets the new reasons.
+    # Importing an errors file again: its own source_row and error columns get the new
+    # values; in the results, its columns that the tool's share a name with are prefixed,
+    # and a created row shows no old error.
     with (tmp_path / "export.errors.errors.csv").open(newline="", encoding="utf-8") as f:
         assert next(csv.reader(f, delimiter=";")) == [
-            "External ID", "externalBrandId", "Registration Date", "note", "error",
+            "External ID", "externalBrandId", "Registration Date", "note", "source_row", "error",
         ]  # fmt: skip
+    with (tmp_path / "export.errors.results.csv").open(newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    assert header[-6:] == [
+        "External ID", "externalBrandId", "Registration Date", "note", "source_row", "input_error",
+    ]  # fmt: skip
+    assert len(header) == len(set(header))
+    assert [r["error"] for r in again] == ["", ""]
+    assert [r["source_row"] for r in again] == ["2", "4"]

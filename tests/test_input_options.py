@@ -142,7 +142,7 @@ def test_standard_input_is_read_and_results_go_to_the_current_folder(tmp_path: P
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert [r["externalId"] for r in read_results(tmp_path / "stdin.results.csv")] == ["C1"]
+    assert [r["externalId"] for r in read_results(tmp_path / "stdin.dry-run.results.csv")] == ["C1"]
 
 
 def test_an_empty_file_exits_0_with_nothing_to_import(runner: CliRunner, tmp_path: Path) -> None:
@@ -152,7 +152,7 @@ def test_an_empty_file_exits_0_with_nothing_to_import(runner: CliRunner, tmp_pat
     result = runner.invoke(main, [str(source), "--dry-run", "--summary-json", str(summary)])
     assert result.exit_code == 0
     assert "0 rows (dry run, nothing sent): nothing to import" in result.stderr
-    assert (tmp_path / "c.results.csv").read_text().strip() == (
+    assert (tmp_path / "c.dry-run.results.csv").read_text().strip() == (
         "row,status,affelios_id,http_status,attempts,error,error_kind"
     )
     assert json.loads(summary.read_text())["rows"] == 0

@@ -90,6 +90,14 @@ def test_a_week_of_nights_converges(sandbox: RunningSandbox, tmp_path: Path) -> 
     assert summary["counts"]["changed"] == 1  # type: ignore[index]
     assert "1 customer changed since it was imported: see the results" in stderr
 
+    # A dry run of the same export, default paths: its own files; night 3's untouched.
+    night_3 = (tmp_path / "export.results.csv").read_bytes()
+    code, results, summary, _ = night(source, sandbox, journal, "--dry-run")
+    assert code == 0 and summary["dry_run"] is True
+    assert (tmp_path / "export.results.csv").read_bytes() == night_3
+    assert [r["status"] for r in results].count("changed") == 1
+    assert requests["requests"] == sent_before + 1
+
 
 def test_a_customer_journaled_before_the_journal_kept_what_was_sent_is_not_changed(
     sandbox: RunningSandbox, tmp_path: Path

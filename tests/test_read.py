@@ -337,13 +337,13 @@ def test_repeated_header_names_keep_their_own_cells(tmp_path: Path) -> None:
     assert [b["externalId"] for b in bodies] == ["C1"]
     with (tmp_path / "out.csv").open(newline="") as f:
         header, row = list(csv.reader(f))
-    assert header[7:] == [
+    assert header[7:] == [  # every name once, as in the DataFrame
         "externalId",
         "externalBrandId",
         "registrationDate",
         "note",
         "note.1",
-        "note",
-        "externalId",
+        "note.2",
+        "externalId.1",
     ]
     assert row[7:] == ["C1", "b", "2025-06-28T19:29:48Z", "first", "second", "third", "old-id"]
