@@ -26,6 +26,7 @@ __all__ = [
     "InputError",
     "Outcome",
     "OutputFailed",
+    "Progress",
     "RunResult",
     "RunStopped",
     "SetupError",
@@ -44,6 +45,7 @@ _HOMES = {
     "ImportConfig": "etl.config",
     "Importer": "etl.importer",
     "RunResult": "etl.importer",
+    "Progress": "etl.pipeline",
     "Outcome": "etl.outcome",
     "Status": "etl.outcome",
     "StopReason": "etl.outcome",
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     )
     from etl.importer import Importer, RunResult
     from etl.outcome import Outcome, Status, StopReason
+    from etl.pipeline import Progress
 
 
 def __getattr__(name: str) -> Any:

@@ -88,19 +88,40 @@ def read_api_key(api_key_file: Path | None, environ_key: str | None) -> str | No
     return check_api_key(environ_key, source="AFFELIOS_API_KEY")
 
 
-@contextmanager
-def progress_bar(enabled: bool) -> Iterator[Progress | None]:
-    if not enabled:
-        yield None
-        return
-    from tqdm import tqdm  # 35 ms to import, for runs that show progress only
+class Watch:
+    """What a person at the terminal sees while the run goes: how the columns map (once,
+    before the first request), then, on a terminal, a bar with the total, percentage,
+    rate, ETA and live counts, redrawn at every report (four times a second)."""
 
-    with tqdm(unit=" rows", file=sys.stderr, dynamic_ncols=True) as bar:
+    def __init__(self, *, bar: bool) -> None:
+        self._want_bar = bar
+        self._bar: Any = None
+        self._told = False
 
-        def advance(rows: int) -> None:
-            bar.update(rows)
+    def __call__(self, state: Progress) -> None:
+        if not self._told:
+            self._told = True
+            click.echo(state.columns, err=True)
+        if not self._want_bar:
+            return
+        if self._bar is None:
+            from tqdm import tqdm  # 35 ms to import, for runs that show progress only
 
-        yield advance
+            self._bar = tqdm(
+                total=state.rows_total, unit=" rows", file=sys.stderr, dynamic_ncols=True
+            )
+        counts = state.counts
+        self._bar.set_postfix_str(
+            f"created={counts.get('created', 0)} failed={counts.get('failed', 0)} "
+            f"retries={state.retries}",
+            refresh=False,
+        )
+        self._bar.update(state.rows_done - self._bar.n)
+        self._bar.refresh()  # the clock and rate move even when no row finished
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 EPILOG = """\b
@@ -424,11 +445,14 @@ def run(opts: Options) -> int:
             # Before the log file is opened: it must not be the input, the journal, ...
             check_outputs(Settings.of(config, input=opts.csv_path, log_file=log_file, **files))
             setup_logs(path=log_file, kind=opts.log_format, verbose=opts.verbose)
-            show_progress = not opts.quiet and sys.stderr.isatty()
-            with progress_bar(show_progress) as progress:
-                importer = Importer(config, progress=progress)
+            watch = Watch(bar=sys.stderr.isatty()) if not opts.quiet else None
+            importer = Importer(config, progress=watch)
+            try:
                 with stop_on_signals(importer):
                     result = importer.run(opts.csv_path, **files)
+            finally:
+                if watch is not None:
+                    watch.close()
     except AffeliosImportError as exc:
         click.echo(f"affelios-import: {exc}", err=True)
         return exc.exit_code

@@ -5,7 +5,9 @@ A header matches a contract field regardless of case, spaces, `_` and `-`
 name `clickKey` is accepted for `clickId`. For names no rule can guess, the user maps
 them (`--map "Brand=externalBrandId"`, or `[map]` in the config file; `#3=clickId` maps
 the third column, for a name the header repeats); mapping a column to `-` keeps it out
-of the request. Other columns are kept in the results and never sent.
+of the request. Other columns are kept in the results and never sent, but for one
+that a reader would take for a field (see `GUARDED`): the run stops before anything is
+sent until it is mapped, to a field or to `-`.
 """
 
 from __future__ import annotations
@@ -42,8 +44,44 @@ class ColumnMap:
     def unused(self) -> list[str]:
         return [c for c in column_names(self.header) if c not in self.to_field]
 
+    def describe(self, *, brand: str | None) -> str:
+        """How the columns map, in one line: `columns: 'External ID' -> externalId, ...;
+        not sent: note; externalBrandId: --brand casino-x`."""
+        names = column_names(self.header)
+        sent = [
+            f"{_quoted(h)} → {self.to_field[n]}"
+            for h, n in zip(self.header, names, strict=True)
+            if n in self.to_field
+        ]
+        unsent = [
+            _quoted(h) for h, n in zip(self.header, names, strict=True) if n not in self.to_field
+        ]
+        parts = [f"columns: {', '.join(sent) or '(none)'}"]
+        if unsent:
+            parts.append(f"not sent: {', '.join(unsent)}")
+        if brand is not None and "externalBrandId" not in self.to_field.values():
+            parts.append(f"externalBrandId: --brand {brand}")
+        elif brand is not None:
+            parts.append(f"empty externalBrandId: --brand {brand}")
+        return "; ".join(parts)
+
 
 IGNORE = "-"
+
+# Column names that make a reader take the column for a field it is not mapped to: such
+# a column, sent nowhere, would silently change what Affelios gets (a customer created
+# under --brand's brand instead of its own, an affiliate losing the credit for a click,
+# a registration date not the one meant). Pattern (on the name lower-cased, without
+# spaces, `_` and `-`) -> the field it suggests.
+GUARDED: dict[str, str] = {
+    r"brand": "externalBrandId",
+    r"click|btag|affiliate": "clickId",
+    r"(regist|signup).*(date|time|at$)|(date|time).*(regist|signup)": "registrationDate",
+}
+
+
+def _quoted(name: str) -> str:
+    return name if re.fullmatch(r"[\w.#-]+", name) else repr(name)
 
 
 def parse_mapping(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -135,6 +173,7 @@ def resolve(
             f"{source}: columns {shown} all mean {field}; keep one of them, "
             f"or leave one out with --map '{how}=-'"
         )
+    _guard(header, mapped, to_field, names, source)
     missing = [f for f in REQUIRED_FIELDS if f not in by_field]
     if brand is not None and "externalBrandId" in missing:
         missing.remove("externalBrandId")
@@ -146,6 +185,26 @@ def resolve(
             f"expected: {', '.join(REQUIRED_FIELDS)}"
         )
     return ColumnMap(header=tuple(header), to_field=to_field)
+
+
+def _guard(
+    header: list[str], mapped: dict[int, str | None], to_field: dict[str, str],
+    names: list[str], source: str,
+) -> None:  # fmt: skip
+    """Stop at a column a reader would take for a field, sent nowhere and not mapped."""
+    for at, column in enumerate(header):
+        if at in mapped or names[at] in to_field:
+            continue
+        name = normalise(column)
+        word = next((w for w in GUARDED if re.search(w, name)), None)
+        if word is None:
+            continue
+        how = f"#{at + 1}" if header.count(column) > 1 else column
+        raise InputError(
+            f"{source}: column {column!r} (#{at + 1}) looks like an API field but is sent "
+            f"nowhere; nothing was sent. Say what it is: --map '{how}={GUARDED[word]}' "
+            f"(or another field), or leave it out: --map '{how}=-'"
+        )
 
 
 def to_contract(chunk: pd.DataFrame, columns: ColumnMap, *, brand: str | None) -> pd.DataFrame:

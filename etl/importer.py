@@ -94,7 +94,8 @@ class Importer:
     """Imports CSV files of customers into Affelios with one `ImportConfig`.
 
     `transport` replaces the HTTP transport (tests pass `httpx.MockTransport`);
-    `progress(rows)` is called as rows get their results line, from the event loop.
+    `progress(state)`, if given, is told how far a run is (a `Progress`): once when the
+    checks are done, then every quarter second, and at the end, on the run's event loop.
     One run at a time per Importer.
     """
 
@@ -103,7 +104,7 @@ class Importer:
         config: ImportConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[pipeline.Progress], None] | None = None,
     ) -> None:
         self.config = config
         self._transport = transport

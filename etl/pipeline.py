@@ -18,11 +18,13 @@ import logging
 import secrets
 import time
 import traceback
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -56,7 +58,23 @@ CHUNKS_AHEAD = 2
 ROWS_PER_SLOT = 4  # rows in progress per request in flight: the others wait out retries
 NOT_SENT = Outcome(status=Status.NOT_SENT)
 
-Progress = Callable[[int], None]
+PROGRESS_EVERY = 0.25  # seconds between two reports of progress (and trace samples)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a run is, as `Importer(progress=...)` is told: once when every check
+    is done and before the first request (`rows_done` 0), then every quarter second,
+    and once at the end. Called on the run's event loop: keep it quick."""
+
+    rows_total: int  # the data rows the run goes through (from the pre-scan; --limit)
+    rows_done: int  # rows with an outcome so far
+    counts: Mapping[str, int]  # status -> rows with that outcome so far
+    retries: int
+    columns: str  # how the input's columns map to API fields, in one line
+
+
+ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass
@@ -129,7 +147,7 @@ def run(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     stopper: Stopper | None = None,
 ) -> Summary:
     """Import `settings.input` in an event loop of its own (see `arun`)."""
@@ -140,14 +158,14 @@ async def arun(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     stopper: Stopper | None = None,
 ) -> Summary:
     """Import `settings.input` in the running event loop. The checks before the first
     request (reading the whole file among them) run in a thread, so a caller's loop is
     never held up; `stopper` stops the run from outside.
     """
-    run = _Run(settings, progress or (lambda n: None), stopper or Stopper())
+    run = _Run(settings, progress or (lambda state: None), stopper or Stopper())
     summary, now = run.summary, datetime.now(UTC)
     summary.run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     summary.started_at, summary.input = _utc(now), str(settings.input)
@@ -164,10 +182,19 @@ def _utc(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _log_start(settings: Settings) -> None:
+def _log_start(settings: Settings, prepared: _Prepared | None) -> None:
+    """The `start` event: the settings and, once the input is checked, its rows and how
+    its columns map (None: the checks failed; a `stop` follows)."""
+    found: dict[str, Any] = {}
+    if prepared is not None:
+        found = {
+            "rows": prepared.source.rows,
+            "columns": prepared.columns.describe(brand=settings.brand),
+        }
     event(
         "start",
         input=str(settings.input),
+        **found,
         results=str(settings.out),
         base_url=public(settings.base_url),
         brand=settings.brand,
@@ -211,7 +238,7 @@ class _Run:
     them fail, the others are cancelled and the run stops with the cause in one line.
     """
 
-    def __init__(self, settings: Settings, progress: Progress, stopper: Stopper) -> None:
+    def __init__(self, settings: Settings, progress: ProgressCallback, stopper: Stopper) -> None:
         self.settings = settings
         self.progress = progress
         self.stopper = stopper
@@ -223,15 +250,23 @@ class _Run:
         self.trace = Trace()
         self.workers = settings.concurrency * ROWS_PER_SLOT
         self.done_rows = 0  # rows with an outcome, for the report's timeline
+        self.live: Counter[str] = Counter()  # status -> rows with that outcome so far
+        self.columns = ""
         self.read_error: InputError | None = None
         self.started = time.monotonic()
 
     async def whole(self, transport: httpx.AsyncBaseTransport | None) -> None:
         """The run from its checks to its last output, and its end in the log."""
         settings, summary, trace = self.settings, self.summary, self.trace
-        _log_start(settings)
         with ExitStack() as stack:
-            prepared = await asyncio.to_thread(prepare, settings, stack)
+            try:
+                prepared = await asyncio.to_thread(prepare, settings, stack)
+            except AffeliosImportError as exc:
+                _log_start(settings, None)
+                event("stop", logging.ERROR, reason=str(exc), exit_code=exc.exit_code)
+                raise
+            self.columns = prepared.columns.describe(brand=settings.brand)
+            _log_start(settings, prepared)
             await self.execute(prepared, transport)
         summary.seconds = time.monotonic() - self.started
         summary.finished_at = _utc(datetime.now(UTC))
@@ -313,6 +348,7 @@ class _Run:
             maxsize=self.workers * 2
         )
         self.in_order: asyncio.Queue[_InFlight | None] = asyncio.Queue(maxsize=CHUNKS_AHEAD)
+        self._sample()  # the first report: before the first request
         sampling = asyncio.create_task(self._sampler())
         try:
             async with asyncio.TaskGroup() as group:
@@ -335,14 +371,30 @@ class _Run:
             except OutputFailed as exc:
                 self.submitter.stop_run(StopReason.OUTPUT_FAILED, str(exc))
 
+    @property
+    def rows_total(self) -> int:
+        """The data rows this run goes through: the pre-scan's count, or --limit."""
+        rows, limit = self.prepared.source.rows, self.settings.limit
+        return rows if limit is None else min(limit, rows)
+
     def _sample(self) -> None:
-        elapsed = time.monotonic() - self.started
-        self.trace.timeline.append((elapsed, self.done_rows, self.submitter.retries_spent))
+        """Note the trace's point of now, and tell the caller how far the run is."""
+        elapsed, retries = time.monotonic() - self.started, self.submitter.retries_spent
+        self.trace.timeline.append((elapsed, self.done_rows, retries))
+        self.progress(
+            Progress(
+                rows_total=self.rows_total,
+                rows_done=self.done_rows,
+                counts=dict(self.live),
+                retries=retries,
+                columns=self.columns,
+            )
+        )
 
     async def _sampler(self) -> None:
         while True:
+            await asyncio.sleep(PROGRESS_EVERY)
             self._sample()
-            await asyncio.sleep(0.25)
 
     async def _produce(self) -> None:
         try:
@@ -368,19 +420,24 @@ class _Run:
         await asyncio.to_thread(Planner.finish, planned, known, dry_run=self.settings.dry_run)
         flight = _InFlight(planned)
         self.done_rows += len(raw) - len(planned.sends)
+        self.live.update(planned.status.tolist())
+        self.live[Status.NOT_SENT.value] -= len(planned.sends)  # theirs are to come
         await self.in_order.put(flight)
         for send in planned.sends:
             if self.submitter.stop.is_set():
                 flight.settle(send.position, NOT_SENT)
                 self.done_rows += 1
+                self.live[Status.NOT_SENT.value] += 1
             else:
                 await self.rows.put((flight, send))
 
     async def _work(self) -> None:
         while (item := await self.rows.get()) is not None:
             flight, send = item
-            flight.settle(send.position, await self._send(send))
+            outcome = await self._send(send)
+            flight.settle(send.position, outcome)
             self.done_rows += 1
+            self.live[outcome.status.value] += 1
 
     async def _send(self, send: Send) -> Outcome:
         submitter, journal = self.submitter, self.journal
@@ -403,7 +460,7 @@ class _Run:
             outcome = _resent(outcome)
         return outcome
 
-    def _report(self, planned: PlannedChunk) -> int:
+    def _report(self, planned: PlannedChunk) -> None:
         """Write a finished chunk's lines and count them (in a thread: it is CPU work)."""
         self.prepared.results.write_chunk(planned)
         if self.prepared.errors is not None:
@@ -411,20 +468,18 @@ class _Run:
         rows = planned.rows
         self.summary.add_chunk(rows, planned.status, planned.error_kind, planned.http_status)
         self.trace.note_chunk(rows, planned.status, planned.error)
-        return len(rows)
 
     async def _write(self) -> None:
         while (flight := await self.in_order.get()) is not None:
             await flight.done.wait()
             await self.journal.aflush()  # what the results report as done is journaled first
-            self.progress(await asyncio.to_thread(self._report, flight.planned))
+            await asyncio.to_thread(self._report, flight.planned)
 
     def _account_for_every_row(self) -> None:
         """Say which rows have no results line: those never read (the input failed
         part-way, or ended early), or never written (an output failed, a second stop)."""
-        settings, source, summary = self.settings, self.prepared.source, self.summary
-        submitter = self.submitter
-        expected = source.rows if settings.limit is None else min(settings.limit, source.rows)
+        source, summary, submitter = self.prepared.source, self.summary, self.submitter
+        expected = self.rows_total
         summary.rows_missing = max(0, expected - summary.rows)
         first = summary.rows + 1
         if self.read_error is not None:

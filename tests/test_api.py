@@ -29,6 +29,7 @@ def test_the_exported_names_are_locked() -> None:
         "InputError",
         "Outcome",
         "OutputFailed",
+        "Progress",
         "RunResult",
         "RunStopped",
         "SetupError",
@@ -176,3 +177,32 @@ def test_the_plan_does_not_load_the_journal() -> None:
     code = "import sys, etl.plan; print('etl.journal' in sys.modules, 'sqlite3' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+def test_progress_is_told_before_the_first_request_then_often_within_a_chunk(
+    tmp_path: Path,
+) -> None:
+    from etl import Progress
+    from etl.sandbox import Faults, Sandbox, serve_in_thread
+
+    server = Sandbox(api_key=API_KEY, faults=Faults(latency_ms=50))
+    seen: list[tuple[Progress, int]] = []
+    source = write_csv(tmp_path / "c.csv", good_rows(120))
+    with serve_in_thread(server) as url:
+        sandbox = RunningSandbox(url=url, server=server)
+        importer = Importer(
+            config(sandbox, tmp_path, concurrency=4),
+            progress=lambda state: seen.append((state, server.stats["requests"])),
+        )
+        result = importer.run(source)
+    assert result.counts["created"] == 120
+    first, requests_then = seen[0]
+    assert (first.rows_done, first.rows_total, requests_then) == (0, 120, 0)
+    assert first.columns.startswith("columns: externalId → externalId, ")
+    last = seen[-1][0]
+    assert last.rows_done == 120 and {k: v for k, v in last.counts.items() if v} == {"created": 120}
+    # 120 rows, one chunk, 30 round trips of 50 ms: told how far it is as rows finish,
+    # not once per chunk.
+    done = [state.rows_done for state, _ in seen]
+    assert done == sorted(done)
+    assert len({n for n in done if 0 < n < 120}) >= 3

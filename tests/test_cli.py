@@ -68,7 +68,14 @@ def test_dry_run_writes_results_beside_the_input_and_a_summary(
     assert [r["status"] for r in read_results(tmp_path / "c.dry-run.results.csv")] == ["valid"] * 3
     assert (tmp_path / "c.dry-run.errors.csv").exists()
     assert not (tmp_path / "c.results.csv").exists() and not (tmp_path / "c.errors.csv").exists()
-    assert result.stderr.splitlines()[1].startswith("3 rows (dry run, nothing sent): 3 valid in ")
+    columns, when, counts = result.stderr.splitlines()[:3]
+    assert columns == (
+        "columns: externalId → externalId, externalBrandId → externalBrandId, "
+        "registrationDate → registrationDate, clickKey → clickId, username → username; "
+        "empty externalBrandId: --brand casino-x"
+    )
+    assert " UTC, run " in when
+    assert counts.startswith("3 rows (dry run, nothing sent): 3 valid in ")
     assert f"results: {tmp_path / 'c.dry-run.results.csv'}" in result.stderr
     data = json.loads(summary_json.read_text())
     assert data["counts"]["valid"] == 3
@@ -159,7 +166,7 @@ def test_limit_tries_the_first_rows_only(runner: CliRunner, tmp_path: Path) -> N
     assert [r["row"] for r in read_results(tmp_path / "c.dry-run.results.csv")] == [
         str(i) for i in range(1, 8)
     ]
-    assert result.stderr.splitlines()[1].startswith("7 rows (dry run, nothing sent): 7 valid")
+    assert result.stderr.splitlines()[2].startswith("7 rows (dry run, nothing sent): 7 valid")
 
 
 def test_dated_names_for_outputs(runner: CliRunner, tmp_path: Path) -> None:

@@ -87,3 +87,44 @@ def test_map_names_columns_with_equals_signs_and_surrounding_spaces() -> None:
     assert exact.to_field[" Brand "] == "externalBrandId"
     with pytest.raises(InputError, match="names column #9 but the file has 3 columns"):
         resolve(header, brand=None, source="f.csv", mapping={"#9": "clickId"})
+
+
+BASE = ["externalId", "externalBrandId", "registrationDate"]
+
+
+@pytest.mark.parametrize(
+    ("column", "field"),
+    [
+        ("Brand", "externalBrandId"),
+        ("brand_name", "externalBrandId"),
+        ("Click Ref", "clickId"),
+        ("btag", "clickId"),
+        ("Affiliate ID", "clickId"),
+        ("Signup Date", "registrationDate"),
+        ("registered_at", "registrationDate"),
+    ],
+)
+def test_a_column_a_reader_takes_for_a_field_is_not_left_unsent(column: str, field: str) -> None:
+    with pytest.raises(InputError) as caught:
+        resolve([*BASE, column], brand="b", source="f.csv")
+    assert str(caught.value) == (
+        f"f.csv: column {column!r} (#4) looks like an API field but is sent nowhere; nothing "
+        f"was sent. Say what it is: --map '{column}={field}' (or another field), or leave it "
+        f"out: --map '{column}=-'"
+    )
+    # Either way out works.
+    assert resolve([*BASE, column], brand="b", source="f", mapping={column: "-"}).unused == [column]
+
+
+@pytest.mark.parametrize("column", ["signup_channel", "registration_ip", "notes", "Country Name"])
+def test_other_columns_are_kept_and_not_sent(column: str) -> None:
+    assert resolve([*BASE, column], brand=None, source="f.csv").unused == [column]
+
+
+def test_the_mapping_is_described_in_one_line() -> None:
+    header = ["External ID", "Registration Date", "Shop", "Click Key", "note"]
+    columns = resolve(header, brand="casino-x", source="f", mapping={"Shop": "-"})
+    assert columns.describe(brand="casino-x") == (
+        "columns: 'External ID' → externalId, 'Registration Date' → registrationDate, "
+        "'Click Key' → clickId; not sent: Shop, note; externalBrandId: --brand casino-x"
+    )

@@ -46,16 +46,20 @@ def test_a_windows_semicolon_export_imports_with_one_map(
     assert [r["Click Key"] for r in results] == ["clk-Zoë", "a;b", "Müller-€"]
 
 
-def test_without_the_map_the_brand_column_is_only_kept(runner: CliRunner, tmp_path: Path) -> None:
+@pytest.mark.parametrize("brand", [[], ["--brand", "casino-x"]])
+def test_without_the_map_the_brand_column_stops_the_run(
+    runner: CliRunner, tmp_path: Path, brand: list[str]
+) -> None:
     source = tmp_path / "export.csv"
     source.write_bytes(WINDOWS_EXPORT.encode("cp1252"))
-    result = runner.invoke(main, [str(source), "--dry-run"])
+    result = runner.invoke(main, [str(source), "--dry-run", *brand])
     assert result.exit_code == 2
     assert result.stderr == (
-        f"affelios-import: {source}: no column for externalBrandId (or give --brand); "
-        "columns found: External ID, Brand, Registration Date, Click Key; "
-        "expected: externalId, externalBrandId, registrationDate\n"
+        f"affelios-import: {source}: column 'Brand' (#2) looks like an API field but is "
+        "sent nowhere; nothing was sent. Say what it is: --map 'Brand=externalBrandId' (or "
+        "another field), or leave it out: --map 'Brand=-'\n"
     )
+    assert not (tmp_path / "export.dry-run.results.csv").exists()
 
 
 @pytest.mark.parametrize(

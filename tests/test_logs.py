@@ -49,6 +49,7 @@ def test_text_log_without_verbose_has_only_notable_events(tmp_path: Path) -> Non
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info start run=\S+ input=", lines[0])
     assert lines[1].split(" run=")[1].split()[0] == lines[0].split(" run=")[1].split()[0]
     assert f"base_url={url}" in lines[0]
+    assert ' rows=20 columns="columns: externalId → externalId, ' in lines[0]
     assert " info end run=" in lines[1]
     assert ' rows=20 counts={"created":20} retries=0 seconds=' in lines[1]
     assert lines[1].endswith(" exit_code=0")

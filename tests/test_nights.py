@@ -143,3 +143,24 @@ def test_a_repeat_of_a_journaled_customer_is_skipped_with_a_note(
     assert code == 0
     assert [r["status"] for r in results] == ["skipped"] * 3
     assert "today's row is a duplicate of row 1" in results[2]["error"]
+
+
+def test_an_unmapped_brand_column_with_brand_stops_before_anything_is_sent(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    rows = [[f"C{i}", "sportsbook-y", "2025-06-28T19:29:48Z"] for i in range(5)]
+    source = write_csv(tmp_path / "e.csv", rows, ["externalId", "Brand", "registrationDate"])
+    done = run_cli(source, "--brand", BRAND, "--base-url", sandbox.url, "--journal", tmp_path / "j")
+    assert done.returncode == 2
+    assert "column 'Brand' (#2) looks like an API field but is sent nowhere" in done.stderr
+    assert "--map 'Brand=externalBrandId'" in done.stderr and "--map 'Brand=-'" in done.stderr
+    assert sandbox.server.stats["requests"] == 0 and not sandbox.server.customers
+    # Mapped, the rows name another brand than --brand: invalid, as before.
+    done = run_cli(
+        source, "--brand", BRAND, "--map", "Brand=externalBrandId", "--base-url", sandbox.url,
+        "--journal", tmp_path / "j",
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith("columns: externalId → externalId, Brand → externalBrandId, ")
+    assert [r["status"] for r in read_results(tmp_path / "e.results.csv")] == ["invalid"] * 5
+    assert sandbox.server.stats["requests"] == 0

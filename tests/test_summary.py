@@ -70,7 +70,8 @@ def test_summarising_a_results_file_prints_what_the_run_did(
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert summary.returncode == 1
-    when, *run_lines = done.stderr.splitlines()
+    columns, when, *run_lines = done.stderr.splitlines()
+    assert columns.startswith("columns: externalId → externalId, ")
     assert when.endswith(" UTC, run " + json_run_id(when))
     file_lines = summary.stdout.splitlines()
     assert file_lines[0] == "31 rows: 27 created, 4 invalid"
