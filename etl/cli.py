@@ -17,6 +17,7 @@ import os
 import secrets
 import signal
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -145,6 +146,7 @@ Examples, by group of options:
   affelios-import customers.csv --brand casino-x -o 'results/{date}.csv' --errors-out fix.csv
   affelios-import customers.csv --brand casino-x --summary-json s.json --report-html run.html
   affelios-import customers.csv --brand casino-x --log-file run.log --log-format json -v
+  affelios-import customers.csv --brand casino-x -q --metrics-file textfile/affelios.prom
 \b
   # last night's run, from its results file
   affelios-summary customers.results.csv
@@ -175,6 +177,7 @@ CONFIG_KEYS: dict[str, tuple[str, str]] = {
     "journal": ("journal", PATH),
     "log_file": ("log_file", PATH),
     "log_format": ("log_format", TEXT),
+    "metrics_file": ("metrics_file", PATH),
 }
 
 
@@ -378,6 +381,12 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the summary as JSON here.",
 )
+@click.option(
+    "--metrics-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="After the run, write Prometheus metrics of it here (node_exporter's textfile "
+    "collector: a .prom file in its folder).",
+)
 @click.version_option(__version__, prog_name="affelios-import")
 def main(**options: Any) -> None:
     """Register the customers in CSV with Affelios, one request per row.
@@ -418,48 +427,99 @@ class Options:
     limit: int | None
     errors_out: Path | None
     summary_json: Path | None
+    metrics_file: Path | None
 
 
 def run(opts: Options) -> int:
-    """One import as the command runs it; the exit code."""
+    """One import as the command runs it, and its metrics; the exit code."""
+    started = time.time()
+    result: RunResult | None = None
+    # The metrics file once the output checks passed: it is never written otherwise
+    # (it might be the journal, by another name).
+    checked: dict[str, Path] = {}
     try:
-        with _api(opts) as (url, key, memory):
-            config = ImportConfig(
-                base_url=url,
-                api_key=key,
-                allow_insecure_http=opts.allow_insecure_http,
-                journal=opts.journal or (":memory:" if memory else default_journal()),
-                brand=opts.brand,
-                concurrency=opts.concurrency,
-                rate=opts.rate,
-                retries=opts.retries,
-                timeout=opts.timeout,
-                dry_run=opts.dry_run,
-                limit=opts.limit,
-                encoding=opts.encoding,
-                delimiter=opts.delimiter,
-                mapping=parse_mapping(opts.mappings),
-            )
-            files = _files(opts)
-            log_file = expand(opts.log_file) if opts.log_file else None
-            # Before the log file is opened: it must not be the input, the journal, ...
-            check_outputs(Settings.of(config, input=opts.csv_path, log_file=log_file, **files))
-            setup_logs(path=log_file, kind=opts.log_format, verbose=opts.verbose)
-            watch = Watch(bar=sys.stderr.isatty()) if not opts.quiet else None
-            importer = Importer(config, progress=watch)
-            try:
-                with stop_on_signals(importer):
-                    result = importer.run(opts.csv_path, **files)
-            finally:
-                if watch is not None:
-                    watch.close()
+        result = _import(opts, checked)
+        code = exit_code(result)
     except AffeliosImportError as exc:
         click.echo(f"affelios-import: {exc}", err=True)
-        return exc.exit_code
-    code = exit_code(result)
-    if not opts.quiet or code != 0:
+        code = exc.exit_code
+    if result is not None and (not opts.quiet or code != 0):
         click.echo(result.to_text(), err=True)
+    if "metrics_file" in checked:
+        code = _write_metrics(checked["metrics_file"], started, result, code)
     return code
+
+
+def _write_metrics(path: Path, started: float, result: RunResult | None, code: int) -> int:
+    """Write the metrics of the run; a failure is one line and exit 3."""
+    from etl import metrics  # prometheus_client: for runs that write metrics only
+
+    try:
+        metrics.write(
+            path,
+            metrics.LastRun(
+                started=started,
+                finished=time.time(),
+                exit_code=code,
+                counts=result.counts if result is not None else {},
+                retries=result.retries if result is not None else 0,
+                rows_to_fix=result.rows_to_fix if result is not None else 0,
+                rows_to_retry=result.rows_to_retry if result is not None else 0,
+            ),
+        )
+    except OSError as exc:
+        click.echo(
+            f"affelios-import: --metrics-file {path}: cannot be written ({exc.strerror or exc})",
+            err=True,
+        )
+        return 3
+    return code
+
+
+def _import(opts: Options, checked: dict[str, Path]) -> RunResult:
+    """Check, import, and return how it went; raises what stops it before it starts.
+    `checked` gets the metrics file, once it is known not to be any other file."""
+    with _api(opts) as (url, key, memory):
+        config = ImportConfig(
+            base_url=url,
+            api_key=key,
+            allow_insecure_http=opts.allow_insecure_http,
+            journal=opts.journal or (":memory:" if memory else default_journal()),
+            brand=opts.brand,
+            concurrency=opts.concurrency,
+            rate=opts.rate,
+            retries=opts.retries,
+            timeout=opts.timeout,
+            dry_run=opts.dry_run,
+            limit=opts.limit,
+            encoding=opts.encoding,
+            delimiter=opts.delimiter,
+            mapping=parse_mapping(opts.mappings),
+        )
+        files = _files(opts)
+        log_file = expand(opts.log_file) if opts.log_file else None
+        metrics_file = expand(opts.metrics_file) if opts.metrics_file else None
+        # Before the log file is opened: it must not be the input, the journal, ...
+        check_outputs(
+            Settings.of(
+                config,
+                input=opts.csv_path,
+                log_file=log_file,
+                metrics_file=metrics_file,
+                **files,
+            )
+        )
+        if metrics_file is not None:
+            checked["metrics_file"] = metrics_file
+        setup_logs(path=log_file, kind=opts.log_format, verbose=opts.verbose)
+        watch = Watch(bar=sys.stderr.isatty()) if not opts.quiet else None
+        importer = Importer(config, progress=watch)
+        try:
+            with stop_on_signals(importer):
+                return importer.run(opts.csv_path, **files)
+        finally:
+            if watch is not None:
+                watch.close()
 
 
 def _files(opts: Options) -> dict[str, Path | None]:

@@ -31,6 +31,7 @@ def _outputs(settings: Settings) -> list[tuple[str, Path]]:
         ("--summary-json", settings.summary_json),
         ("--report-html", settings.report_html),
         ("--log-file", settings.log_file),
+        ("--metrics-file", settings.metrics_file),
     ]
     return [(option, path) for option, path in named if path is not None]
 

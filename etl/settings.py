@@ -19,6 +19,7 @@ class Settings(ImportConfig):
     report_html: Path | None = None  # a picture of the run; None: none
     summary_json: Path | None = None  # the summary as JSON; None: none
     log_file: Path | None = None  # written by the caller's logging; checked like the others
+    metrics_file: Path | None = None  # written by the CLI after the run; checked likewise
 
     @classmethod
     def of(cls, config: ImportConfig, **paths: Path | None) -> Settings:

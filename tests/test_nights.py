@@ -7,9 +7,22 @@ import json
 import re
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.conftest import HEADER, RunningSandbox, read_results, run_cli, write_csv
 
 BRAND = "casino-x"
+
+
+def metrics(folder: Path) -> dict[str, float]:
+    """The metrics file as node_exporter's textfile collector would read it."""
+    text = (folder / "metrics" / "import.prom").read_text(encoding="utf-8")
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            status = sample.labels.get("status")
+            found[sample.name + (f"[{status}]" if status else "")] = sample.value
+    return found
 
 
 def export(*, click_for_2: str = "", extra: int = 0) -> list[list[str]]:
@@ -30,7 +43,8 @@ def night(
     summary = path.with_suffix(".summary.json")
     done = run_cli(
         path, "--brand", BRAND, "--base-url", sandbox.url, "--journal", journal,
-        "--summary-json", summary, *more,
+        "--summary-json", summary, "--metrics-file", journal.parent / "metrics" / "import.prom",
+        *more,
     )  # fmt: skip
     results = path.with_name(path.name.removesuffix(".csv") + ".results.csv")
     if "--dry-run" in more:
@@ -52,6 +66,13 @@ def test_a_week_of_nights_converges(sandbox: RunningSandbox, tmp_path: Path) -> 
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", str(summary["run_id"]))
     assert summary["input"] == str(source)
     assert str(summary["started_at"]) <= str(summary["finished_at"])
+    night_1 = metrics(tmp_path)
+    assert night_1["affelios_import_last_run_exit_code"] == 1
+    assert night_1["affelios_import_rows[created]"] == 9
+    assert night_1["affelios_import_rows[invalid]"] == 1
+    assert night_1["affelios_import_last_run_rows_to_fix"] == 1
+    assert night_1["affelios_import_last_success_timestamp_seconds"] == 0
+    assert night_1["affelios_import_last_completed_timestamp_seconds"] > 0
 
     # The analyst fixes the errors file and imports it.
     errors = tmp_path / "export.errors.csv"
@@ -76,6 +97,25 @@ def test_a_week_of_nights_converges(sandbox: RunningSandbox, tmp_path: Path) -> 
     )
     assert results[3]["error_kind"] == ""
     assert summary["rows_to_fix"] == 0 and summary["exit_code"] == 0
+    night_2 = metrics(tmp_path)
+    assert night_2["affelios_import_last_run_exit_code"] == 0
+    assert night_2["affelios_import_rows[skipped]"] == 10
+    start, end = (
+        night_2[f"affelios_import_last_run_{w}_timestamp_seconds"] for w in ("start", "end")
+    )
+    assert start <= end == night_2["affelios_import_last_success_timestamp_seconds"]
+    assert night_2["affelios_import_last_run_duration_seconds"] == end - start
+
+    # A night that cannot even start (the export is missing) is seen too, and keeps the
+    # time of the last success.
+    missing = run_cli(
+        tmp_path / "nowhere.csv", "--brand", BRAND, "--base-url", sandbox.url,
+        "--journal", journal, "--metrics-file", tmp_path / "metrics" / "import.prom",
+    )  # fmt: skip
+    assert missing.returncode == 2
+    failed = metrics(tmp_path)
+    assert failed["affelios_import_last_run_exit_code"] == 2
+    assert failed["affelios_import_last_success_timestamp_seconds"] == end
 
     # Night 3: the click id of customer 2 arrived, and a new customer: the first is
     # changed (not sent), the second created.

@@ -35,6 +35,7 @@ def setup(runner: CliRunner, sandbox: RunningSandbox, tmp_path: Path) -> dict[st
     ("option", "target", "what"),
     [
         ("--out", "j.db", "the journal"),
+        ("--metrics-file", "link-to-journal", "the journal"),
         ("--errors-out", "j.db", "the journal"),
         ("--errors-out", "link-to-journal", "the journal"),
         ("--out", "j.db-wal", "the journal's own file"),
@@ -71,7 +72,9 @@ def test_no_output_may_be_the_input_the_journal_or_another_output(
     assert {p: digest(p) for p in kept} == kept  # nothing was touched
 
 
-@pytest.mark.parametrize("option", ["--summary-json", "--report-html", "--log-file"])
+@pytest.mark.parametrize(
+    "option", ["--summary-json", "--report-html", "--log-file", "--metrics-file"]
+)
 @pytest.mark.parametrize("where", ["under-a-file", "a-directory"])
 def test_an_unwritable_output_is_found_before_anything_is_sent(
     runner: CliRunner, sandbox: RunningSandbox, tmp_path: Path, option: str, where: str
