@@ -113,10 +113,7 @@ class Journal:
         held = [s for s in spellings if identity(s) == self._base_url]
         self._spellings = [self._base_url, *(s for s in held if s != self._base_url)]
         # A read-only journal of schema 0 (a dry run's) is read as it is.
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        self._first_and_sent = (
-            "c.first_recorded_at, c.sent" if version >= 1 else "c.recorded_at, NULL"
-        )
+        self._schema = connection.execute("PRAGMA user_version").fetchone()[0]
         # Whether it held nothing for this API when opened: then lookups can be skipped,
         # since what this run adds are keys it has already seen in the file.
         self.was_empty = not held
@@ -183,7 +180,7 @@ class Journal:
             rows = select_keys(
                 self._db,
                 "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
-                f" {self._first_and_sent}"
+                f" {self._first_and_sent('c.')}"
                 " FROM {keys} JOIN customers c ON c.base_url = ?"
                 " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
                 list(keys),
@@ -194,6 +191,53 @@ class Journal:
                 if (brand, ext) not in found or entry.done:
                     found[brand, ext] = entry
         return found
+
+    def _first_and_sent(self, table: str) -> str:
+        """The columns of the first record's time and what was sent; a read-only journal
+        of schema 0 (a dry run's, or affelios-journal's) has neither."""
+        if self._schema >= 1:
+            return f"{table}first_recorded_at, {table}sent"
+        return f"{table}recorded_at, NULL"
+
+    # For `affelios-journal`: the whole journal, whatever API it was written for.
+
+    def stats(self) -> list[tuple[str, str, str, int]]:
+        """(API, brand, status, customers), in that order."""
+        return self._db.execute(
+            "SELECT base_url, external_brand_id, status, COUNT(*) FROM customers"
+            " GROUP BY base_url, external_brand_id, status ORDER BY 1, 2, 3"
+        ).fetchall()
+
+    def entries(
+        self, *, external_id: str | None = None, brand: str | None = None
+    ) -> Iterator[dict[str, str | None]]:
+        """Every entry (or those of one customer id, of one brand), as `EXPORT_COLUMNS`."""
+        wheres, params = [], []
+        for column, value in (("external_id", external_id), ("external_brand_id", brand)):
+            if value is not None:
+                wheres.append(f"{column} = ?")
+                params.append(value)
+        where = f" WHERE {' AND '.join(wheres)}" if wheres else ""
+        first, sent = self._first_and_sent("").split(", ")
+        rows = self._db.execute(
+            "SELECT external_brand_id, external_id, affelios_id, status,"
+            f" {first}, recorded_at, base_url, {sent} FROM customers{where}"
+            " ORDER BY base_url, external_brand_id, external_id",
+            params,
+        )
+        for row in rows:
+            yield dict(zip(EXPORT_COLUMNS, row, strict=True))
+
+    def forget_entries(self, keys: Iterable[tuple[str, str, str]]) -> int:
+        """Delete the entries of these (API, brand, id) keys, whatever their status: the
+        customers will be sent again. How many there were."""
+        with self._db:
+            cursor = self._db.executemany(
+                "DELETE FROM customers WHERE base_url = ? AND external_brand_id = ?"
+                " AND external_id = ?",
+                list(keys),
+            )
+        return cursor.rowcount
 
     def _turn(self) -> asyncio.Lock:
         if self._writing is None:
@@ -341,6 +385,12 @@ def select_keys(
             [*(part for key in batch for part in key), *params],
         )
 
+
+# What `affelios-journal export` writes, one line per customer.
+EXPORT_COLUMNS = (
+    "externalBrandId", "externalId", "affelios_id", "status",
+    "first_recorded_at", "last_recorded_at", "base_url", "sent",
+)  # fmt: skip
 
 APPLICATION_ID = 0x41464C49  # "AFLI", in the SQLite header of every journal
 _COLUMNS = ["base_url", "external_brand_id", "external_id", "affelios_id", "status", "recorded_at"]

@@ -3,8 +3,12 @@ fixes in between, against a real sandbox over HTTP (issue 13's week of nights)."
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -137,6 +141,18 @@ def test_a_week_of_nights_converges(sandbox: RunningSandbox, tmp_path: Path) -> 
     assert (tmp_path / "export.results.csv").read_bytes() == night_3
     assert [r["status"] for r in results].count("changed") == 1
     assert requests["requests"] == sent_before + 1
+
+    # The journal lists every customer with the id the sandbox gave it.
+    listed = subprocess.run(
+        [sys.executable, "-m", "etl.journal_cli", "export", "--journal", str(journal)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    exported = {
+        r["externalId"]: r["affelios_id"] for r in csv.DictReader(io.StringIO(listed.stdout))
+    }
+    assert exported == {c["externalId"]: c["id"] for c in sandbox.server.customers.values()}
+    assert len(exported) == 11
 
 
 def test_a_customer_journaled_before_the_journal_kept_what_was_sent_is_not_changed(

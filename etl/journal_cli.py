@@ -1,0 +1,251 @@
+"""`affelios-journal`: what the journal holds, and releasing customers from it.
+
+    affelios-journal stats                      # customers per API, brand and status
+    affelios-journal show C1 --brand casino-x   # one customer's entries
+    affelios-journal export -o journal.csv      # every customer, as CSV
+    affelios-journal forget C1 C2 --brand casino-x --yes
+
+Every command but `forget` opens the journal read-only (it may run beside an import).
+`forget` takes the journal's run lock, so it is refused while an import runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import click
+
+from etl import __version__
+from etl.columns import normalise
+from etl.config import default_journal
+from etl.errors import AffeliosImportError, InputError, SetupError
+from etl.journal import EXPORT_COLUMNS, Journal
+from etl.urls import identity
+
+JOURNAL_OPTION = click.option(
+    "--journal",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The journal.  [default: the one affelios-import uses, in the user data directory]",
+)
+EXIT_CODES = "Exit codes: 0 done; 1 nothing matched, or forget without --yes; 2 usage error."
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES,
+)
+@click.version_option(__version__, prog_name="affelios-journal")
+def main() -> None:
+    """Look into affelios-import's journal: the customers it created or found, their
+    Affelios ids, what was sent for them and when; and release customers from it, so
+    that the next import sends them again.
+
+    \b
+    Example:
+      affelios-journal stats
+      affelios-journal export -o journal.csv
+    """
+
+
+@contextmanager
+def _opened(path: Path | None, *, read_only: bool = True) -> Iterator[Journal]:
+    """The journal, or one line and exit 2."""
+    path = path or default_journal()
+    try:
+        if not path.exists():
+            raise SetupError(f"journal {path}: no such file (no import has written it yet)")
+        journal = Journal.open(path, base_url="", read_only=read_only)
+    except AffeliosImportError as exc:
+        click.echo(f"affelios-journal: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    try:
+        yield journal
+    finally:
+        journal.close()
+
+
+@main.command()
+@JOURNAL_OPTION
+def stats(journal: Path | None) -> None:
+    """Customers per API, brand and status."""
+    with _opened(journal) as opened:
+        rows = opened.stats()
+    if not rows:
+        click.echo("the journal holds no customers")
+        return
+    total = sum(n for *_, n in rows)
+    click.echo(f"{total:,} customers in {journal or default_journal()}")
+    for base_url, brand, status, n in rows:
+        click.echo(f"  {n:>10,}  {status:<8} {brand}  {base_url}")
+
+
+@main.command()
+@click.argument("external_id")
+@click.option("--brand", help="Only this externalBrandId.")
+@JOURNAL_OPTION
+@click.option("--json", "as_json", is_flag=True, help="As JSON lines.")
+def show(external_id: str, brand: str | None, journal: Path | None, as_json: bool) -> None:
+    """The journal's entries of one customer (EXTERNAL_ID, of every brand and API
+    unless --brand says which). Exit 1 if it holds none."""
+    with _opened(journal) as opened:
+        found = list(opened.entries(external_id=external_id, brand=brand))
+    if not found:
+        click.echo(f"no customer {external_id!r} in the journal", err=True)
+        sys.exit(1)
+    for entry in found:
+        if as_json:
+            click.echo(json.dumps(entry, ensure_ascii=False))
+            continue
+        for name in EXPORT_COLUMNS:
+            click.echo(f"{name + ':':<19} {'' if entry[name] is None else entry[name]}")
+        click.echo("")
+
+
+@main.command()
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    default="-",
+    help="Write here.  [default: standard output]",
+)
+@JOURNAL_OPTION
+def export(out: Path, journal: Path | None) -> None:
+    """Every customer as CSV: externalBrandId, externalId, affelios_id, status,
+    first_recorded_at, last_recorded_at, base_url (no credentials), sent (the JSON
+    body sent; empty for entries from before the journal kept it)."""
+    with _opened(journal) as opened:
+        if str(out) == "-":
+            _write_csv(sys.stdout, opened)
+            return
+        if out.exists() and out.samefile(opened.path):
+            click.echo(f"affelios-journal: -o {out}: that is the journal", err=True)
+            sys.exit(2)
+        try:
+            with out.open("w", newline="", encoding="utf-8") as file:
+                count = _write_csv(file, opened)
+        except OSError as exc:
+            click.echo(f"affelios-journal: -o {out}: cannot be written ({exc.strerror})", err=True)
+            sys.exit(2)
+    click.echo(f"{count:,} customers written to {out}", err=True)
+
+
+def _write_csv(file: IO[str], journal: Journal) -> int:
+    writer = csv.DictWriter(file, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    count = 0
+    for entry in journal.entries():
+        writer.writerow(entry)
+        count += 1
+    return count
+
+
+@main.command()
+@click.argument("external_ids", nargs=-1)
+@click.option("--brand", help="The externalBrandId of the ids given (needed with ids).")
+@click.option(
+    "--keys",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A CSV of the customers to forget, with externalBrandId and externalId columns "
+    "(an export of this journal, or an import's results file, will do).",
+)
+@click.option("--base-url", help="Only the entries of this API.  [default: every API]")
+@click.option("--yes", is_flag=True, help="Forget them; without it, only say what would go.")
+@JOURNAL_OPTION
+def forget(
+    external_ids: tuple[str, ...],
+    brand: str | None,
+    keys: Path | None,
+    base_url: str | None,
+    yes: bool,
+    journal: Path | None,
+) -> None:
+    """Release customers from the journal, so that the next import sends them again:
+    after checking in Affelios that one it could not confirm was not created, or to
+    create one again on purpose (deleted in Affelios, say).
+
+    \b
+    Example:
+      affelios-journal forget C1 C2 --brand casino-x --yes
+      affelios-journal forget --keys to-send-again.csv --yes
+    """
+    wanted = _wanted(external_ids, brand, keys)
+    with _opened(journal, read_only=not yes) as opened:
+        found = [
+            (entry["base_url"] or "", entry["externalBrandId"] or "", entry["externalId"] or "")
+            for entry in opened.entries()
+            if (entry["externalBrandId"], entry["externalId"]) in wanted
+            and (base_url is None or entry["base_url"] == identity(base_url))
+        ]
+        if not found:
+            click.echo("no such customer in the journal: nothing to forget", err=True)
+            sys.exit(1)
+        for api, brand_id, external_id in found[:10]:
+            click.echo(f"  {brand_id} {external_id}  ({api})", err=True)
+        more = f" (and {len(found) - 10:,} more)" if len(found) > 10 else ""
+        if not yes:
+            click.echo(
+                f"would forget {len(found):,} customers{more}; nothing was changed: "
+                "add --yes to forget them",
+                err=True,
+            )
+            sys.exit(1)
+        gone = opened.forget_entries(found)
+    click.echo(f"forgot {gone:,} customers{more}: the next import sends them again", err=True)
+
+
+def _wanted(ids: tuple[str, ...], brand: str | None, keys: Path | None) -> set[tuple[str, str]]:
+    """The (brand, id) keys asked for, from the arguments or the --keys file."""
+    if ids and keys is not None:
+        raise click.UsageError("give customer ids or --keys, not both")
+    if ids:
+        if brand is None:
+            raise click.UsageError("give --brand with the ids (the journal keys by brand too)")
+        return {(brand, external_id) for external_id in ids}
+    if keys is None:
+        raise click.UsageError("give the customer ids (with --brand), or --keys FILE")
+    try:
+        return _keys_file(keys, brand)
+    except InputError as exc:
+        click.echo(f"affelios-journal: {exc}", err=True)
+        sys.exit(2)
+
+
+def _keys_file(path: Path, brand: str | None) -> set[tuple[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as file:
+            dialect = csv.Sniffer().sniff(file.read(64 * 1024), ",;\t|")
+            file.seek(0)
+            rows = list(csv.reader(file, dialect))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"--keys {path}: cannot be read as CSV ({exc})") from exc
+    if not rows:
+        raise InputError(f"--keys {path}: the file is empty")
+    header = [normalise(name) for name in rows[0]]
+    if "externalid" not in header or ("externalbrandid" not in header and brand is None):
+        raise InputError(
+            f"--keys {path}: expected columns externalBrandId and externalId "
+            f"(or externalId and --brand); found {', '.join(rows[0])}"
+        )
+    at_id = header.index("externalid")
+    at_brand = header.index("externalbrandid") if "externalbrandid" in header else None
+    wanted = set()
+    for number, row in enumerate(rows[1:], start=1):
+        if len(row) != len(header):
+            raise InputError(
+                f"--keys {path}: row {number} has {len(row)} fields, the header {len(header)}"
+            )
+        row_brand = row[at_brand] if at_brand is not None else ""
+        wanted.add((row_brand or brand or "", row[at_id]))
+    return wanted
+
+
+if __name__ == "__main__":
+    main()

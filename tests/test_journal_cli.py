@@ -1,0 +1,126 @@
+"""`affelios-journal`: stats, show, export and forget, on journals real runs wrote."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from etl.journal import Journal
+from etl.journal_cli import main
+from tests.conftest import RunningSandbox, good_rows, read_results, run_cli, write_csv
+
+
+@pytest.fixture
+def imported(sandbox: RunningSandbox, tmp_path: Path) -> Path:
+    """A journal after a real import of three customers."""
+    journal = tmp_path / "j.db"
+    source = write_csv(tmp_path / "c.csv", good_rows(3))
+    done = run_cli(source, "--base-url", sandbox.url, "--journal", journal)
+    assert done.returncode == 0, done.stderr
+    return journal
+
+
+def test_stats_show_and_export(imported: Path, sandbox: RunningSandbox) -> None:
+    runner = CliRunner()
+    stats = runner.invoke(main, ["stats", "--journal", str(imported)])
+    assert stats.exit_code == 0
+    assert stats.output.splitlines()[1].split() == ["3", "created", "casino-x", sandbox.url]
+
+    show = runner.invoke(main, ["show", "C00002", "--journal", str(imported), "--json"])
+    assert show.exit_code == 0
+    entry = json.loads(show.output)
+    ids = {c["externalId"]: c["id"] for c in sandbox.server.customers.values()}
+    assert entry["affelios_id"] == ids["C00002"] and entry["status"] == "created"
+    assert json.loads(entry["sent"])["clickId"] == "clk_2"
+    missing = runner.invoke(main, ["show", "nobody", "--journal", str(imported)])
+    assert missing.exit_code == 1 and "no customer 'nobody'" in missing.stderr
+
+    export = runner.invoke(main, ["export", "--journal", str(imported)])
+    assert export.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(export.output)))
+    assert {r["externalId"]: r["affelios_id"] for r in rows} == ids
+    assert list(rows[0]) == [
+        "externalBrandId", "externalId", "affelios_id", "status",
+        "first_recorded_at", "last_recorded_at", "base_url", "sent",
+    ]  # fmt: skip
+
+
+def test_reading_never_writes_the_journal(imported: Path) -> None:
+    before = imported.read_bytes()
+    for args in (["stats"], ["show", "C00001"], ["export"]):
+        assert CliRunner().invoke(main, [*args, "--journal", str(imported)]).exit_code == 0
+    assert imported.read_bytes() == before
+    # ... and works while an import holds the journal's lock.
+    holder = Journal.open(imported, base_url="u")
+    try:
+        assert CliRunner().invoke(main, ["stats", "--journal", str(imported)]).exit_code == 0
+    finally:
+        holder.close()
+
+
+def test_forget_asks_for_yes_then_the_next_import_sends_again(
+    imported: Path, sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    args = ["forget", "C00001", "--brand", "casino-x", "--journal", str(imported)]
+    asked = runner.invoke(main, args)
+    assert asked.exit_code == 1
+    assert "would forget 1 customers; nothing was changed: add --yes" in asked.stderr
+    done = runner.invoke(main, [*args, "--yes"])
+    assert done.exit_code == 0, done.stderr
+    assert "forgot 1 customers: the next import sends them again" in done.stderr
+    again = run_cli(tmp_path / "c.csv", "--base-url", sandbox.url, "--journal", imported)
+    assert again.returncode == 0
+    statuses = [r["status"] for r in read_results(tmp_path / "c.results.csv")]
+    assert statuses == ["exists", "skipped", "skipped"]  # sent again: the API had it
+
+
+def test_forget_by_a_keys_file_and_refused_while_an_import_runs(
+    imported: Path, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.csv"
+    keys.write_text("External ID;External Brand ID\nC00002;casino-x\nC00003;casino-x\n")
+    holder = Journal.open(imported, base_url="u")
+    try:
+        refused = CliRunner().invoke(
+            main, ["forget", "--keys", str(keys), "--journal", str(imported), "--yes"]
+        )
+    finally:
+        holder.close()
+    assert refused.exit_code == 2
+    assert "is in use by another affelios-import run" in refused.stderr
+    done = CliRunner().invoke(
+        main, ["forget", "--keys", str(keys), "--journal", str(imported), "--yes"]
+    )
+    assert done.exit_code == 0, done.stderr
+    with sqlite3.connect(imported) as db:
+        left = [row[0] for row in db.execute("SELECT external_id FROM customers")]
+    db.close()
+    assert left == ["C00001"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["forget", "C1"], "give --brand with the ids"),
+        (["forget"], "give the customer ids (with --brand), or --keys FILE"),
+    ],
+)
+def test_usage_mistakes_are_exit_2(imported: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, [*args, "--journal", str(imported)])
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_a_missing_journal_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["stats", "--journal", str(tmp_path / "none.db")])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"affelios-journal: journal {tmp_path / 'none.db'}: no such file "
+        "(no import has written it yet)\n"
+    )
