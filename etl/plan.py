@@ -228,14 +228,26 @@ class Planner:
                 chunk.settle(position, _skipped(entry, today=_today(chunk, position)))
         assert chunk.frame is not None
         fields = [name for name in CONTRACT_FIELDS if name in chunk.frame.columns]
+        # Whole columns as object arrays: a cell at a time, pandas takes 30 times longer.
+        texts = {name: _texts(chunk.frame, name) for name in fields}
+        # Held rows that send what was sent (the usual night), or from before the journal
+        # kept it (nothing to compare): skipped, in bulk.
+        same: list[int] = []
+        same_ids: list[str] = []
         for position, entry in held:
-            today = build_payload({name: str(chunk.frame[name].iat[position]) for name in fields})
-            chunk.settle(position, _compared(entry, today))
+            today = build_payload({name: texts[name][position] for name in fields})
+            if entry.affelios_id and (entry.sent is None or encode(today) == entry.sent.encode()):
+                same.append(position)
+                same_ids.append(entry.affelios_id)
+            else:
+                chunk.settle(position, _compared(entry, today))
+        chunk.status[same] = Status.SKIPPED.value
+        chunk.affelios_id[same] = same_ids
         positions = np.flatnonzero(keep)
         if dry_run:
             chunk.status[positions] = Status.VALID.value
         else:
-            values = [_texts(chunk.frame, name)[positions] for name in fields]
+            values = [texts[name][positions] for name in fields]
             for position, again, row in zip(
                 positions.tolist(), resent[positions].tolist(), zip(*values, strict=True),
                 strict=True,
