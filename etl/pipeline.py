@@ -318,7 +318,12 @@ class _Run:
     ) -> None:
         settings, source = self.settings, prepared.source
         self.prepared, self.journal = prepared, prepared.journal
-        self.planner = Planner(prepared.columns, brand=settings.brand, broken=source.broken)
+        self.planner = Planner(
+            prepared.columns,
+            brand=settings.brand,
+            broken=source.broken,
+            journal_empty=self.journal.was_empty,
+        )
         size = settings.chunk_size or (
             DRY_RUN_CHUNK_SIZE if settings.dry_run else DEFAULT_CHUNK_SIZE
         )

@@ -141,9 +141,12 @@ class Planner:
         *,
         brand: str | None,
         broken: dict[int, tuple[str, str]] | None = None,
+        journal_empty: bool = False,
     ) -> None:
         self._columns = columns
         self._brand = brand
+        # An empty journal is not asked (see Journal.was_empty): no keys to gather.
+        self._journal_empty = journal_empty
         self._broken = broken or {}  # data row index -> (kind, why the row is broken)
         self._seen = SeenKeys()
 
@@ -156,7 +159,8 @@ class Planner:
         chunk.status[at] = Status.INVALID.value
         chunk.error[at] = invalid["error"].to_numpy(dtype=object)
         chunk.error_kind[at] = invalid["error_kind"].to_numpy(dtype=object)
-        for i, column in _nul_cells(raw):
+        nul_cells = _nul_cells(raw)
+        for i, column in nul_cells:
             chunk.status[i] = Status.INVALID.value
             chunk.error[i] = f"{column} holds a NUL byte (\\x00), which no API field may; not sent"
             chunk.error_kind[i] = kinds.item("nul_byte", column)
@@ -181,12 +185,13 @@ class Planner:
         ]
         chunk.error_kind[valid[repeats]] = kinds.item("duplicate_row")
         chunk.candidates = valid[~repeats]
-        chunk.readable = np.flatnonzero(self._readable(frame, chunk))
-        at = chunk.readable
-        chunk.keys = list(zip(brands[at].tolist(), ids[at].tolist(), strict=True))
+        if not self._journal_empty:
+            chunk.readable = np.flatnonzero(self._readable(frame, [i for i, _ in nul_cells]))
+            at = chunk.readable
+            chunk.keys = list(zip(brands[at].tolist(), ids[at].tolist(), strict=True))
         return chunk
 
-    def _readable(self, frame: pd.DataFrame, chunk: PlannedChunk) -> npt.NDArray[np.bool_]:
+    def _readable(self, frame: pd.DataFrame, nul_rows: list[int]) -> npt.NDArray[np.bool_]:
         """Whether each row's key can be read: both parts present (the brand the one
         given with --brand, if any), in a row read whole, with no NUL byte."""
         ok = np.ones(len(frame), dtype=bool)
@@ -194,8 +199,7 @@ class Planner:
             ok &= (frame[name].str.strip() != "").to_numpy(dtype=bool, na_value=False)
         if self._brand is not None:
             ok &= (frame["externalBrandId"] == self._brand).to_numpy(dtype=bool, na_value=False)
-        for i, _ in _nul_cells(chunk.raw):
-            ok[i] = False
+        ok[nul_rows] = False
         if self._broken:
             at = frame.index.get_indexer(pd.Index(list(self._broken)))
             ok[at[at >= 0]] = False
@@ -228,8 +232,9 @@ class Planner:
                 chunk.settle(position, _skipped(entry, today=_today(chunk, position)))
         assert chunk.frame is not None
         fields = [name for name in CONTRACT_FIELDS if name in chunk.frame.columns]
-        # Whole columns as object arrays: a cell at a time, pandas takes 30 times longer.
-        texts = {name: _texts(chunk.frame, name) for name in fields}
+        # Whole columns as object arrays (a cell at a time, pandas takes 30 times longer),
+        # when there are bodies to build.
+        texts = {name: _texts(chunk.frame, name) for name in fields if held or not dry_run}
         # Held rows that send what was sent (the usual night), or from before the journal
         # kept it (nothing to compare): skipped, in bulk.
         same: list[int] = []
