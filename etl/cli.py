@@ -148,6 +148,9 @@ Examples, by group of options:
   affelios-import customers.csv --brand casino-x --log-file run.log --log-format json -v
   affelios-import customers.csv --brand casino-x -q --metrics-file textfile/affelios.prom
 \b
+  # customers reported `changed`, once changed in Affelios by hand: report them no more
+  affelios-import customers.csv --brand casino-x --accept-changes
+\b
   # last night's run, from its results file
   affelios-summary customers.results.csv
 
@@ -387,6 +390,12 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     help="After the run, write Prometheus metrics of it here (node_exporter's textfile "
     "collector: a .prom file in its folder).",
 )
+@click.option(
+    "--accept-changes",
+    is_flag=True,
+    help="Customers changed since they were imported (and since changed in Affelios by "
+    "hand): the journal takes today's values, so they are reported this once more.",
+)
 @click.version_option(__version__, prog_name="affelios-import")
 def main(**options: Any) -> None:
     """Register the customers in CSV with Affelios, one request per row.
@@ -428,6 +437,7 @@ class Options:
     errors_out: Path | None
     summary_json: Path | None
     metrics_file: Path | None
+    accept_changes: bool
 
 
 def run(opts: Options) -> int:
@@ -491,6 +501,7 @@ def _import(opts: Options, checked: dict[str, Path]) -> RunResult:
             retries=opts.retries,
             timeout=opts.timeout,
             dry_run=opts.dry_run,
+            accept_changes=opts.accept_changes,
             limit=opts.limit,
             encoding=opts.encoding,
             delimiter=opts.delimiter,

@@ -46,6 +46,9 @@ class ImportConfig:
     retries: int = 5
     timeout: float = 30.0  # seconds one attempt may take, to the last byte of the answer
     dry_run: bool = False
+    # The journal takes today's values of customers `changed` since they were imported
+    # (once they were changed in Affelios): reported this once more, then skipped.
+    accept_changes: bool = False
     chunk_size: int | None = None  # None: 10,000 rows (25,000 in a dry run; see etl.read)
     limit: int | None = None  # only the first N data rows
     encoding: str | None = None  # None: detected
@@ -68,7 +71,7 @@ class ImportConfig:
             _seconds(name, getattr(self, name), positive=False)
         if self.rate is not None:
             _seconds("rate", self.rate, positive=True)
-        for name in ("allow_insecure_http", "dry_run"):
+        for name in ("allow_insecure_http", "dry_run", "accept_changes"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r}: expected True or False")
         self._check_text()

@@ -69,6 +69,10 @@ WHERE customers.status = 'sending'
 _INTEND = (
     f"INSERT INTO customers VALUES (?,?,?,NULL,'sending',{_NOW},{_NOW},NULL) ON CONFLICT DO NOTHING"
 )
+_ACCEPT = (
+    f"UPDATE customers SET sent = ?, recorded_at = {_NOW} WHERE base_url = ?"
+    " AND external_brand_id = ? AND external_id = ? AND status != 'sending'"
+)
 _FORGET = (
     "DELETE FROM customers WHERE base_url = ? AND external_brand_id = ? AND external_id = ?"
     " AND status = 'sending'"
@@ -304,6 +308,11 @@ class Journal:
             None if sent is None else sent.decode(),
         )  # fmt: skip
         self._pending.append((_RECORD, row))
+
+    def accept(self, key: Key, *, sent: bytes) -> None:
+        """Take `sent` as what the API holds for a customer it has (changed in Affelios
+        by hand); kept until `flush`."""
+        self._pending.append((_ACCEPT, (sent.decode(), self._base_url, key[0], key[1])))
 
     def forget(self, key: Key) -> None:
         """Drop the intent of a row now known not to have created anything."""

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import click
 
@@ -159,14 +159,7 @@ def _write_csv(file: IO[str], journal: Journal) -> int:
 @click.option("--base-url", help="Only the entries of this API.  [default: every API]")
 @click.option("--yes", is_flag=True, help="Forget them; without it, only say what would go.")
 @JOURNAL_OPTION
-def forget(
-    external_ids: tuple[str, ...],
-    brand: str | None,
-    keys: Path | None,
-    base_url: str | None,
-    yes: bool,
-    journal: Path | None,
-) -> None:
+def forget(base_url: str | None, yes: bool, journal: Path | None, **asked: Any) -> None:
     """Release customers from the journal, so that the next import sends them again:
     after checking in Affelios that one it could not confirm was not created, or to
     create one again on purpose (deleted in Affelios, say).
@@ -176,7 +169,7 @@ def forget(
       affelios-journal forget C1 C2 --brand casino-x --yes
       affelios-journal forget --keys to-send-again.csv --yes
     """
-    wanted = _wanted(external_ids, brand, keys)
+    wanted = _wanted(asked["external_ids"], asked["brand"], asked["keys"])
     with _opened(journal, read_only=not yes) as opened:
         found = [
             (entry["base_url"] or "", entry["externalBrandId"] or "", entry["externalId"] or "")

@@ -423,6 +423,8 @@ class _Run:
         planned = await asyncio.to_thread(self.planner.check, raw)
         known = {} if journal.was_empty else await journal.alookup(planned.keys)
         await asyncio.to_thread(Planner.finish, planned, known, dry_run=self.settings.dry_run)
+        if self.settings.accept_changes and not self.settings.dry_run:
+            self._accept(planned)
         flight = _InFlight(planned)
         self.done_rows += len(raw) - len(planned.sends)
         self.live.update(planned.status.tolist())
@@ -435,6 +437,14 @@ class _Run:
                 self.live[Status.NOT_SENT.value] += 1
             else:
                 await self.rows.put((flight, send))
+
+    def _accept(self, planned: PlannedChunk) -> None:
+        """Let the journal take today's values of the chunk's changed customers (committed
+        before their results lines are written), and say so in the results."""
+        for key, body in planned.changes:
+            self.journal.accept(key, sent=body)
+        at = planned.status == Status.CHANGED.value
+        planned.error[at] = [f"{error}; {ACCEPTED}" for error in planned.error[at].tolist()]
 
     async def _work(self) -> None:
         while (item := await self.rows.get()) is not None:
@@ -521,6 +531,7 @@ def _failure(exc: Exception, redact: Callable[[str], str]) -> tuple[StopReason, 
     )
 
 
+ACCEPTED = "accepted (--accept-changes): the journal now holds today's values"
 RESENT = "an earlier run sent this row and never learned whether it was created"
 
 

@@ -59,6 +59,8 @@ class PlannedChunk:
     readable: npt.NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
     keys: list[Key] = field(default_factory=list)
     sends: list[Send] = field(default_factory=list)
+    # The changed rows' keys and what they would send today (see --accept-changes).
+    changes: list[tuple[Key, bytes]] = field(default_factory=list)
 
     @classmethod
     def of(cls, raw: pd.DataFrame, frame: pd.DataFrame) -> PlannedChunk:
@@ -245,7 +247,11 @@ class Planner:
                 same.append(position)
                 same_ids.append(entry.affelios_id)
             else:
-                chunk.settle(position, _compared(entry, today))
+                outcome = _compared(entry, today)
+                chunk.settle(position, outcome)
+                if outcome.status is Status.CHANGED:
+                    key = (texts["externalBrandId"][position], texts["externalId"][position])
+                    chunk.changes.append((key, encode(today)))
         chunk.status[same] = Status.SKIPPED.value
         chunk.affelios_id[same] = same_ids
         positions = np.flatnonzero(keep)

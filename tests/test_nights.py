@@ -142,6 +142,17 @@ def test_a_week_of_nights_converges(sandbox: RunningSandbox, tmp_path: Path) -> 
     assert [r["status"] for r in results].count("changed") == 1
     assert requests["requests"] == sent_before + 1
 
+    # Customer 2 changed in Affelios by hand: the journal takes today's values once, and
+    # the next night it is skipped.
+    code, results, _, _ = night(source, sandbox, journal, "--accept-changes")
+    assert code == 0 and results[1]["status"] == "changed"
+    assert results[1]["error"].endswith(
+        "accepted (--accept-changes): the journal now holds today's values"
+    )
+    code, results, _, _ = night(source, sandbox, journal)
+    assert code == 0 and [r["status"] for r in results] == ["skipped"] * 11
+    assert requests["requests"] == sent_before + 1
+
     # The journal lists every customer with the id the sandbox gave it.
     listed = subprocess.run(
         [sys.executable, "-m", "etl.journal_cli", "export", "--journal", str(journal)],
