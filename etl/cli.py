@@ -520,7 +520,9 @@ def _import(opts: Options, checked: dict[str, Path]) -> RunResult:
                 **files,
             )
         )
-        if metrics_file is not None:
+        if metrics_file is not None and not opts.dry_run:
+            # A dry run is not an import: its exit 0 must not hide a nightly job that
+            # stopped (the metrics file often comes with the job's config file).
             checked["metrics_file"] = metrics_file
         setup_logs(path=log_file, kind=opts.log_format, verbose=opts.verbose)
         watch = Watch(bar=sys.stderr.isatty()) if not opts.quiet else None

@@ -136,9 +136,11 @@ def test_a_week_of_nights_converges(sandbox: RunningSandbox, tmp_path: Path) -> 
 
     # A dry run of the same export, default paths: its own files; night 3's untouched.
     night_3 = (tmp_path / "export.results.csv").read_bytes()
+    night_3_metrics = metrics(tmp_path)
     code, results, summary, _ = night(source, sandbox, journal, "--dry-run")
     assert code == 0 and summary["dry_run"] is True
     assert (tmp_path / "export.results.csv").read_bytes() == night_3
+    assert metrics(tmp_path) == night_3_metrics  # a dry run is not a night's import
     assert [r["status"] for r in results].count("changed") == 1
     assert requests["requests"] == sent_before + 1
 
