@@ -48,11 +48,10 @@ CREATE TABLE IF NOT EXISTS customers (
 # The journal's schema, in SQLite's user_version: 0 had no first_recorded_at and no
 # sent (what was sent for the customer: the JSON body); 1 has both.
 SCHEMA_VERSION = 1
-_MIGRATE_TO_1 = (
-    "ALTER TABLE customers ADD COLUMN first_recorded_at TEXT",
-    "ALTER TABLE customers ADD COLUMN sent TEXT",
-    "UPDATE customers SET first_recorded_at = recorded_at",
-)
+_MIGRATE_TO_1 = {  # column -> how to add it (a migration cut short is taken up again)
+    "first_recorded_at": "ALTER TABLE customers ADD COLUMN first_recorded_at TEXT",
+    "sent": "ALTER TABLE customers ADD COLUMN sent TEXT",
+}
 _LOOKUP_BATCH = 500
 
 
@@ -414,8 +413,14 @@ def _create_or_migrate(db: sqlite3.Connection) -> None:
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='customers'"
         ).fetchone()
         if exists and version < 1:
-            for statement in _MIGRATE_TO_1:
-                db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(customers)")}
+            for column, statement in _MIGRATE_TO_1.items():
+                if column not in columns:
+                    db.execute(statement)
+            db.execute(
+                "UPDATE customers SET first_recorded_at = recorded_at"
+                " WHERE first_recorded_at IS NULL"
+            )
         db.execute(_SCHEMA)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
@@ -441,7 +446,9 @@ def _check(db: sqlite3.Connection, *, read_only: bool) -> None:
         )
     if "customers" in tables:
         columns = [row[1] for row in db.execute("PRAGMA table_info(customers)")]
-        if columns != (_COLUMNS_1 if version >= 1 else _COLUMNS):
+        # Schema 0 may hold some of schema 1's columns: a migration cut short.
+        partial = version < 1 and columns == _COLUMNS_1[: len(columns)]
+        if columns != _COLUMNS_1 and not (partial and len(columns) >= len(_COLUMNS)):
             raise NotAJournal("its customers table is not a journal's")
     problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
     if problems != ["ok"]:

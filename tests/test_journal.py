@@ -219,3 +219,18 @@ def test_a_journal_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
     for read_only in (False, True):
         with pytest.raises(SetupError, match="written by a newer affelios-import"):
             Journal.open(path, base_url="u", read_only=read_only)
+
+
+def test_a_migration_cut_short_is_taken_up_again(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    legacy_journal(path, [("https://a", "b", "1", "id1", "created")])
+    with sqlite3.connect(path) as db:  # the first column added, then the process died
+        db.execute("ALTER TABLE customers ADD COLUMN first_recorded_at TEXT")
+    db.close()
+    dry = Journal.open(path, base_url="https://a", read_only=True)
+    assert brief(dry.lookup([("b", "1")])) == {("b", "1"): ("created", "id1")}
+    dry.close()
+    journal = Journal.open(path, base_url="https://a")
+    (entry,) = journal.lookup([("b", "1")]).values()
+    journal.close()
+    assert entry == Entry("created", "id1", "2026-01-01T00:00:00Z", None)
