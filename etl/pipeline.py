@@ -386,15 +386,18 @@ class _Run:
         """Note the trace's point of now, and tell the caller how far the run is."""
         elapsed, retries = time.monotonic() - self.started, self.submitter.retries_spent
         self.trace.timeline.append((elapsed, self.done_rows, retries))
-        self.progress(
-            Progress(
-                rows_total=self.rows_total,
-                rows_done=self.done_rows,
-                counts=dict(self.live),
-                retries=retries,
-                columns=self.columns,
-            )
+        state = Progress(
+            rows_total=self.rows_total,
+            rows_done=self.done_rows,
+            counts=dict(self.live),
+            retries=retries,
+            columns=self.columns,
         )
+        try:
+            self.progress(state)
+        except Exception as exc:  # the caller's: it must not stop the import
+            event("progress_failed", logging.WARNING, error=repr(exc))
+            self.progress = lambda state: None
 
     async def _sampler(self) -> None:
         while True:

@@ -206,3 +206,18 @@ def test_progress_is_told_before_the_first_request_then_often_within_a_chunk(
     done = [state.rows_done for state, _ in seen]
     assert done == sorted(done)
     assert len({n for n in done if 0 < n < 120}) >= 3
+
+
+def test_a_progress_callback_that_fails_does_not_stop_the_import(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    calls: list[int] = []
+
+    def broken(state: object) -> None:
+        calls.append(1)
+        raise OSError("stderr closed")
+
+    source = write_csv(tmp_path / "c.csv", good_rows(5))
+    result = Importer(config(sandbox, tmp_path), progress=broken).run(source)
+    assert result.counts["created"] == 5 and result.stopped is None
+    assert calls == [1]  # told once, then left alone
