@@ -69,6 +69,7 @@ class Faults:
     rate_limit: float | None = None  # requests per second
     latency_ms: float = 0.0
     seed: int | None = None
+    rate_limit_fields: bool = False  # state rate_limit in the IETF draft's header fields
 
 
 class TokenBucket:
@@ -77,6 +78,14 @@ class TokenBucket:
         self.capacity = max(1.0, rate * 0.2)
         self.tokens = self.capacity
         self.at = time.monotonic()
+
+    def fields(self) -> dict[str, str]:
+        """The bucket as the IETF draft's RateLimit fields: the quota a second, and what
+        is left (the window resets when a token is back, within the second)."""
+        return {
+            "RateLimit-Policy": f'"default";q={round(self.rate)};w=1',
+            "RateLimit": f'"default";r={int(self.tokens)};t={0 if self.tokens >= 1 else 1}',
+        }
 
     def take(self) -> bool:
         now = time.monotonic()
@@ -142,7 +151,10 @@ class Sandbox:
         if (refused := self._refuse(request)) is not None:
             return refused
         if self._bucket is not None and not self._bucket.take():
-            return self._throttled()
+            response = self._throttled()
+            if self.faults.rate_limit_fields:
+                response.headers.update(self._bucket.fields())
+            return response
         faults = self.faults
         draw = self._random.random()
         if draw < faults.throttle_rate:
@@ -185,7 +197,8 @@ class Sandbox:
         if late:
             self.stats["late"] += 1
             await asyncio.sleep(faults.late_seconds)
-        return web.json_response(customer, status=201)
+        fields = self._bucket.fields() if self._bucket and faults.rate_limit_fields else {}
+        return web.json_response(customer, status=201, headers=fields)
 
     async def _get(self, request: web.Request) -> web.Response:
         if (refused := self._refuse(request)) is not None:
@@ -317,6 +330,11 @@ def serve_app_in_thread(
 )
 @click.option("--latency-ms", type=click.FloatRange(0), default=0.0, help="Delay before answering.")
 @click.option("--seed", type=int, default=None, help="Seed for the fault draws.")
+@click.option(
+    "--rate-limit-fields",
+    is_flag=True,
+    help="State --rate-limit in RateLimit-Policy and RateLimit header fields (IETF draft).",
+)
 def main(port: int, api_key: str, **faults: Any) -> None:
     """A local Affelios customer API that speaks the contract, for trying the importer.
 

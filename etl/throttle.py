@@ -13,6 +13,10 @@ answers that were 429 is measured:
 A scattering of 429s (below the threshold) only delays the throttled rows themselves,
 each by its `Retry-After`. When the API refused nearly everything during a period and
 said how long to wait, the whole run waits that long.
+
+An API that states its limit in its answers (see `etl.ratelimit`) is taken at its word
+from its first answer: the pace never exceeds `STATED_SHARE` of the stated quota, and
+when it says nothing is left of the window, the whole run waits for the window's reset.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 from collections.abc import Callable
 
 from etl.logs import event
+from etl.ratelimit import Stated
 
 PERIOD = 0.5  # seconds between adjustments
 MIN_ANSWERS = 20  # fewer answers in a period say too little (one 429 in 8 is 12%)
@@ -31,6 +36,7 @@ FAST_RAISE = 1.10  # per period, when the API has not throttled for CALM seconds
 SLOW_RAISE = 1.03  # per period, soon after it did
 CALM = 2.0
 MIN_RATE = 0.5  # requests per second
+STATED_SHARE = 0.95  # of a stated limit: room for the API's clock and ours to differ
 
 
 class Throttle:
@@ -46,6 +52,8 @@ class Throttle:
         self._throttled = 0
         self._retry_after: float | None = None
         self.cuts = 0  # how often the pace was cut, for the summary and tests
+        self._stated_pace: float | None = None
+        self.stated = ""  # the limit the API stated, in words ("" if it stated none)
 
     async def turn(self) -> None:
         """Wait until this worker may send its next request."""
@@ -53,11 +61,24 @@ class Throttle:
         if self._period_start is None:
             self._period_start = now
         start = max(now, self._paused_until)
-        if self.rate is not None:
+        rate = self.rate
+        if self._stated_pace is not None:
+            rate = self._stated_pace if rate is None else min(rate, self._stated_pace)
+        if rate is not None:
             start = max(start, self._next_slot)
-            self._next_slot = start + 1 / self.rate
+            self._next_slot = start + 1 / rate
         if start > now:
             await asyncio.sleep(start - now)
+
+    def heed(self, limit: Stated) -> None:
+        """Pace by the limit an answer stated (one without a Retry-After: that wins)."""
+        if (pace := limit.pace) is not None:
+            self._stated_pace = pace * STATED_SHARE
+        if limit.remaining == 0 and limit.reset:
+            self._paused_until = max(self._paused_until, self._clock() + limit.reset)
+        if limit.quota and (said := limit.describe()) != self.stated:
+            self.stated = said
+            event("rate_limit", stated=said)
 
     def answered(self, *, throttled: bool, retry_after: float | None = None) -> None:
         """Tell the pace how the API answered (any answer at all, not a dropped one)."""

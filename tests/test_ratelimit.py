@@ -1,0 +1,114 @@
+"""The API's stated rate limit: read from its header fields, and obeyed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from etl.config import ImportConfig
+from etl.ratelimit import Stated, read
+from etl.sandbox import Faults, Sandbox, serve_in_thread
+from etl.submit import Endpoint, Submitter
+from etl.throttle import STATED_SHARE, Throttle
+from tests.conftest import API_KEY, good_rows, read_results, run_cli, write_csv
+
+
+@pytest.mark.parametrize(
+    ("headers", "stated"),
+    [
+        (  # the IETF draft: the most restrictive policy, the window that has least left
+            {
+                "RateLimit-Policy": '"burst";q=10;w=1, "day";q=1000;w=86400',
+                "RateLimit": '"burst";r=7;t=1, "day";r=990;t=40000',
+            },
+            Stated(quota=1000, window=86400, remaining=7, reset=1),
+        ),
+        ({"RateLimit-Policy": '"default";q=100;w=60'}, Stated(quota=100, window=60)),
+        (  # the earlier drafts
+            {"RateLimit-Limit": "100", "RateLimit-Remaining": "0", "RateLimit-Reset": "30"},
+            Stated(quota=100, remaining=0, reset=30),
+        ),
+        (  # GitHub's: a reset as a Unix time
+            {
+                "X-RateLimit-Limit": "5000",
+                "X-RateLimit-Remaining": "4999",
+                "X-RateLimit-Reset": "1000000030",
+            },
+            Stated(quota=5000, remaining=4999, reset=30),
+        ),
+    ],
+)
+def test_the_stated_limit_is_read(headers: dict[str, str], stated: Stated) -> None:
+    assert read(httpx.Headers(headers), now=1_000_000_000) == stated
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"RateLimit-Policy": "garbage;;", "RateLimit": '"x";r=-1;t=1'},
+        {"RateLimit-Policy": '"d";q=?1;w=1'},  # a boolean is no quota
+        {"RateLimit-Policy": '"d";q=10;w=0'},  # nor a window of no time
+        {"RateLimit-Limit": "lots", "RateLimit-Remaining": "-3"},
+        {"X-RateLimit-Limit": "1e3"},
+    ],
+)
+def test_malformed_fields_are_ignored(headers: dict[str, str]) -> None:
+    assert read(httpx.Headers(headers), now=0) is None
+
+
+def test_the_pace_stays_under_the_stated_quota_and_waits_for_an_empty_window() -> None:
+    now = [100.0]
+    throttle = Throttle(clock=lambda: now[0])
+    throttle.heed(Stated(quota=50, window=1))
+    assert throttle.stated == "50 requests per 1 s"
+    assert throttle._stated_pace == 50 * STATED_SHARE
+    throttle.heed(Stated(quota=50, window=1, remaining=0, reset=3))
+    assert throttle._paused_until == 103.0
+
+
+def test_retry_after_wins_over_the_fields() -> None:
+    fields = {"RateLimit-Policy": '"d";q=5;w=1', "RateLimit": '"d";r=0;t=30'}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            429 if handler.calls == 0 else 201,  # type: ignore[attr-defined]
+            headers={**fields, "Retry-After": "0"} if handler.calls == 0 else {},  # type: ignore[attr-defined]
+            json={"id": "a1"},
+        )
+
+    handler.calls = 0  # type: ignore[attr-defined]
+
+    async def go() -> Submitter:
+        endpoint = Endpoint(
+            httpx.MockTransport(handler), base_url="https://api.test", headers={}, timeout=5
+        )
+        submitter = Submitter(endpoint, ImportConfig(retries=0))
+        await submitter.send(b"{}")
+        return submitter
+
+    submitter = asyncio.run(go())
+    assert submitter.throttle.stated == ""  # not heeded: the Retry-After was
+
+
+def test_an_api_that_states_its_limit_is_paced_by_it_and_loses_nothing(tmp_path: Path) -> None:
+    server = Sandbox(api_key=API_KEY, faults=Faults(rate_limit=200, rate_limit_fields=True))
+    source = write_csv(tmp_path / "c.csv", good_rows(600))
+    summary = tmp_path / "s.json"
+    with serve_in_thread(server) as url:
+        done = run_cli(
+            source, "--base-url", url, "--journal", tmp_path / "j.db", "--concurrency", "32",
+            "--summary-json", summary,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = read_results(tmp_path / "c.results.csv")
+    assert {r["status"] for r in results} == {"created"}
+    assert len(server.customers) == 600
+    # Paced from the first answer, at 95% of the stated quota: next to no refusals.
+    assert server.stats["429"] <= 6, server.stats
+    assert json.loads(summary.read_text())["rate_limit"] == "200 requests per 1 s"
+    assert "paced by the API's stated limit: 200 requests per 1 s" in done.stderr
