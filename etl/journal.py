@@ -231,6 +231,23 @@ class Journal:
         for row in rows:
             yield dict(zip(EXPORT_COLUMNS, row, strict=True))
 
+    def entries_of(self, keys: list[Key]) -> Iterator[dict[str, str | None]]:
+        """The entries of these customers (brand, id) under every API the journal holds,
+        found from the primary key (not by reading the whole journal)."""
+        first, sent = self._first_and_sent("c.").split(", ")
+        for base_url in _spellings(self._db):
+            rows = select_keys(
+                self._db,
+                "SELECT c.external_brand_id, c.external_id, c.affelios_id, c.status,"
+                f" {first}, c.recorded_at, c.base_url, {sent}"
+                " FROM {keys} JOIN customers c ON c.base_url = ?"
+                " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
+                keys,
+                base_url,
+            )
+            for row in rows:
+                yield dict(zip(EXPORT_COLUMNS, row, strict=True))
+
     def forget_entries(self, keys: Iterable[tuple[str, str, str]]) -> int:
         """Delete the entries of these (API, brand, id) keys, whatever their status: the
         customers will be sent again. How many there were."""

@@ -169,19 +169,19 @@ def forget(base_url: str | None, yes: bool, journal: Path | None, **asked: Any) 
       affelios-journal forget C1 C2 --brand casino-x --yes
       affelios-journal forget --keys to-send-again.csv --yes
     """
-    wanted = _wanted(asked["external_ids"], asked["brand"], asked["keys"])
+    wanted = sorted(_wanted(asked["external_ids"], asked["brand"], asked["keys"]))
+    api = None if base_url is None else identity(base_url)
     with _opened(journal, read_only=not yes) as opened:
         found = [
             (entry["base_url"] or "", entry["externalBrandId"] or "", entry["externalId"] or "")
-            for entry in opened.entries()
-            if (entry["externalBrandId"], entry["externalId"]) in wanted
-            and (base_url is None or entry["base_url"] == identity(base_url))
+            for entry in opened.entries_of(wanted)
+            if api is None or entry["base_url"] == api
         ]
         if not found:
             click.echo("no such customer in the journal: nothing to forget", err=True)
             sys.exit(1)
-        for api, brand_id, external_id in found[:10]:
-            click.echo(f"  {brand_id} {external_id}  ({api})", err=True)
+        for held_by, brand_id, external_id in found[:10]:
+            click.echo(f"  {brand_id} {external_id}  ({held_by})", err=True)
         more = f" (and {len(found) - 10:,} more)" if len(found) > 10 else ""
         if not yes:
             click.echo(
@@ -214,8 +214,12 @@ def _wanted(ids: tuple[str, ...], brand: str | None, keys: Path | None) -> set[t
 def _keys_file(path: Path, brand: str | None) -> set[tuple[str, str]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:
-            dialect = csv.Sniffer().sniff(file.read(64 * 1024), ",;\t|")
+            sample = file.read(64 * 1024)
             file.seek(0)
+            try:
+                dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, ",;\t|")
+            except csv.Error:  # one column: no delimiter to find
+                dialect = csv.excel
             rows = list(csv.reader(file, dialect))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"--keys {path}: cannot be read as CSV ({exc})") from exc

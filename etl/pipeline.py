@@ -33,6 +33,7 @@ from etl import __version__, report
 from etl.columns import ColumnMap, resolve
 from etl.errors import AffeliosImportError, InputError, OutputFailed, SetupError
 from etl.journal import Journal
+from etl.keys import Entry, Key
 from etl.logs import RUN_ID, event
 from etl.outcome import Outcome, Status, StopReason
 from etl.outputs import check as check_outputs
@@ -426,12 +427,12 @@ class _Run:
         journal = self.journal
         planned = await asyncio.to_thread(self.planner.check, raw)
         known = {} if journal.was_empty else await journal.alookup(planned.keys)
-        await asyncio.to_thread(Planner.finish, planned, known, dry_run=self.settings.dry_run)
+        settled = await asyncio.to_thread(self._finish, planned, known)
         if self.settings.accept_changes and not self.settings.dry_run:
-            self._accept(planned)
+            self._accept(planned)  # on the loop: the journal's pending list is the loop's
         flight = _InFlight(planned)
         self.done_rows += len(raw) - len(planned.sends)
-        self.live.update(planned.status.tolist())
+        self.live.update(settled)
         self.live[Status.NOT_SENT.value] -= len(planned.sends)  # theirs are to come
         await self.in_order.put(flight)
         for send in planned.sends:
@@ -441,6 +442,11 @@ class _Run:
                 self.live[Status.NOT_SENT.value] += 1
             else:
                 await self.rows.put((flight, send))
+
+    def _finish(self, planned: PlannedChunk, known: dict[Key, Entry]) -> Counter[str]:
+        """Settle what the plan can (in a thread: CPU work), and count it by status."""
+        Planner.finish(planned, known, dry_run=self.settings.dry_run)
+        return Counter(planned.status.tolist())
 
     def _accept(self, planned: PlannedChunk) -> None:
         """Let the journal take today's values of the chunk's changed customers (committed

@@ -124,3 +124,14 @@ def test_a_missing_journal_is_one_line(tmp_path: Path) -> None:
         f"affelios-journal: journal {tmp_path / 'none.db'}: no such file "
         "(no import has written it yet)\n"
     )
+
+
+def test_a_keys_file_of_ids_alone_takes_the_brand_from_brand(
+    imported: Path, tmp_path: Path
+) -> None:
+    keys = tmp_path / "ids.csv"
+    keys.write_text("externalId\nC00001\nC00003\n")  # one column: no delimiter to sniff
+    args = ["forget", "--keys", str(keys), "--brand", "casino-x", "--journal", str(imported)]
+    done = CliRunner().invoke(main, [*args, "--yes"])
+    assert done.exit_code == 0, done.stderr
+    assert "forgot 2 customers" in done.stderr
