@@ -2,8 +2,10 @@
 
 The least a create endpoint can do, so that a benchmark measures the client, not the
 server: read the body, answer 201 with an id, or 409 for a key it already holds (as the
-API does). `--latency-ms` delays every answer; `--rate-limit` answers 429 beyond that
-many requests a second (the sandbox's token bucket). `GET /_stats` counts the answers.
+API does). `--latency-ms` delays every answer; `--rate-limit` answers 429 with
+`Retry-After: 1` beyond that many requests a second (the sandbox's token bucket), and
+`--rate-limit-fields` states that limit in every answer in the IETF draft's `RateLimit`
+fields. `GET /_stats` counts the answers.
 
 (Not the sandbox: it checks every body against the contract, and at 64 requests in
 flight and 100 ms of latency a bare aiohttp loop got only 541 answers a second from it,
@@ -27,7 +29,9 @@ from aiohttp import web
 from etl.sandbox import TokenBucket
 
 
-def app(*, latency_ms: float = 0.0, rate_limit: float | None = None) -> web.Application:
+def app(
+    *, latency_ms: float = 0.0, rate_limit: float | None = None, fields: bool = False
+) -> web.Application:
     stats: Counter[str] = Counter()
     keys: set[tuple[str, str]] = set()
     bucket = TokenBucket(rate_limit) if rate_limit else None
@@ -37,9 +41,13 @@ def app(*, latency_ms: float = 0.0, rate_limit: float | None = None) -> web.Appl
         body = await request.read()
         if latency_ms:
             await asyncio.sleep(latency_ms / 1000)
-        if bucket is not None and not bucket.take():
+        taken = bucket is None or bucket.take()
+        limits = bucket.fields() if bucket is not None and fields else {}
+        if not taken:
             stats["429"] += 1
-            return web.json_response({"errors": ["too many"]}, status=429)
+            return web.json_response(
+                {"errors": ["too many"]}, status=429, headers={"Retry-After": "1", **limits}
+            )
         customer = json.loads(body)
         key = (customer["externalBrandId"], customer["externalId"])
         if key in keys:
@@ -47,7 +55,7 @@ def app(*, latency_ms: float = 0.0, rate_limit: float | None = None) -> web.Appl
             return web.json_response({"errors": ["exists"]}, status=409)
         keys.add(key)
         stats["201"] += 1
-        return web.json_response({"id": f"aff-{len(keys)}"}, status=201)
+        return web.json_response({"id": f"aff-{len(keys)}"}, status=201, headers=limits)
 
     async def counts(request: web.Request) -> web.Response:
         return web.json_response(dict(stats))
@@ -63,9 +71,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rate-limit", type=float, default=None)
+    parser.add_argument("--rate-limit-fields", action="store_true")
     args = parser.parse_args()
     web.run_app(
-        app(latency_ms=args.latency_ms, rate_limit=args.rate_limit),
+        app(latency_ms=args.latency_ms, rate_limit=args.rate_limit, fields=args.rate_limit_fields),
         host="127.0.0.1",
         port=args.port,
         print=None,

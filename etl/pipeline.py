@@ -348,7 +348,7 @@ class _Run:
         self.summary.stop_reason = self.submitter.stop_reason
         self.summary.stop_kind = self.submitter.stop_kind
         self.summary.retries = self.submitter.retries_spent
-        self.summary.rate_limit = self.submitter.throttle.stated
+        self.summary.rate_limit = self.submitter.throttle.described
 
     async def _stream(self) -> None:
         self.rows: asyncio.Queue[tuple[_InFlight, Send] | None] = asyncio.Queue(

@@ -6,7 +6,8 @@ carries the customer's id is `created`; any other 2xx proves nothing and is `fai
 409 that says the customer exists is `exists`, any other 409 `failed`; 401/403 stop the
 whole run; other 4xx `failed` with the status and an excerpt of the body; 429, 5xx,
 timeouts and dropped connections are retried with exponential backoff and full jitter,
-honouring `Retry-After`, then `failed`.
+honouring `Retry-After`, then `failed`. A 429 is retried at once through the shared pace
+(`etl.throttle`), which slows the whole run instead of putting the row to sleep.
 """
 
 from __future__ import annotations
@@ -271,8 +272,11 @@ class Submitter:
         )
 
     def _wait(self, state: RetryCallState) -> float:
-        """How long before the next attempt: the server's Retry-After, or the backoff."""
+        """How long before a row's next attempt: none after a 429 (the pace waits for the
+        whole run), else the server's Retry-After, or the backoff."""
         exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.status == 429:
+            return 0.0  # back through the shared pace, which the 429 has slowed
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             return exc.retry_after
         return float(self._backoff(state))
@@ -357,7 +361,7 @@ class Submitter:
         if self.stop.is_set():
             raise _Stopped
         async with self._slots:
-            await self.throttle.turn()
+            ticket = await self.throttle.turn()
             if self.stop.is_set():
                 raise _Stopped
             row.attempts += 1
@@ -373,7 +377,7 @@ class Submitter:
             finally:
                 self._first_answer.set()
         row.reached = True
-        return self._answered(answer, row.attempts, sent_at)
+        return self._answered(answer, row.attempts, sent_at, ticket)
 
     def _not_answered(self, row: _Row, exc: httpx.TransportError) -> Exception:
         """What a failed connection, send or read means: retry, or stop the run."""
@@ -394,7 +398,7 @@ class Submitter:
         self._attempt_failed(detail)
         return _Retryable(detail, status=None, retry_after=None)
 
-    def _answered(self, answer: Answer, attempts: int, sent_at: float) -> Answer:
+    def _answered(self, answer: Answer, attempts: int, sent_at: float, ticket: int) -> Answer:
         """Log and account for an answer; raises `_Retryable` for a 429 or a 5xx."""
         code = answer.status
         event(
@@ -412,7 +416,7 @@ class Submitter:
                 self.throttle.heed(limit)
             else:
                 self._limits_looked_for += 1
-        self.throttle.answered(throttled=code == 429, retry_after=retry_after)
+        self.throttle.answered(ticket, throttled=code == 429, retry_after=retry_after)
         if code in (401, 403):
             self._key_refused(code)
         if code >= 500:

@@ -32,7 +32,7 @@ class Summary:
     seconds: float | None = None  # None: not known (a summary of a results file)
     retries: int = 0
     rows_missing: int = 0  # data rows with no results line (never read, or never written)
-    rate_limit: str = ""  # the limit the API stated in its answers, in words
+    rate_limit: str = ""  # the API's rate limit, as stated in its answers or learned, in words
     failed_to_fix: int = 0  # failed rows the API refused as they are (see kinds.TO_FIX_KINDS)
     # Who and when: a run's own (None for a summary made from a results file).
     run_id: str | None = None
@@ -138,7 +138,7 @@ class Summary:
             more = ", …" if n > len(self.error_rows[kind]) else ""
             lines.append(f"  {n} x {kind} (rows {rows}{more})")
         if self.rate_limit:
-            lines.append(f"paced by the API's stated limit: {self.rate_limit}")
+            lines.append(f"paced by the API's limit: {self.rate_limit}")
         lines.append(f"results: {self.results_path}")
         if self.errors_path:
             lines.append(f"rows to fix: {self.to_fix}, in {self.errors_path}")

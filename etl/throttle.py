@@ -1,18 +1,22 @@
-"""Shared pacing of requests: `--rate`, and slowing the whole run down when the API throttles.
+"""Shared pacing of requests: `--rate`, and learning how fast the API lets the run go.
 
-Every worker waits for its turn here before each request, so the run has one clock, not
-one per worker. The pace starts unlimited (or at `--rate`). Each period, the share of
-answers that were 429 is measured:
+Every request waits for its turn here, so the run has one clock, not one per worker. The
+pace starts unlimited (or at `--rate`) and is judged only by the answers to requests sent
+under it, so a change is never judged by what the previous pace did:
 
-- above `HIGH_429_SHARE`, the pace is set to the rate at which the API accepted requests
-  during the period (what gets through is what the API allows);
-- otherwise, a pace is raised: by `SLOW_RAISE` a period soon after a cut, by `FAST_RAISE`
-  once the API has been calm for `CALM` seconds (a careful return to speed), and dropped
-  altogether once it is well above what the run achieves.
-
-A scattering of 429s (below the threshold) only delays the throttled rows themselves,
-each by its `Retry-After`. When the API refused nearly everything during a period and
-said how long to wait, the whole run waits that long.
+- **Cut** as soon as more than `HIGH_SHARE` of those answers were 429 (and at least
+  `MIN_REFUSED` of them): to the rate the API accepted requests at since it began to
+  refuse, over its window (the `Retry-After` it gave, or 1 s), but never below half the
+  pace (or, unpaced, half the rate requests were going out at). A steady trickle of
+  random 429s below that share moves nothing.
+- **Raise** after `MIN_ANSWERS` clean answers (or a clean window, at a slow pace): fast
+  (`FAST_RAISE`) while below the rate learned at the last cut, slowly (`SLOW_RAISE`)
+  above it, probing for more; and drop the pace once the run cannot even reach it (the
+  workers, not the pace, bound it then). There is no floor the pace cannot climb from.
+- **Pause** the whole run once for the first `Retry-After` (honoured once for the run,
+  not once per row: refused rows go back through the pace without sleeping), and again
+  whenever the API refuses nearly everything (`REFUSING_SHARE`), for its `Retry-After`
+  or, without one, for a window that doubles each time in a row (up to `PAUSE_MAX`).
 
 An API that states its limit in its answers (see `etl.ratelimit`) is taken at its word
 from its first answer: the pace never exceeds `STATED_SHARE` of the stated quota, and
@@ -23,20 +27,31 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
+from math import sqrt
 
 from etl.logs import event
 from etl.ratelimit import Stated
 
-PERIOD = 0.5  # seconds between adjustments
-MIN_ANSWERS = 20  # fewer answers in a period say too little (one 429 in 8 is 12%)
-HIGH_429_SHARE = 0.10
-REFUSING_SHARE = 0.90
-FAST_RAISE = 1.10  # per period, when the API has not throttled for CALM seconds
-SLOW_RAISE = 1.03  # per period, soon after it did
-CALM = 2.0
-MIN_RATE = 0.5  # requests per second
-STATED_SHARE = 0.95  # of a stated limit: room for the API's clock and ours to differ
+# A pace is cut when its 429s are clearly more than a background of random ones: more
+# than BACKGROUND of its answers, by two standard deviations (so 10 refusals in 50
+# answers cut it, 3 in 20 do not); it is raised when at most HIGH_SHARE were 429.
+BACKGROUND = 0.03
+BEST_FLOOR = 0.5
+HIGH_SHARE = 0.05
+MIN_REFUSED = 3
+MIN_ANSWERS = 20  # clean answers that can raise a pace
+REFUSING_SHARE = 0.90  # refused nearly everything: the run pauses
+FAST_RAISE = 2.0  # per judgement, while no pace is known to be refused
+MIN_RATE = 0.5  # requests a second: the least pace (the pauses slow the run further)
+PROBE = 0.02  # the first raise above the learned rate, after a clean window; it grows
+PROBE_GROWTH = 1.5  # by this each clean window in a row,
+PROBE_MAX = 0.25  # up to this
+BELOW_LEARNED = 0.97  # a cut goes a little under the accepted rate, so jitter fits in
+WINDOW = 1.0  # seconds over which the accepted rate is measured, without a Retry-After
+PAUSE_MAX = 60.0  # seconds: the longest pause without a Retry-After
+STATED_SHARE = 0.98  # of a stated limit: room for the API's clock and ours to differ
 
 
 class Throttle:
@@ -44,22 +59,43 @@ class Throttle:
         self._cap = cap
         self._clock = clock
         self.rate: float | None = cap  # the current pace; None: unpaced
-        self._last_cut = float("-inf")
+        self.learned: float | None = None  # the rate the API accepted, learned at a cut
+        self.cuts = 0  # how often the pace was cut, for the summary and tests
         self._next_slot = 0.0
         self._paused_until = 0.0
-        self._period_start: float | None = None  # the first turn starts the first period
-        self._accepted = 0
-        self._throttled = 0
-        self._retry_after: float | None = None
-        self.cuts = 0  # how often the pace was cut, for the summary and tests
+        self._window = WINDOW
+        self._accepted: deque[float] = deque()  # when answers were accepted, over a window
+        self._started: float | None = None  # the first turn
+        self._ceiling: float | None = None  # the least pace the API was seen to refuse
+        self._honoured = False  # a Retry-After was waited out by the whole run
+        self._quiet_pauses = 0  # pauses in a row without a Retry-After
+        self._probe = PROBE
+        self._best = 0.0  # the highest rate the API was seen to accept, over a whole window
+        self._judgement = 0  # counts the paces set: which one a request went out under
+        self._since: float | None = None  # when the current pace was set
+        self._released = 0  # requests sent under it
+        self._answers = 0  # answers to those requests
+        self._refused = 0  # of which 429
         self._stated_pace: float | None = None
         self.stated = ""  # the limit the API stated, in words ("" if it stated none)
 
-    async def turn(self) -> None:
-        """Wait until this worker may send its next request."""
+    async def turn(self) -> int:
+        """Wait until this worker may send its next request; returns which pace it went
+        out under, for `answered`."""
+        while True:
+            start, ticket = self.reserve()
+            if (wait := start - self._clock()) > 0:
+                await asyncio.sleep(wait)
+                if ticket != self._judgement:
+                    continue  # the pace changed meanwhile: queue again under the new one
+            return ticket
+
+    def reserve(self) -> tuple[float, int]:
+        """The moment the next request may go, and which pace it goes under: `turn`'s
+        arithmetic, without its waiting."""
         now = self._clock()
-        if self._period_start is None:
-            self._period_start = now
+        if self._since is None:
+            self._since = self._started = now  # the first turn starts the first judgement
         start = max(now, self._paused_until)
         rate = self.rate
         if self._stated_pace is not None:
@@ -67,8 +103,8 @@ class Throttle:
         if rate is not None:
             start = max(start, self._next_slot)
             self._next_slot = start + 1 / rate
-        if start > now:
-            await asyncio.sleep(start - now)
+        self._released += 1
+        return start, self._judgement
 
     def heed(self, limit: Stated) -> None:
         """Pace by the limit an answer stated (one without a Retry-After: that wins)."""
@@ -80,35 +116,137 @@ class Throttle:
             self.stated = said
             event("rate_limit", stated=said)
 
-    def answered(self, *, throttled: bool, retry_after: float | None = None) -> None:
-        """Tell the pace how the API answered (any answer at all, not a dropped one)."""
-        if throttled:
-            self._throttled += 1
-            self._retry_after = retry_after or self._retry_after
-        else:
-            self._accepted += 1
+    @property
+    def described(self) -> str:
+        """The limit the API stated, or the one the run learned, in words ("" if none)."""
+        if self.stated:
+            return f"{self.stated}, as its answers state"
+        if self.learned is not None:
+            return f"about {self.learned:.0f} requests per 1 s, learned from its 429s"
+        return ""
+
+    def answered(self, ticket: int, *, throttled: bool, retry_after: float | None = None) -> None:
+        """Tell the pace how the API answered a request sent on `ticket` (as `turn`
+        returned it): any answer at all, not a dropped connection."""
         now = self._clock()
-        elapsed = now - (self._period_start or now)
-        answers = self._accepted + self._throttled
-        if elapsed < PERIOD or answers < MIN_ANSWERS:
+        if retry_after:
+            self._window = min(max(retry_after, WINDOW), PAUSE_MAX)
+        if not throttled:
+            accepted = self._accepted
+            accepted.append(now)
+            while accepted[0] < now - self._window:
+                accepted.popleft()
+            if now - (self._started or now) >= self._window:  # a whole window to go by
+                self._best = max(self._best, len(accepted) / self._window)
+        if ticket != self._judgement or self._since is None:
+            return  # sent under an earlier pace: it says nothing of this one
+        self._answers += 1
+        self._refused += throttled
+        share = self._refused / self._answers
+        if throttled and retry_after and not self._honoured:
+            self._honoured = True  # once for the run: the whole run waits, then paces
+            self._cut(now, share, pause=retry_after)
+        elif self._evident(share):
+            refusing = share >= REFUSING_SHARE and self._answers >= MIN_ANSWERS
+            self._cut(now, share, pause=self._refusing_pause(retry_after) if refusing else None)
+        elif self._clean(now, share):
+            self._raise(now)
+
+    def _evident(self, share: float) -> bool:
+        """Whether the current pace has clearly more 429s than a background of random
+        ones: more than BACKGROUND of its answers, by two standard deviations."""
+        refused = self._refused
+        return refused >= MIN_REFUSED and refused - 2 * sqrt(refused) > BACKGROUND * self._answers
+
+    def _clean(self, now: float, share: float) -> bool:
+        """Whether the current pace has shown itself clean: few 429s, over half a window
+        at least (a burst the API allows is not its rate), in enough answers (or, at a
+        slow pace, over two windows)."""
+        elapsed = now - (self._since or now)
+        if share > HIGH_SHARE or elapsed < self._window / 2:
+            return False
+        return self._answers >= MIN_ANSWERS or elapsed >= 2 * self._window
+
+    def _refusing_pause(self, retry_after: float | None) -> float:
+        """How long the whole run waits when the API refuses nearly everything."""
+        if retry_after is not None:
+            return retry_after
+        self._quiet_pauses += 1
+        return min(self._window * 2.0 ** (self._quiet_pauses - 1), PAUSE_MAX)
+
+    def _accepted_rate(self, now: float) -> float | None:
+        """Requests a second the API accepted over its last window (called when it refuses:
+        the run was going faster than that); None with less than half a window to go by."""
+        accepted, start = self._accepted, now - self._window
+        # Not over a pause: the API accepted nothing then because nothing was sent.
+        since = max(start, self._started or now, self._paused_until)
+        if now - since < self._window / 2:
+            return None
+        return sum(1 for at in reversed(accepted) if at >= since) / (now - since)
+
+    def _cut(self, now: float, share: float, *, pause: float | None) -> None:
+        elapsed = max(now - (self._since or now), 1e-3)
+        going = self.rate if self.rate is not None else self._released / elapsed
+        through = going * (1 - share)  # the rate at which this pace's requests got through
+        accepted = self._accepted_rate(now)
+        if accepted is not None:
+            self.learned = min(accepted, through)
+        elif pause is None:
+            # Too soon after a pause or the start to measure over a window.
+            accepted = max(through, self.learned or 0.0)
+        pace = min(going, max(going / 2, min(accepted or 0.0, through) * BELOW_LEARNED))
+        self._ceiling = going if accepted is None else accepted or None  # 0: nothing known
+        # Never below half the best rate the API accepted over a whole window in this run:
+        # random 429s, above the background allowed for, cut the pace as a limit would,
+        # but not down to nothing. (Half: a burst the API allowed, or a fixed window's
+        # quota spent on both sides of its reset, can show twice its rate in one window.)
+        pace = max(pace, MIN_RATE, self._best * BEST_FLOOR)
+        if self._cap is not None:
+            pace = min(pace, self._cap)
+        self.rate, self.cuts, self._probe = pace, self.cuts + 1, PROBE
+        event(
+            "throttle",
+            share_429=round(share, 3),
+            pace_per_s=round(pace, 1),
+            learned_per_s=None if self.learned is None else round(self.learned, 1),
+        )
+        if pause is not None:
+            self._pause(now + pause)
+        self._judge_anew(max(now, self._paused_until))
+
+    def _raise(self, now: float) -> None:
+        self._quiet_pauses = 0
+        rate, elapsed = self.rate, max(now - (self._since or now), 1e-3)
+        if rate is None or rate == self._cap:
+            self._answers = self._refused = 0  # the same pace, judged on
             return
-        share = self._throttled / answers
-        if share >= REFUSING_SHARE and self._retry_after:
-            self._paused_until = max(self._paused_until, now + self._retry_after)
-        if share > HIGH_429_SHARE:
-            self.rate = max(MIN_RATE, self._accepted / elapsed)
-            self._last_cut = now
-            self.cuts += 1
-            event("throttle", share_429=round(share, 3), pace_per_s=round(self.rate, 1))
-        elif self.rate is not None:
-            calm = now - self._last_cut >= CALM
-            raised = self.rate * (FAST_RAISE if calm else SLOW_RAISE)
-            if self._cap is None and raised > 2 * answers / elapsed:
-                self.rate = None  # the pace no longer binds: let the workers run
-                event("throttle", pace_per_s=None)
-            else:
-                self.rate = raised
+        if self._cap is None and self._released < rate * elapsed / 2:
+            self.rate = None  # the pace no longer binds: let the workers run
+            event("throttle", pace_per_s=None)
+        elif self._ceiling is None:
+            self.rate = rate * FAST_RAISE
+        elif rate < self._ceiling * (1 - PROBE):
+            self.rate = (rate + self._ceiling) / 2  # halfway to the pace refused last
+        elif now - (self._since or now) >= self._window:
+            self.rate = rate * (1 + self._probe)  # probing for more, ever bolder
+            self._probe = min(PROBE_GROWTH * self._probe, PROBE_MAX)
+            if self.rate > self._ceiling * (1 + PROBE_MAX):
+                self._ceiling = None  # well past what was refused: that limit is gone
+        else:
+            return  # not a whole window yet: judge on
         if self._cap is not None and self.rate is not None:
             self.rate = min(self.rate, self._cap)
-        self._period_start, self._accepted, self._throttled = now, 0, 0
-        self._retry_after = None
+        self._judge_anew(now)
+
+    def _pause(self, until: float) -> None:
+        if until > self._paused_until:
+            event("pause", seconds=round(until - self._clock(), 3))
+            self._paused_until = until
+            self._judge_anew(until)
+
+    def _judge_anew(self, since: float) -> None:
+        """Judge the answers to requests sent from `since` on (after a pause, or under a
+        new pace) by themselves; the requests waiting for their turn queue again."""
+        self._judgement += 1
+        self._since, self._released, self._answers, self._refused = since, 0, 0, 0
+        self._next_slot = since

@@ -101,6 +101,36 @@ def test_a_rate_limited_api_slows_the_run_down_and_loses_nothing(tmp_path: Path)
     assert server.stats["429"] < server.stats["requests"] / 2
 
 
+def test_an_api_that_limits_the_rate_and_answers_slowly_is_learned_not_collapsed_on(
+    tmp_path: Path,
+) -> None:
+    # Issue 14: 100 ms answers at a limit of 200/s took a run down to 1-3 requests a
+    # second. Now the pace learns the limit from the accepted answers and keeps under it.
+    server = Sandbox(api_key=API_KEY, faults=Faults(rate_limit=200, latency_ms=100))
+    source = write_csv(tmp_path / "c.csv", good_rows(1000))
+    summary = tmp_path / "s.json"
+    with serve_in_thread(server) as url:
+        done = run_cli(
+            source, "--base-url", url, "--journal", tmp_path / "j.db", "--concurrency", "64",
+            "--summary-json", summary, "--log-file", tmp_path / "log.jsonl", "--log-format",
+            "json",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = read_results(tmp_path / "c.results.csv")
+    assert {r["status"] for r in results} == {"created"}
+    assert_each_customer_once(server, results)
+    assert server.stats["429"] < 0.2 * server.stats["requests"], server.stats
+    learned = json.loads(summary.read_text())["rate_limit"]
+    assert learned.startswith("about ")
+    assert learned.endswith(" requests per 1 s, learned from its 429s")
+    assert 150 <= int(learned.split()[1]) <= 250
+    assert f"paced by the API's limit: {learned}" in done.stderr
+    events = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    pauses = [e for e in events if e["event"] == "pause"]
+    assert len(pauses) == 1 and pauses[0]["seconds"] == 1.0  # its Retry-After, once
+    assert all(e["wait_s"] == 0 for e in events if e["event"] == "retry")  # no row slept
+
+
 def test_rate_caps_requests_per_second(tmp_path: Path) -> None:
     server = Sandbox(api_key=API_KEY)
     source = write_csv(tmp_path / "c.csv", good_rows(60))

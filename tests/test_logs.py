@@ -11,8 +11,8 @@ from tests.conftest import API_KEY, good_rows, run_cli, write_csv
 
 
 def test_json_log_of_a_throttled_run_has_each_event_and_no_key(tmp_path: Path) -> None:
-    # Latency keeps the run longer than a few of the pace's 0.5 s periods.
-    faults = Faults(throttle_rate=0.4, retry_after="0", seed=5, latency_ms=20)
+    # A fifth of the answers 429 at random: far more than a background the pace allows for.
+    faults = Faults(throttle_rate=0.2, retry_after="0", seed=5, latency_ms=20)
     server = Sandbox(api_key=API_KEY, faults=faults)
     source = write_csv(tmp_path / "c.csv", good_rows(300))
     log = tmp_path / "logs" / "run.jsonl"
@@ -31,7 +31,7 @@ def test_json_log_of_a_throttled_run_has_each_event_and_no_key(tmp_path: Path) -
     assert start["base_url"] == url and start["concurrency"] == 16
     assert end["counts"] == {"created": 300} and end["exit_code"] == 0
     assert end["retries"] == events.count("retry") == server.stats["429"]
-    assert "throttle" in events  # 40% of answers were 429: the pace was cut
+    assert "throttle" in events  # the pace was cut
     requests = [line for line in lines if line["event"] == "request"]
     assert len(requests) == server.stats["requests"]
     assert {line["status"] for line in requests} == {201, 429}

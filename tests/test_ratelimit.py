@@ -110,5 +110,6 @@ def test_an_api_that_states_its_limit_is_paced_by_it_and_loses_nothing(tmp_path:
     assert len(server.customers) == 600
     # Paced from the first answer, at 95% of the stated quota: next to no refusals.
     assert server.stats["429"] <= 6, server.stats
-    assert json.loads(summary.read_text())["rate_limit"] == "200 requests per 1 s"
-    assert "paced by the API's stated limit: 200 requests per 1 s" in done.stderr
+    said = "200 requests per 1 s, as its answers state"
+    assert json.loads(summary.read_text())["rate_limit"] == said
+    assert f"paced by the API's limit: {said}" in done.stderr

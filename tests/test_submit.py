@@ -164,9 +164,9 @@ def test_timeouts_and_dropped_connections_are_retried_then_fail() -> None:
     assert outcome.error == "gave up after 4 attempts: connection lost (RemoteProtocolError)"
 
 
-def test_retry_after_is_honoured() -> None:
+def test_retry_after_of_a_server_error_is_honoured_by_its_row() -> None:
     handler, _ = answers(
-        httpx.Response(429, headers={"Retry-After": "7"}),
+        httpx.Response(503, headers={"Retry-After": "7"}),
         httpx.Response(503),
         httpx.Response(201, json={"id": "x"}),
     )
@@ -174,6 +174,13 @@ def test_retry_after_is_honoured() -> None:
     assert send(handler, sleeps=sleeps).status is Status.CREATED
     assert sleeps[0] == 7
     assert 0 <= sleeps[1] <= 0.01  # no Retry-After: the jittered backoff
+
+
+def test_a_throttled_row_does_not_sleep_it_goes_back_through_the_pace() -> None:
+    handler, seen = answers(httpx.Response(429), httpx.Response(201, json={"id": "x"}))
+    sleeps: list[float] = []
+    assert send(handler, sleeps=sleeps).status is Status.CREATED
+    assert sleeps == [0.0] and len(seen) == 2
 
 
 def test_parse_retry_after_takes_seconds_and_http_dates() -> None:
