@@ -33,6 +33,8 @@ test: lint
 
 # Speed and memory against baselines measured in the same run (see bench/README.md).
 bench: install
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m bench.transports --repeats 1
 	$(BIN)/python -m bench.run
 
 clean:

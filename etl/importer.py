@@ -128,7 +128,7 @@ class Importer:
         own. `out` defaults to `<input>.results.csv` beside it; the others are written
         only when given. Raises a SetupError (nothing sent) when something checked
         before the first request is wrong; anything after is in the result."""
-        return asyncio.run(
+        return pipeline.in_own_loop(
             self.arun(
                 input,
                 out=out,

@@ -19,12 +19,12 @@ import secrets
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pandas as pd
@@ -54,6 +54,8 @@ from etl.settings import Settings
 from etl.submit import Endpoint, Submitter
 from etl.summary import Summary
 from etl.urls import public
+
+T = TypeVar("T")
 
 CHUNKS_AHEAD = 2
 ROWS_PER_SLOT = 4  # rows in progress per request in flight: the others wait out retries
@@ -152,7 +154,18 @@ def run(
     stopper: Stopper | None = None,
 ) -> Summary:
     """Import `settings.input` in an event loop of its own (see `arun`)."""
-    return asyncio.run(arun(settings, transport=transport, progress=progress, stopper=stopper))
+    return in_own_loop(arun(settings, transport=transport, progress=progress, stopper=stopper))
+
+
+def in_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run `work` in a new event loop: uvloop's where it is installed (a dependency on
+    Linux and macOS: about a third less CPU per request), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # Windows
+        return asyncio.run(work)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(work)
 
 
 async def arun(

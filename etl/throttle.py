@@ -2,17 +2,18 @@
 
 Every request waits for its turn here, so the run has one clock, not one per worker. The
 pace starts unlimited (or at `--rate`) and is judged only by the answers to requests sent
-under it, so a change is never judged by what the previous pace did:
+under it (a ticket from `turn`), so a change is never judged by what the pace before did:
 
-- **Cut** as soon as more than `HIGH_SHARE` of those answers were 429 (and at least
-  `MIN_REFUSED` of them): to the rate the API accepted requests at since it began to
-  refuse, over its window (the `Retry-After` it gave, or 1 s), but never below half the
-  pace (or, unpaced, half the rate requests were going out at). A steady trickle of
-  random 429s below that share moves nothing.
-- **Raise** after `MIN_ANSWERS` clean answers (or a clean window, at a slow pace): fast
-  (`FAST_RAISE`) while below the rate learned at the last cut, slowly (`SLOW_RAISE`)
-  above it, probing for more; and drop the pace once the run cannot even reach it (the
-  workers, not the pace, bound it then). There is no floor the pace cannot climb from.
+- **Cut** as soon as its 429s are clearly more than a background of random ones
+  (`BACKGROUND`, by two standard deviations): to a little under the rate the API
+  accepted over its window (the `Retry-After` it gave, or 1 s) or, too soon to measure
+  that, of this pace's requests; never by more than half; never below `BEST_FLOOR` of
+  the best rate accepted over a whole window (so a share of random 429s cannot take the
+  pace down to nothing), nor below `MIN_RATE`.
+- **Raise** after half a window of clean answers: halfway back toward the least pace
+  seen refused (doubling while none is known), then, once there, probing above it a
+  window at a time by `PROBE`, growing; and drop the pace once the run cannot even
+  reach it (the workers, not the pace, bound it then).
 - **Pause** the whole run once for the first `Retry-After` (honoured once for the run,
   not once per row: refused rows go back through the pace without sleeping), and again
   whenever the API refuses nearly everything (`REFUSING_SHARE`), for its `Retry-After`
@@ -38,9 +39,9 @@ from etl.ratelimit import Stated
 # than BACKGROUND of its answers, by two standard deviations (so 10 refusals in 50
 # answers cut it, 3 in 20 do not); it is raised when at most HIGH_SHARE were 429.
 BACKGROUND = 0.03
-BEST_FLOOR = 0.5
 HIGH_SHARE = 0.05
 MIN_REFUSED = 3
+BEST_FLOOR = 0.5  # of the best rate accepted over a whole window: the least a cut goes to
 MIN_ANSWERS = 20  # clean answers that can raise a pace
 REFUSING_SHARE = 0.90  # refused nearly everything: the run pauses
 FAST_RAISE = 2.0  # per judgement, while no pace is known to be refused
@@ -211,7 +212,7 @@ class Throttle:
             learned_per_s=None if self.learned is None else round(self.learned, 1),
         )
         if pause is not None:
-            self._pause(now + pause)
+            self._pause(now, pause)
         self._judge_anew(max(now, self._paused_until))
 
     def _raise(self, now: float) -> None:
@@ -238,9 +239,10 @@ class Throttle:
             self.rate = min(self.rate, self._cap)
         self._judge_anew(now)
 
-    def _pause(self, until: float) -> None:
-        if until > self._paused_until:
-            event("pause", seconds=round(until - self._clock(), 3))
+    def _pause(self, now: float, seconds: float) -> None:
+        """Send nothing for `seconds` from `now`: the whole run waits."""
+        if (until := now + seconds) > self._paused_until:
+            event("pause", seconds=round(seconds, 3))
             self._paused_until = until
             self._judge_anew(until)
 

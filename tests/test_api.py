@@ -69,6 +69,18 @@ def test_a_script_imports_and_gets_counts(sandbox: RunningSandbox, tmp_path: Pat
     assert again.counts["skipped"] == 30
 
 
+@pytest.mark.skipif(os.name == "nt", reason="uvloop is a dependency on Linux and macOS only")
+def test_run_sends_on_uvloop(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    loops: set[str] = set()
+
+    def progress(state: etl.Progress) -> None:
+        loops.add(type(asyncio.get_running_loop()).__module__)
+
+    source = write_csv(tmp_path / "c.csv", good_rows(5))
+    Importer(config(sandbox, tmp_path), progress=progress).run(source, out=tmp_path / "r.csv")
+    assert loops == {"uvloop"}
+
+
 def test_arun_works_inside_the_callers_event_loop(sandbox: RunningSandbox, tmp_path: Path) -> None:
     source = write_csv(tmp_path / "c.csv", good_rows(20))
     ticks = 0
