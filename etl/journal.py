@@ -277,14 +277,15 @@ class Journal:
         async with self._turn():
             return await self._in_thread(lambda: self.lookup(wanted))
 
-    async def intend(self, key: Key) -> None:
-        """Commit that `key` is about to be sent, before it is.
+    async def intend(self, keys: Iterable[Key]) -> None:
+        """Commit that `keys` are about to be sent, before any of them is.
 
-        Should the process die with the request in flight, the next run finds the entry
-        still `sending` and says so in its results. Workers that intend at the same
-        moment share one commit.
+        Should the process die before their answers are recorded, the next run finds
+        their entries still `sending` and says so in its results (and sends them again:
+        the API's 409 tells those it has). Callers that intend at the same moment share
+        one commit.
         """
-        self._intents.append((self._base_url, key[0], key[1]))
+        self._intents.extend((self._base_url, key[0], key[1]) for key in keys)
         if self._intents_committed is None:
             commit = asyncio.get_running_loop().create_task(self._commit_intents())
             # Its failure reaches the workers that await it; should they all have been

@@ -263,6 +263,10 @@ class _Run:
         )
         self.trace = Trace()
         self.workers = settings.concurrency * ROWS_PER_SLOT
+        # Rows released to the workers at a time, their intents committed together
+        # first. A run killed may leave `sending` the rows of its workers, its queue and
+        # the batch being released: at most (ROWS_PER_SLOT + 2) x concurrency.
+        self.release = settings.concurrency
         self.done_rows = 0  # rows with an outcome, for the report's timeline
         self.live: Counter[str] = Counter()  # status -> rows with that outcome so far
         self.columns = ""
@@ -365,7 +369,7 @@ class _Run:
 
     async def _stream(self) -> None:
         self.rows: asyncio.Queue[tuple[_InFlight, Send] | None] = asyncio.Queue(
-            maxsize=self.workers * 2
+            maxsize=self.release
         )
         self.in_order: asyncio.Queue[_InFlight | None] = asyncio.Queue(maxsize=CHUNKS_AHEAD)
         self._sample()  # the first report: before the first request
@@ -448,13 +452,27 @@ class _Run:
         self.live.update(settled)
         self.live[Status.NOT_SENT.value] -= len(planned.sends)  # theirs are to come
         await self.in_order.put(flight)
-        for send in planned.sends:
-            if self.submitter.stop.is_set():
-                flight.settle(send.position, NOT_SENT)
-                self.done_rows += 1
-                self.live[Status.NOT_SENT.value] += 1
-            else:
-                await self.rows.put((flight, send))
+        sends = planned.sends
+        for start in range(0, len(sends), self.release):
+            batch = sends[start : start + self.release]
+            if not self.submitter.stop.is_set():
+                # Committed before any of them is released: off the workers' path.
+                await journal.intend(send.key for send in batch)
+            for send in batch:
+                if self.submitter.stop.is_set():
+                    flight.settle(send.position, self._not_sent(send))
+                    self.done_rows += 1
+                    self.live[Status.NOT_SENT.value] += 1
+                else:
+                    await self.rows.put((flight, send))
+
+    def _not_sent(self, send: Send) -> Outcome:
+        """The outcome of a row released but not sent (the run stopped first), its
+        intent dropped; a resent row's entry is an earlier run's, and stays."""
+        if send.resent:
+            return _resent(NOT_SENT)
+        self.journal.forget(send.key)
+        return NOT_SENT
 
     def _finish(self, planned: PlannedChunk, known: dict[Key, Entry]) -> Counter[str]:
         """Settle what the plan can (in a thread: CPU work), and count it by status."""
@@ -480,9 +498,8 @@ class _Run:
     async def _send(self, send: Send) -> Outcome:
         submitter, journal = self.submitter, self.journal
         if submitter.stop.is_set():
-            return NOT_SENT
-        await journal.intend(send.key)  # committed before the request leaves
-        outcome = await submitter.send(send.body)
+            return self._not_sent(send)
+        outcome = await submitter.send(send.body)  # its intent is committed (`_plan`)
         if outcome.status in (Status.CREATED, Status.EXISTS):
             journal.record(
                 send.key,
@@ -555,7 +572,7 @@ def _failure(exc: Exception, redact: Callable[[str], str]) -> tuple[StopReason, 
 
 
 ACCEPTED = "accepted (--accept-changes): the journal now holds today's values"
-RESENT = "an earlier run sent this row and never learned whether it was created"
+RESENT = "an earlier run was sending this row and never learned whether it was created"
 
 
 def _resent(outcome: Outcome) -> Outcome:

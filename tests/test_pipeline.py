@@ -206,7 +206,7 @@ def test_a_resent_row_that_is_not_sent_again_keeps_its_journal_entry(tmp_path: P
     assert [r["status"] for r in results] == ["failed", "not_sent"]
     assert (
         results[1]["error"]
-        == "an earlier run sent this row and never learned whether it was created"
+        == "an earlier run was sending this row and never learned whether it was created"
     )
     status = sqlite3.connect(journal_path).execute(
         "SELECT external_id, status FROM customers ORDER BY external_id"
