@@ -159,7 +159,7 @@ def run(
 
 def in_own_loop(work: Coroutine[Any, Any, T]) -> T:
     """Run `work` in a new event loop: uvloop's where it is installed (a dependency on
-    Linux and macOS: about a third less CPU per request), else asyncio's."""
+    Linux and macOS), else asyncio's."""
     try:
         import uvloop
     except ImportError:  # Windows
