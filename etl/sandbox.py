@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -73,11 +73,12 @@ class Faults:
 
 
 class TokenBucket:
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.capacity = max(1.0, rate * 0.2)
         self.tokens = self.capacity
-        self.at = time.monotonic()
+        self._clock = clock
+        self.at = clock()
 
     def fields(self) -> dict[str, str]:
         """The bucket as the IETF draft's RateLimit fields: the quota a second, and what
@@ -88,7 +89,7 @@ class TokenBucket:
         }
 
     def take(self) -> bool:
-        now = time.monotonic()
+        now = self._clock()
         self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
         self.at = now
         if self.tokens >= 1:

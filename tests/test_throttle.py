@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from etl.sandbox import TokenBucket
 from etl.throttle import Throttle
 
 
@@ -22,9 +23,9 @@ class Clock:
 
 @dataclass
 class Api:
-    """A token bucket of `allowed` requests a second (a fifth of a second of burst, as
-    the sandbox's), answering in `latency` seconds, and refusing `background` of all
-    requests at random; its 429s carry `Retry-After: 1`."""
+    """The sandbox's token bucket of `allowed` requests a second (a fifth of a second of
+    burst), on the simulated clock, answering in `latency` seconds and refusing
+    `background` of all requests at random; its 429s carry `Retry-After: 1`."""
 
     allowed: float | None
     latency: float
@@ -32,22 +33,15 @@ class Api:
     seed: int = 1
 
     def __post_init__(self) -> None:
-        self.tokens = max(1.0, (self.allowed or 0) * 0.2)
-        self.at = 0.0
+        self.now = 0.0
+        self.bucket = TokenBucket(self.allowed, clock=lambda: self.now) if self.allowed else None
         self.random = random.Random(self.seed)
 
     def refuses(self, now: float) -> bool:
+        self.now = now
         if self.random.random() < self.background:
             return True
-        if self.allowed is None:
-            return False
-        burst = max(1.0, self.allowed * 0.2)
-        self.tokens = min(burst, self.tokens + (now - self.at) * self.allowed)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return False
-        return True
+        return self.bucket is not None and not self.bucket.take()
 
 
 @dataclass
@@ -70,7 +64,6 @@ def simulate(
     """`workers` rows at a time, each taking its turn (as `Throttle.turn` does: queueing
     again when the pace changed while it waited), sent, answered, then the next."""
     start = clock.now
-    api.at = start
     events: list[tuple[float, int, str, int]] = []
     order = 0
 
