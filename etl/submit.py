@@ -243,7 +243,7 @@ class Submitter:
         # row waiting out its Retry-After or backoff holds no slot, so it does not keep
         # the other rows from being sent.
         self._slots = asyncio.Semaphore(config.concurrency)
-        self.throttle = Throttle(cap=config.rate)
+        self.throttle = Throttle(cap=config.rate, sleep=self._sleep_unless_stopped)
         self.stop = asyncio.Event()
         self.stop_kind: StopReason | None = None
         self.stop_reason = ""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from math import sqrt
 
 from etl.logs import event
@@ -56,9 +56,18 @@ STATED_SHARE = 0.98  # of a stated limit: room for the API's clock and ours to d
 
 
 class Throttle:
-    def __init__(self, *, cap: float | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        *,
+        cap: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """`sleep` waits for a turn: the run's own cuts it short when the run stops, so a
+        stop is not kept waiting by a pause."""
         self._cap = cap
         self._clock = clock
+        self._sleep = sleep
         self.rate: float | None = cap  # the current pace; None: unpaced
         self.learned: float | None = None  # the rate the API accepted, learned at a cut
         self.cuts = 0  # how often the pace was cut, for the summary and tests
@@ -86,7 +95,7 @@ class Throttle:
         while True:
             start, ticket = self.reserve()
             if (wait := start - self._clock()) > 0:
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
                 if ticket != self._judgement:
                     continue  # the pace changed meanwhile: queue again under the new one
             return ticket

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from etl.config import ImportConfig
-from etl.outcome import Outcome, Status
+from etl.outcome import Outcome, Status, StopReason
 from etl.submit import Endpoint, Submitter, parse_retry_after
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -181,6 +181,24 @@ def test_a_throttled_row_does_not_sleep_it_goes_back_through_the_pace() -> None:
     sleeps: list[float] = []
     assert send(handler, sleeps=sleeps).status is Status.CREATED
     assert sleeps == [0.0] and len(seen) == 2
+
+
+def test_a_stop_ends_the_runs_retry_after_pause_at_once() -> None:
+    # The first 429's Retry-After pauses the whole run; a stop (Ctrl-C) must not wait it
+    # out (it waited the whole grace period before).
+    handler, seen = answers(httpx.Response(429, headers={"Retry-After": "300"}))
+
+    async def go() -> Outcome:
+        submitter = Submitter(endpoint(handler), ImportConfig(retries=3))
+        sending = asyncio.create_task(submitter.send(BODY))
+        while not seen:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the row is back in the pace, waiting out the pause
+        submitter.stop_run(StopReason.INTERRUPTED, "stopped")
+        return await asyncio.wait_for(sending, 10)  # not 300 s
+
+    outcome = asyncio.run(go())
+    assert outcome.attempts == 1 and len(seen) == 1
 
 
 def test_parse_retry_after_takes_seconds_and_http_dates() -> None:
