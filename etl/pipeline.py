@@ -51,14 +51,14 @@ from etl.redact import Redactor, check_api_key
 from etl.report import Trace
 from etl.results import ErrorsWriter, ResultsWriter
 from etl.settings import Settings
-from etl.submit import Endpoint, Submitter
+from etl.submit import Endpoint, Sending, Submitter
 from etl.summary import Summary
 from etl.urls import public
 
 T = TypeVar("T")
 
 CHUNKS_AHEAD = 2
-ROWS_PER_SLOT = 4  # rows in progress per request in flight: the others wait out retries
+RETRYING_PER_SLOT = 2  # rows waiting out a backoff, per request in flight
 NOT_SENT = Outcome(status=Status.NOT_SENT)
 
 PROGRESS_EVERY = 0.25  # seconds between two reports of progress (and trace samples)
@@ -262,10 +262,14 @@ class _Run:
             dry_run=settings.dry_run,
         )
         self.trace = Trace()
-        self.workers = settings.concurrency * ROWS_PER_SLOT
-        # Rows released to the workers at a time, their intents committed together
-        # first. A run killed may leave `sending` the rows of its workers, its queue and
-        # the batch being released: at most (ROWS_PER_SLOT + 2) x concurrency.
+        # One worker per request in flight. A row whose attempt failed in a way worth
+        # repeating goes to a retrier, which waits out its backoff while the worker
+        # goes on. Rows released to the workers at a time, their intents committed
+        # together first. A run killed may leave `sending` the rows of the workers,
+        # the retriers, their queues and the batch being released: at most
+        # (RETRYING_PER_SLOT + 4) x concurrency.
+        self.workers = settings.concurrency
+        self.retriers = settings.concurrency * RETRYING_PER_SLOT
         self.release = settings.concurrency
         self.done_rows = 0  # rows with an outcome, for the report's timeline
         self.live: Counter[str] = Counter()  # status -> rows with that outcome so far
@@ -371,6 +375,10 @@ class _Run:
         self.rows: asyncio.Queue[tuple[_InFlight, Send] | None] = asyncio.Queue(
             maxsize=self.release
         )
+        self.retries: asyncio.Queue[tuple[_InFlight, Send, Sending] | None] = asyncio.Queue(
+            maxsize=self.release
+        )
+        self.working = self.workers
         self.in_order: asyncio.Queue[_InFlight | None] = asyncio.Queue(maxsize=CHUNKS_AHEAD)
         self._sample()  # the first report: before the first request
         sampling = asyncio.create_task(self._sampler())
@@ -378,6 +386,8 @@ class _Run:
             async with asyncio.TaskGroup() as group:
                 for _ in range(self.workers):
                     group.create_task(self._work())
+                for _ in range(self.retriers):
+                    group.create_task(self._retry())
                 group.create_task(self._write())
                 group.create_task(self._produce())
         except BaseExceptionGroup as failed:
@@ -488,18 +498,34 @@ class _Run:
         planned.error[at] = [f"{error}; {ACCEPTED}" for error in planned.error[at].tolist()]
 
     async def _work(self) -> None:
+        submitter = self.submitter
         while (item := await self.rows.get()) is not None:
             flight, send = item
-            outcome = await self._send(send)
-            flight.settle(send.position, outcome)
-            self.done_rows += 1
-            self.live[outcome.status.value] += 1
+            if submitter.stop.is_set():
+                self._settle(flight, send, self._not_sent(send))
+            elif isinstance(first := await submitter.send_once(send.body), Outcome):
+                self._settle(flight, send, self._recorded(send, first))
+            else:
+                await self.retries.put((flight, send, first))
+        self.working -= 1
+        if not self.working:  # the last worker: no more rows will need retrying
+            for _ in range(self.retriers):
+                await self.retries.put(None)
 
-    async def _send(self, send: Send) -> Outcome:
-        submitter, journal = self.submitter, self.journal
-        if submitter.stop.is_set():
-            return self._not_sent(send)
-        outcome = await submitter.send(send.body)  # its intent is committed (`_plan`)
+    async def _retry(self) -> None:
+        while (item := await self.retries.get()) is not None:
+            flight, send, sending = item
+            outcome = await self.submitter.send_again(sending)
+            self._settle(flight, send, self._recorded(send, outcome))
+
+    def _settle(self, flight: _InFlight, send: Send, outcome: Outcome) -> None:
+        flight.settle(send.position, outcome)
+        self.done_rows += 1
+        self.live[outcome.status.value] += 1
+
+    def _recorded(self, send: Send, outcome: Outcome) -> Outcome:
+        """Journal what the row's sending did (its intent was committed in `_plan`)."""
+        journal = self.journal
         if outcome.status in (Status.CREATED, Status.EXISTS):
             journal.record(
                 send.key,

@@ -223,13 +223,14 @@ def _replay(
 
 
 @dataclass(slots=True)
-class _Row:
+class Sending:
     """One row's sending: what is sent, and what its attempts so far may have done."""
 
     body: bytes
     attempts: int = 0
     reached: bool = False  # whether any attempt may have reached the API
     posting: bool = False  # an attempt is on the wire right now
+    failure: _Retryable | None = None  # the last attempt's, when it is worth repeating
 
 
 class Submitter:
@@ -323,8 +324,31 @@ class Submitter:
 
     async def send(self, body: bytes) -> Outcome:
         """Create one customer; never raises for anything the server or network does."""
-        row = _Row(body)
+        first = await self.send_once(body)
+        return first if isinstance(first, Outcome) else await self.send_again(first)
+
+    async def send_once(self, body: bytes) -> Outcome | Sending:
+        """A row's first attempt: its outcome, or, when that attempt is worth repeating,
+        the row's `Sending`, for `send_again` (so that the caller's task need not wait
+        out the backoff, and can go on to the next row)."""
+        row = Sending(body)
+        return await self._guarded(row, functools.partial(self._attempt, row), last=False)
+
+    async def send_again(self, row: Sending) -> Outcome:
+        """The retries of a row whose first attempt failed (`send_once`)."""
+        assert row.failure is not None
+        again = _replay(row.failure, functools.partial(self._attempt, row))
+        outcome = await self._guarded(row, functools.partial(self._retrying.copy(), again))
+        assert isinstance(outcome, Outcome)
+        return outcome
+
+    async def _guarded(
+        self, row: Sending, attempts: Callable[[], Awaitable[Answer]], *, last: bool = True
+    ) -> Outcome | Sending:
+        """Make `attempts` for `row`, and say what came of them as an outcome; a failure
+        worth retrying returns `row`, unless these were the `last` attempts."""
         if not self._first_answer.is_set():
+            # Until the API has answered once, one request goes alone.
             if self._probing:
                 await self._first_answer.wait()
             self._probing = True
@@ -332,16 +356,13 @@ class Submitter:
         assert task is not None
         self._in_flight.add(task)
         try:
-            try:
-                # Most rows need one attempt: it is made directly, and tenacity (which
-                # costs as much CPU as the request) only runs the retries.
-                answer = await self._attempt(row)
-            except _Retryable as failure:
-                again = _replay(failure, functools.partial(self._attempt, row))
-                answer = await self._retrying.copy()(again)
+            answer = await attempts()
         except _Stopped:
             return self._unfinished(row.attempts, row.reached, "stopped_before_retry")
         except _Retryable as exc:
+            if not last:
+                row.failure = exc
+                return row
             return _gave_up(exc, row)
         except asyncio.CancelledError:
             if not self._interrupting:
@@ -352,10 +373,9 @@ class Submitter:
             )
         finally:
             self._in_flight.discard(task)
-            self.retries_spent += max(0, row.attempts - 1)
         return self._classify(answer, row.attempts)
 
-    async def _attempt(self, row: _Row) -> Answer:
+    async def _attempt(self, row: Sending) -> Answer:
         """One request for `row`, in a slot and at the shared pace; raises `_Retryable`
         for what is worth trying again and `_Stopped` once the run is stopping."""
         if self.stop.is_set():
@@ -365,6 +385,8 @@ class Submitter:
             if self.stop.is_set():
                 raise _Stopped
             row.attempts += 1
+            if row.attempts > 1:
+                self.retries_spent += 1
             try:
                 # Left set if the attempt is cancelled: the request may have reached the API.
                 row.posting = True
@@ -379,7 +401,7 @@ class Submitter:
         row.reached = True
         return self._answered(answer, row.attempts, sent_at, ticket)
 
-    def _not_answered(self, row: _Row, exc: httpx.TransportError) -> Exception:
+    def _not_answered(self, row: Sending, exc: httpx.TransportError) -> Exception:
         """What a failed connection, send or read means: retry, or stop the run."""
         # Imported on the first failure only: aiohttp takes 0.15 s to import, which a dry
         # run need not pay.
@@ -465,7 +487,7 @@ class Submitter:
         )
 
 
-def _gave_up(exc: _Retryable, row: _Row) -> Outcome:
+def _gave_up(exc: _Retryable, row: Sending) -> Outcome:
     """The outcome of a row whose every attempt failed in a way worth retrying."""
     if exc.status is not None:
         kind = "gave_up_http"

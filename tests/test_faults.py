@@ -218,7 +218,7 @@ def test_killed_at_any_moment_then_rerun_creates_each_customer_once(tmp_path: Pa
     assert {r["status"] for r in results} <= {"created", "exists", "skipped"}
     assert_each_customer_once(server, results)
     resent = [r for r in results if r["error"].startswith(RESENT)]
-    assert len(resent) == in_flight <= 6 * 8  # workers, queue and a batch, at --concurrency 8
+    assert len(resent) == in_flight <= 6 * 8  # workers, retriers, queues, a batch: --concurrency 8
     # "exists" can only come from a row the killed run sent without learning the answer
     assert all(r["error"].startswith(RESENT) for r in results if r["status"] == "exists")
     assert sum(r["status"] == "skipped" for r in results) >= 250

@@ -241,3 +241,21 @@ def test_an_unclosed_quote_makes_its_row_invalid_before_anything_is_sent(
         "a quote opened in this row is never closed: the row runs to the end of the file"
     )
     assert len(seen) == 1
+
+
+def test_a_row_waiting_out_its_backoff_holds_no_worker(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", good_rows(6))
+    order: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        external_id = json.loads(request.content)["externalId"]
+        order.append(external_id)
+        if external_id == "C00001" and order.count(external_id) == 1:
+            return httpx.Response(503, headers={"Retry-After": "1"})
+        return httpx.Response(201, json={"id": f"id-{external_id}"})
+
+    # One request in flight, so one worker: the other rows go while row 1 waits its 1 s.
+    summary = run(settings(tmp_path, source, concurrency=1), transport=httpx.MockTransport(handler))
+    assert order == ["C00001", "C00002", "C00003", "C00004", "C00005", "C00006", "C00001"]
+    assert summary.counts["created"] == 6
+    assert summary.retries == 1
