@@ -133,20 +133,23 @@ Examples, by group of options:
   affelios-import customers.csv --brand casino-x --dry-run --limit 100
   affelios-import customers.csv --brand casino-x --sandbox
 \b
-  # input: encoding, delimiter, column names, a config file
+  # input: encoding, delimiter, column names, a config file, a sheet of a workbook
   affelios-import export.csv --encoding cp1252 --delimiter ';' --map 'Brand=externalBrandId'
   affelios-import export.csv.gz --config nightly.toml
   gunzip -c export.csv.gz | affelios-import - --brand casino-x -o results.csv
+  affelios-import export.xlsx --sheet Customers --brand casino-x
 \b
   # the API, its pace and its faults
   affelios-import customers.csv --brand casino-x --base-url https://api.affelios.com
   affelios-import customers.csv --brand casino-x --concurrency 32 --rate 50 --retries 8
 \b
-  # what is written: results, errors to fix, summary, logs, report
+  # what is written: results, errors to fix (CSV or .xlsx), summary, logs, report
   affelios-import customers.csv --brand casino-x -o 'results/{date}.csv' --errors-out fix.csv
   affelios-import customers.csv --brand casino-x --summary-json s.json --report-html run.html
   affelios-import customers.csv --brand casino-x --log-file run.log --log-format json -v
   affelios-import customers.csv --brand casino-x -q --metrics-file textfile/affelios.prom
+  affelios-import customers.csv --brand casino-x -o results.xlsx --errors-out fix.xlsx
+  affelios-import customers.csv --brand casino-x --bom
 \b
   # customers reported `changed`, once changed in Affelios by hand: report them no more
   affelios-import customers.csv --brand casino-x --accept-changes
@@ -162,6 +165,7 @@ Exit codes: 0 every row created, exists or skipped (valid, in a dry run);
 
 
 TEXT, PATH, WHOLE, NUMBER = "text", "a path (text)", "a whole number", "a number"
+FLAG = "true or false"
 # Config key -> (option parameter, what its value must be). The README lists these keys.
 CONFIG_KEYS: dict[str, tuple[str, str]] = {
     "brand": ("brand", TEXT),
@@ -173,6 +177,8 @@ CONFIG_KEYS: dict[str, tuple[str, str]] = {
     "map": ("mappings", "a table of COLUMN = FIELD"),
     "encoding": ("encoding", TEXT),
     "delimiter": ("delimiter", TEXT),
+    "sheet": ("sheet", TEXT),
+    "bom": ("bom", FLAG),
     "concurrency": ("concurrency", WHOLE),
     "rate": ("rate", NUMBER),
     "retries": ("retries", WHOLE),
@@ -189,6 +195,8 @@ def _typed(value: object, kind: str) -> bool:
         return isinstance(value, str)
     if kind == WHOLE:
         return isinstance(value, int) and not isinstance(value, bool)
+    if kind == FLAG:
+        return isinstance(value, bool)
     if kind == NUMBER:
         return isinstance(value, int | float) and not isinstance(value, bool)
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
@@ -276,6 +284,17 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     help="The field delimiter: , ; | or tab.  [default: sniffed]",
 )
 @click.option(
+    "--sheet",
+    metavar="NAME",
+    help="A workbook's sheet to read (.xlsx, .xlsm, .xlsb, .xls, .ods).  [default: the first]",
+)
+@click.option(
+    "--bom",
+    is_flag=True,
+    help="Start the CSV results and errors files with a UTF-8 byte-order mark, so that "
+    "Excel reads them as UTF-8 when they are double-clicked.",
+)
+@click.option(
     "--brand",
     help="externalBrandId for rows that leave it empty; rows naming another brand are invalid.",
 )
@@ -290,7 +309,8 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     "-o",
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Results CSV.  [default: <CSV>.results.csv]",
+    help="Results CSV, or workbook if it ends in .xlsx.  [default: <CSV>.results.csv; "
+    "for a workbook, <input>.results.xlsx]",
 )
 @click.option(
     "--concurrency",
@@ -377,7 +397,8 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
 @click.option(
     "--errors-out",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The rows to fix (invalid, failed), to import again.  [default: <CSV>.errors.csv]",
+    help="The rows to fix (invalid, failed), to import again; a workbook if it ends in "
+    ".xlsx.  [default: <CSV>.errors.csv; for a workbook, <input>.errors.xlsx]",
 )
 @click.option(
     "--summary-json",
@@ -416,6 +437,8 @@ class Options:
     mappings: tuple[str, ...]
     encoding: str | None
     delimiter: str | None
+    sheet: str | None
+    bom: bool
     brand: str | None
     base_url: str
     out: Path | None
@@ -505,6 +528,8 @@ def _import(opts: Options, checked: dict[str, Path]) -> RunResult:
             limit=opts.limit,
             encoding=opts.encoding,
             delimiter=opts.delimiter,
+            sheet=opts.sheet,
+            bom=opts.bom,
             mapping=parse_mapping(opts.mappings),
         )
         files = _files(opts)

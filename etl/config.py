@@ -53,6 +53,8 @@ class ImportConfig:
     limit: int | None = None  # only the first N data rows
     encoding: str | None = None  # None: detected
     delimiter: str | None = None  # None: sniffed
+    sheet: str | None = None  # a workbook's sheet to read; None: its first
+    bom: bool = False  # CSV outputs start with a UTF-8 byte-order mark (for Excel)
     mapping: Mapping[str, str] = field(default_factory=dict)  # input column -> API field
     backoff_base: float = 0.5  # seconds; full jitter over base * 2**attempt
     backoff_max: float = 30.0
@@ -71,7 +73,7 @@ class ImportConfig:
             _seconds(name, getattr(self, name), positive=False)
         if self.rate is not None:
             _seconds("rate", self.rate, positive=True)
-        for name in ("allow_insecure_http", "dry_run", "accept_changes"):
+        for name in ("allow_insecure_http", "dry_run", "accept_changes", "bom"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r}: expected True or False")
         self._check_text()
@@ -105,6 +107,8 @@ class ImportConfig:
                 f"delimiter={self.delimiter!r}: one character that can separate fields, "
                 "such as , ; | or a tab"
             )
+        if self.sheet is not None and (not isinstance(self.sheet, str) or not self.sheet):
+            raise ConfigError(f"sheet={self.sheet!r}: expected a sheet's name (text)")
         if not isinstance(self.mapping, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in self.mapping.items()
         ):

@@ -28,23 +28,27 @@ from etl.config import ImportConfig
 from etl.outcome import GOOD, Status, StopReason
 from etl.settings import Settings
 from etl.summary import Summary
+from etl.workbook import READ_SUFFIXES, WRITE_SUFFIX
 
 PathArg = str | PathLike[str]
 
 
 def default_output(input_path: Path, kind: str, *, dry_run: bool = False) -> Path:
     """`customers.csv` -> `customers.<kind>.csv` beside it (`customers.dry-run.<kind>.csv`
-    for a dry run, which so never overwrites a real run's); `-` -> ./stdin.<kind>.csv."""
+    for a dry run, which so never overwrites a real run's); `-` -> ./stdin.<kind>.csv.
+    A workbook's are workbooks: `customers.xlsx` (or `.ods`) -> `customers.<kind>.xlsx`."""
     if dry_run:
         kind = f"dry-run.{kind}"
     if str(input_path) == "-":
         return Path(f"stdin.{kind}.csv")
-    name = input_path.name
-    for suffix in (".csv.gz", ".csv", ".txt", ".tsv", ".gz"):
+    name, extension = input_path.name, ".csv"
+    for suffix in (".csv.gz", ".csv", ".txt", ".tsv", ".gz", *READ_SUFFIXES):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
+            if suffix in READ_SUFFIXES:
+                extension = WRITE_SUFFIX
             break
-    return input_path.with_name(f"{name}.{kind}.csv")
+    return input_path.with_name(f"{name}.{kind}{extension}")
 
 
 @dataclass(frozen=True, kw_only=True)

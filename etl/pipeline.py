@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import httpx
 import pandas as pd
 
-from etl import __version__, report
+from etl import __version__, report, workbook
 from etl.columns import ColumnMap, resolve
 from etl.errors import AffeliosImportError, InputError, OutputFailed, SetupError
 from etl.journal import Journal
@@ -45,6 +45,7 @@ from etl.read import (
     Source,
     inspect,
     read_chunks,
+    spool_folder,
     spool_stdin,
 )
 from etl.redact import Redactor, check_api_key
@@ -85,8 +86,9 @@ class _Prepared:
     source: Source
     columns: ColumnMap
     journal: Journal
-    results: ResultsWriter
-    errors: ErrorsWriter | None
+    results: ResultsWriter | workbook.ResultsWorkbook
+    errors: ErrorsWriter | workbook.ErrorsWorkbook | None
+    sheet: str | None  # the sheet read, when the input is a workbook
 
 
 def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
@@ -101,21 +103,47 @@ def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
     path, name = settings.input, str(settings.input)
     if name == "-":
         path, name = spool_stdin(stack), "standard input"
-    source = inspect(path, name=name, encoding=settings.encoding, delimiter=settings.delimiter)
+    encoding, delimiter, sheet = settings.encoding, settings.delimiter, None
+    if workbook.is_workbook(path):
+        # Read as a CSV copy of the sheet's text: UTF-8 and commas, whatever was said of CSV.
+        folder = spool_folder(stack)
+        path, sheet = workbook.spool_sheet(path, name=name, sheet=settings.sheet, folder=folder)
+        encoding = delimiter = None
+    elif settings.sheet is not None:
+        raise SetupError(f"--sheet {settings.sheet}: {name} is not a workbook")
+    source = inspect(path, name=name, encoding=encoding, delimiter=delimiter)
     header = list(source.header)
     columns = ColumnMap(header=(), to_field={})  # an empty file: nothing to map
     if not source.empty:
         columns = resolve(header, brand=settings.brand, source=name, mapping=settings.mapping)
+    rows = source.rows if settings.limit is None else min(settings.limit, source.rows)
+    for option, output in (("--out", settings.out), ("--errors-out", settings.errors_out)):
+        if output is not None and workbook.is_workbook_name(output):
+            workbook.check_rows(option, output, rows)
     journal = Journal.open(settings.journal, base_url=settings.base_url, read_only=settings.dry_run)
     stack.callback(journal.close)
-    results = ResultsWriter(settings.out, header=header)
+    results: ResultsWriter | workbook.ResultsWorkbook
+    if workbook.is_workbook_name(settings.out):
+        results = workbook.ResultsWorkbook(settings.out, header=header)
+    else:
+        results = ResultsWriter(settings.out, header=header, bom=settings.bom)
     stack.callback(results.close)
-    errors = None
-    if settings.errors_out is not None:
-        errors = ErrorsWriter(settings.errors_out, header=header, delimiter=source.delimiter)
+    errors: ErrorsWriter | workbook.ErrorsWorkbook | None = None
+    if settings.errors_out is not None and workbook.is_workbook_name(settings.errors_out):
+        errors = workbook.ErrorsWorkbook(settings.errors_out, header=header)
+    elif settings.errors_out is not None:
+        errors = ErrorsWriter(
+            settings.errors_out, header=header, delimiter=source.delimiter, bom=settings.bom
+        )
+    if errors is not None:
         stack.callback(errors.close)
     return _Prepared(
-        source=source, columns=columns, journal=journal, results=results, errors=errors
+        source=source,
+        columns=columns,
+        journal=journal,
+        results=results,
+        errors=errors,
+        sheet=sheet,
     )
 
 
@@ -202,6 +230,7 @@ def _log_start(settings: Settings, prepared: _Prepared | None) -> None:
     found: dict[str, Any] = {}
     if prepared is not None:
         found = {
+            **({"sheet": prepared.sheet} if prepared.sheet is not None else {}),
             "rows": prepared.source.rows,
             "columns": prepared.columns.describe(brand=settings.brand),
         }
@@ -288,6 +317,7 @@ class _Run:
                 event("stop", logging.ERROR, reason=str(exc), exit_code=exc.exit_code)
                 raise
             self.columns = prepared.columns.describe(brand=settings.brand)
+            summary.sheet = prepared.sheet
             _log_start(settings, prepared)
             await self.execute(prepared, transport)
         summary.seconds = time.monotonic() - self.started
@@ -365,6 +395,12 @@ class _Run:
                 self.stopper.detach()
         finally:
             await endpoint.aclose()
+        for output in (prepared.results, prepared.errors):
+            if output is not None:
+                try:  # a workbook is put together now; a CSV was flushed chunk by chunk
+                    await asyncio.to_thread(output.finish)
+                except OutputFailed as exc:
+                    self.submitter.stop_run(StopReason.OUTPUT_FAILED, str(exc))
         self._account_for_every_row()
         self.summary.stop_reason = self.submitter.stop_reason
         self.summary.stop_kind = self.submitter.stop_kind

@@ -54,10 +54,9 @@ SCAN_BLOCK_BYTES = 256 * 1024
 _PAD = "\x00pad"  # names of the padding columns that catch the fields of long rows
 GZIP_MAGIC = b"\x1f\x8b"
 _SEP_LINE = re.compile(r"sep=(.)\r?\n")
-# The starts of files that are not text: (magic bytes, what they are).
+# The starts of files that are not text: (magic bytes, what they are). Workbooks (ZIP
+# and OLE files) never get here: they are read by etl.workbook.
 _BINARY = (
-    (b"PK\x03\x04", "a ZIP archive (an .xlsx or .ods spreadsheet?); save the sheet as CSV"),
-    (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) workbook; save the sheet as CSV"),
     (b"%PDF", "a PDF document, not CSV"),
     (b"\x89PNG", "a PNG image, not CSV"),
     (b"\x7fELF", "a program, not CSV"),
@@ -102,10 +101,14 @@ class _Shape:
     sep_line: bool
 
 
+def spool_folder(stack: ExitStack) -> Path:
+    """A temporary folder of the run's own, removed when `stack` closes."""
+    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="affelios-import-")))
+
+
 def spool_stdin(stack: ExitStack) -> Path:
     """Standard input, copied to a temporary file that lives as long as `stack`."""
-    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="affelios-import-")))
-    path = folder / "stdin.csv"
+    path = spool_folder(stack) / "stdin.csv"
     with path.open("wb") as out:
         shutil.copyfileobj(sys.stdin.buffer, out)
     return path

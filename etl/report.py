@@ -148,6 +148,17 @@ padding:.3em .5em;text-align:left;vertical-align:top}svg{width:100%;height:auto}
 """
 
 
+def _sheet(summary: Summary) -> str:
+    if summary.sheet is None:
+        return ""
+    sheet = html.escape(repr(summary.sheet))
+    return f"Read: sheet {sheet} of the workbook, every cell as text.<br>"
+
+
+def _errors_file(summary: Summary) -> str:
+    return f"; rows to fix: {html.escape(summary.errors_path)}" if summary.errors_path else ""
+
+
 def write(path: Path, summary: Summary, trace: Trace, *, title: str) -> None:
     """Write the report; the page needs nothing but itself to be viewed."""
     stopped = (
@@ -163,7 +174,7 @@ def write(path: Path, summary: Summary, trace: Trace, *, title: str) -> None:
 <h1>affelios-import: {html.escape(title)}</h1>
 <p class="meta">{summary.rows:,} rows in {seconds:.1f} s, {summary.retries:,} retries,
 exit code {summary.exit_code}{" (dry run)" if summary.dry_run else ""}.
-Results: {html.escape(summary.results_path)}</p>
+{_sheet(summary)}Results: {html.escape(summary.results_path)}{_errors_file(summary)}</p>
 {stopped}
 <h2>Rows per status</h2>
 {_bars(summary)}

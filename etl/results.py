@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -68,12 +69,12 @@ def results_header(header: Sequence[str]) -> list[str]:
     return [*RESULT_COLUMNS, *kept]
 
 
-def _create(path: Path, what: str, *, binary: bool = False) -> IO[Any]:
+def _create(path: Path, what: str, *, binary: bool = False, bom: bool = False) -> IO[Any]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if binary:
             return path.open("wb")
-        return path.open("w", newline="", encoding="utf-8")
+        return path.open("w", newline="", encoding="utf-8-sig" if bom else "utf-8")
     except OSError as exc:
         raise SetupError(f"{path}: cannot write the {what} here ({exc.strerror})") from exc
 
@@ -82,13 +83,13 @@ class ResultsWriter:
     """Writes with Arrow's CSV writer, a column at a time (the csv module, a row at a
     time, took 3 s a million rows), quoting every text cell."""
 
-    def __init__(self, path: Path, *, header: Sequence[str]) -> None:
+    def __init__(self, path: Path, *, header: Sequence[str], bom: bool = False) -> None:
         self.path = path
         self._file = _create(path, "results", binary=True)
         line = io.StringIO()
         csv.writer(line, lineterminator="\n").writerow(results_header(header))
         with _setup(path, "results", self._file):
-            self._file.write(line.getvalue().encode("utf-8"))
+            self._file.write(line.getvalue().encode("utf-8-sig" if bom else "utf-8"))
             self._file.flush()
         self._options = pa_csv.WriteOptions(include_header=False)
 
@@ -113,11 +114,38 @@ class ResultsWriter:
         except OSError as exc:
             raise _failed(self.path, "results", exc) from exc
 
+    def finish(self) -> None:
+        """Every chunk was flushed as it was written: nothing is left to do."""
+
     def close(self) -> None:
         _close(self._file)
 
 
 ERRORS_COLUMNS = ("source_row", "error")
+
+
+def errors_header(header: Sequence[str]) -> list[str]:
+    """The errors file's header: the input's columns, then `source_row` and `error` (an
+    input that has them already, an errors file imported again, keeps them in place)."""
+    return [*header, *(name for name in ERRORS_COLUMNS if name not in header)]
+
+
+def to_fix(chunk: PlannedChunk, header: Sequence[str]) -> list[list[str]]:
+    """The chunk's rows to fix, as lines under `errors_header`: their columns as read,
+    their data row number and why."""
+    at = np.flatnonzero(np.isin(chunk.status, [status.value for status in TO_FIX]))
+    if not len(at):
+        return []
+    width = len(header)
+    row_at, error_at = (header.index(name) for name in ERRORS_COLUMNS)
+    lines = []
+    for values, row, error in zip(
+        _rows(chunk.raw.iloc[at]), chunk.rows[at].tolist(), chunk.error[at], strict=True
+    ):
+        line = [*values, *[""] * (width - len(values))]
+        line[row_at], line[error_at] = str(row), error
+        lines.append(line)
+    return lines
 
 
 class ErrorsWriter:
@@ -130,33 +158,28 @@ class ErrorsWriter:
     (an errors file imported again) gets the new values in that column, not a second one.
     """
 
-    def __init__(self, path: Path, *, header: Sequence[str], delimiter: str) -> None:
+    def __init__(
+        self, path: Path, *, header: Sequence[str], delimiter: str, bom: bool = False
+    ) -> None:
         self.path = path
-        self._file = _create(path, "errors file")
+        self._file = _create(path, "errors file", bom=bom)
         self._csv = csv.writer(self._file, delimiter=delimiter)
-        self._header = [*header, *(name for name in ERRORS_COLUMNS if name not in header)]
-        self._at = [self._header.index(name) for name in ERRORS_COLUMNS]
+        self._header = errors_header(header)
         with _setup(path, "errors file", self._file):
             self._csv.writerow(self._header)
             self._file.flush()
 
     def write_chunk(self, chunk: PlannedChunk) -> None:
-        at = np.flatnonzero(np.isin(chunk.status, [status.value for status in TO_FIX]))
-        if not len(at):
+        if not (lines := to_fix(chunk, self._header)):
             return
-        rows = []
-        width, (row_at, error_at) = len(self._header), self._at
-        for values, row, error in zip(
-            _rows(chunk.raw.iloc[at]), chunk.rows[at].tolist(), chunk.error[at], strict=True
-        ):
-            line = [*values, *[""] * (width - len(values))]
-            line[row_at], line[error_at] = str(row), error
-            rows.append(line)
         try:
-            self._csv.writerows(rows)
+            self._csv.writerows(lines)
             self._file.flush()
         except OSError as exc:
             raise _failed(self.path, "errors file", exc) from exc
+
+    def finish(self) -> None:
+        """Every chunk was flushed as it was written: nothing is left to do."""
 
     def close(self) -> None:
         _close(self._file)
@@ -187,26 +210,19 @@ SUMMARISED = frozenset({"row", "status", "error_kind", "http_status"})
 
 
 def summarise(path: Path) -> Summary:
-    """The summary of a run, from its results file alone (read in chunks)."""
+    """The summary of a run, from its results file alone (a CSV read in chunks, or a
+    workbook)."""
     summary = Summary(results_path=str(path))
     try:
-        with pd.read_csv(
-            path,
-            usecols=lambda name: name in SUMMARISED,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            chunksize=100_000,
-        ) as reader:
-            for chunk in reader:
-                if "error_kind" not in chunk:  # written before kinds were: counts only
-                    chunk["error_kind"] = ""
-                summary.add_chunk(
-                    chunk["row"].to_numpy(dtype=np.int64),
-                    chunk["status"].to_numpy(dtype=object),
-                    chunk["error_kind"].to_numpy(dtype=object),
-                    chunk["http_status"].to_numpy(dtype=object),
-                )
+        for chunk in _result_chunks(path):
+            if "error_kind" not in chunk:  # written before kinds were: counts only
+                chunk["error_kind"] = ""
+            summary.add_chunk(
+                chunk["row"].to_numpy(dtype=np.int64),
+                chunk["status"].to_numpy(dtype=object),
+                chunk["error_kind"].to_numpy(dtype=object),
+                chunk["http_status"].to_numpy(dtype=object),
+            )
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
     except KeyError as exc:  # a column every results file has is missing
@@ -217,6 +233,30 @@ def summarise(path: Path) -> Summary:
     if summary.counts[Status.NOT_SENT.value]:
         summary.stop_reason = "the run stopped before every row was sent"
     return summary
+
+
+def _result_chunks(path: Path, size: int = 100_000) -> Iterator[pd.DataFrame]:
+    """The summarised columns of a results file, as text, `size` rows at a time."""
+    from etl import workbook
+
+    if workbook.is_workbook(path):
+        _, rows = workbook.sheet_rows(path, name=str(path), sheet=None)
+        header = next(rows, [])
+        keep = [i for i, name in enumerate(header) if name in SUMMARISED]
+        names = [header[i] for i in keep]
+        while block := [[row[i] for i in keep] for row in itertools.islice(rows, size)]:
+            yield pd.DataFrame(block, columns=names, dtype=object)
+        return
+    with pd.read_csv(
+        path,
+        usecols=lambda name: name in SUMMARISED,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        chunksize=size,
+        encoding="utf-8-sig",  # written with --bom, or not
+    ) as reader:
+        yield from reader
 
 
 def _rows(frame: pd.DataFrame) -> Iterator[tuple[str, ...]]:

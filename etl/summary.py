@@ -37,6 +37,7 @@ class Summary:
     # Who and when: a run's own (None for a summary made from a results file).
     run_id: str | None = None
     input: str | None = None
+    sheet: str | None = None  # the sheet read, when the input is a workbook
     started_at: str | None = None  # UTC, ISO-8601
     finished_at: str | None = None
 
@@ -89,6 +90,7 @@ class Summary:
             "schema_version": SCHEMA_VERSION,
             "run_id": self.run_id,
             "input": self.input,
+            "sheet": self.sheet,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "rows": self.rows,
@@ -128,6 +130,8 @@ class Summary:
             + timing
             + (f", {self.retries} retries" if self.retries else "")
         ]
+        if self.sheet is not None:
+            lines.append(f"read: sheet {self.sheet!r} of {self.input}, every cell as text")
         if changed := self.counts[Status.CHANGED.value]:
             lines.append(
                 f"{changed} customer{'s' if changed > 1 else ''} changed since "

@@ -49,3 +49,24 @@ def test_peak_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     assert len(results) == 1_000_000
     assert [r["row"] for r in results[::333_333]] == ["1", "333334", "666667", "1000000"]
     assert results[-1]["externalId"] == "C000999999"
+
+
+def test_a_results_workbook_is_refused_before_anything_when_the_rows_do_not_fit(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "big.csv"
+    with source.open("w", encoding="utf-8") as f:  # one row more than a sheet holds
+        f.write("externalId,externalBrandId,registrationDate\n")
+        f.writelines(f"C{i},b,2025-06-28T19:29:48Z\n" for i in range(1_048_576))
+    out = tmp_path / "results.xlsx"
+    done = subprocess.run(
+        [sys.executable, "-m", "etl", str(source), "--dry-run", "--journal", ":memory:",
+         "-o", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"affelios-import: --out {out}: 1,048,576 rows do not fit in a workbook (Excel's "
+        "sheets hold 1,048,575 rows below the header); write a .csv instead"
+    )
+    assert not out.exists()

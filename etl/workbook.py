@@ -1,0 +1,275 @@
+"""Spreadsheets both ways: a sheet read as text, and results and errors written as
+workbooks that Excel cannot mangle.
+
+Reading (python-calamine: `.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`): one sheet, every
+cell as the sheet shows it, as text, copied to a temporary CSV that the rest of the run
+reads exactly as it reads any CSV (columns, checks, journal, results are the same).
+
+- text cells unchanged (`000123` stays `000123`);
+- whole numbers without a decimal point (`123`, not `123.0`), other numbers in their
+  shortest form (`4.5`, `0.1`);
+- date-time cells as Zulu timestamps with milliseconds (`2025-06-28T19:29:48.174Z`: a
+  cell has no time zone, so it is taken as UTC); a date-only cell is that day's midnight
+  (`2025-06-28T00:00:00.000Z`); a time-only cell `19:29:48`; a duration `30:00:00`;
+- booleans `true` / `false`; empty cells empty; a row with no value at all is skipped, as
+  a blank line of a CSV is.
+
+A cell showing a formula's error (`#N/A`, `#DIV/0!`) reads as empty: calamine does not
+tell the two apart.
+
+Writing (XlsxWriter, rows streamed to disk as they come): every cell is stored as text
+and every column formatted as text (`@`), so that Excel keeps `000123` and date text as
+written, also when an analyst types into it; the header row frozen and filterable, the
+columns sized to fit. The workbook is put together when it is closed: a killed run leaves
+none (its journal still knows every row).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from etl.errors import InputError, OutputFailed, SetupError
+from etl.outcome import Status
+from etl.results import errors_header, results_header, to_fix
+
+if TYPE_CHECKING:
+    import xlsxwriter.worksheet
+
+    from etl.plan import PlannedChunk
+
+# The first bytes of the workbooks calamine reads: a ZIP (xlsx, xlsm, xlsb, ods) or an
+# OLE compound file (xls).
+MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
+READ_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+WRITE_SUFFIX = ".xlsx"
+MAX_ROWS = 1_048_576  # Excel's rows a sheet, the header's included
+MAX_CELL_CHARS = 32_767  # Excel's characters a cell
+WIDTH_MIN, WIDTH_MAX = 6, 60  # columns sized to fit their text, within these
+# The results' status column, coloured by status: (fill, font).
+STATUS_COLOURS: dict[str, tuple[str, str]] = {
+    Status.CREATED.value: ("#C6EFCE", "#006100"),
+    Status.EXISTS.value: ("#DDEBF7", "#1F4E78"),
+    Status.SKIPPED.value: ("#EDEDED", "#404040"),
+    Status.VALID.value: ("#E2EFDA", "#375623"),
+    Status.INVALID.value: ("#FFEB9C", "#9C5700"),
+    Status.FAILED.value: ("#FFC7CE", "#9C0006"),
+    Status.NOT_SENT.value: ("#FCE4D6", "#833C0B"),
+}
+
+
+def is_workbook(path: Path) -> bool:
+    """Whether the file starts as a workbook does (an unreadable one is not: the CSV
+    checks then say why it cannot be read)."""
+    try:
+        with path.open("rb") as raw:
+            return raw.read(4) in MAGIC
+    except OSError:
+        return False
+
+
+def is_workbook_name(path: Path) -> bool:
+    """Whether an output's name asks for a workbook."""
+    return path.suffix.lower() == WRITE_SUFFIX
+
+
+def cell_text(value: object) -> str:
+    """A cell's value as the text the sheet shows (see the module's docstring)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime):  # to the nearest millisecond
+        moment = (value + timedelta(microseconds=500)).replace(tzinfo=None)
+        return moment.isoformat(timespec="milliseconds") + "Z"
+    if isinstance(value, date):
+        return f"{value:%Y-%m-%d}T00:00:00.000Z"
+    if isinstance(value, time):
+        return value.isoformat(timespec="seconds" if not value.microsecond else "milliseconds")
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+        return f"{sign}{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return str(value)
+
+
+def sheet_rows(path: Path, *, name: str, sheet: str | None) -> tuple[str, Iterator[list[str]]]:
+    """The sheet's name and its rows as text, the header first; raises InputError."""
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+        names = book.sheet_names
+        if sheet is None:
+            if not names:
+                raise InputError(f"{name}: the workbook has no sheet")
+            sheet = names[0]
+        elif sheet not in names:
+            listed = ", ".join(repr(n) for n in names)
+            raise InputError(f"{name}: no sheet named {sheet!r}; its sheets: {listed}")
+        rows = book.get_sheet_by_name(sheet).iter_rows()
+    except (CalamineError, OSError, ValueError) as exc:
+        raise InputError(f"{name}: cannot be read as a workbook ({exc})") from exc
+    # Most cells are text: they skip the call.
+    return sheet, ([v if type(v) is str else cell_text(v) for v in row] for row in rows)
+
+
+def spool_sheet(path: Path, *, name: str, sheet: str | None, folder: Path) -> tuple[Path, str]:
+    """Copy one sheet, as text, to a CSV in `folder`; return its path and the sheet's
+    name. Raises InputError naming the file (and, for a cell it cannot read, the row)."""
+    chosen, rows = sheet_rows(path, name=name, sheet=sheet)
+    spool = folder / "sheet.csv"
+    with spool.open("w", newline="", encoding="utf-8") as out:
+        lines = csv.writer(out, lineterminator="\n")
+        try:
+            for row in rows:
+                if any(row):
+                    lines.writerow(row)
+                else:
+                    out.write("\n")  # a blank line: skipped, as in any CSV
+        except Exception as exc:  # calamine reads lazily: a bad cell shows up here
+            raise InputError(f"{name}: sheet {chosen!r} cannot be read ({exc})") from exc
+    return spool, chosen
+
+
+def check_rows(option: str, path: Path, rows: int) -> None:
+    """A workbook output must hold every row: refuse, before anything is sent, a run
+    with more data rows than a sheet has room for."""
+    if rows > MAX_ROWS - 1:
+        raise SetupError(
+            f"{option} {path}: {rows:,} rows do not fit in a workbook (Excel's sheets "
+            f"hold {MAX_ROWS - 1:,} rows below the header); write a .csv instead"
+        )
+
+
+class _Book:
+    """One sheet, written a row at a time with every cell stored as text."""
+
+    def __init__(self, path: Path, *, header: Sequence[str], title: str, what: str) -> None:
+        import xlsxwriter
+
+        self.path, self.what = path, what
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.book = xlsxwriter.Workbook(
+                str(path),
+                {
+                    "constant_memory": True,  # rows go to disk as they are written
+                    "strings_to_numbers": False,
+                    "strings_to_formulas": False,
+                    "strings_to_urls": False,
+                },
+            )
+        except OSError as exc:
+            raise SetupError(f"{path}: cannot write the {what} here ({exc.strerror})") from exc
+        self.sheet: xlsxwriter.worksheet.Worksheet = self.book.add_worksheet(title)
+        self.text = self.book.add_format({"num_format": "@"})
+        heading = self.book.add_format({"num_format": "@", "bold": True})
+        self.header = list(header)
+        self.widths = [min(max(len(name), WIDTH_MIN), WIDTH_MAX) for name in self.header]
+        for column, name in enumerate(self.header):
+            self.sheet.write_string(0, column, name, heading)
+        self.rows = 0  # data rows written
+        self.closed = False
+
+    def write_rows(self, rows: Iterator[Sequence[str]] | Sequence[Sequence[str]]) -> None:
+        sheet, widths, text = self.sheet, self.widths, self.text
+        for values in rows:
+            self.rows += 1
+            for column, value in enumerate(values):
+                if not value:
+                    continue
+                if len(value) > MAX_CELL_CHARS:
+                    raise OutputFailed(
+                        f"{self.path}: a cell of data row {self.rows} ({self.header[column]}) "
+                        f"has {len(value):,} characters, more than a workbook cell holds "
+                        f"({MAX_CELL_CHARS:,}); write the {self.what} as .csv"
+                    )
+                sheet.write_string(self.rows, column, value, text)
+                if len(value) > widths[column] and widths[column] < WIDTH_MAX:
+                    widths[column] = min(len(value), WIDTH_MAX)
+
+    def finish(self) -> None:
+        """Put the workbook together; raises OutputFailed if it cannot be written."""
+        if self.closed:
+            return
+        self.closed = True
+        sheet, last = self.sheet, len(self.header) - 1
+        for column, width in enumerate(self.widths):
+            sheet.set_column(column, column, width + 2, self.text)
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, max(self.rows, 1), last)
+        self.decorate()
+        try:
+            self.book.close()
+        except Exception as exc:  # XlsxWriter's own errors and OSError alike
+            why = getattr(exc, "strerror", None) or exc
+            raise OutputFailed(f"{self.path}: cannot write the {self.what} ({why})") from exc
+
+    def decorate(self) -> None:
+        """Anything more a kind of workbook shows, added before it is put together."""
+
+    def close(self) -> None:
+        """Put it together if nobody did (a run that failed before its end): a failure
+        then only repeats the one that stopped the run."""
+        with contextlib.suppress(OutputFailed):
+            self.finish()
+
+
+class ResultsWorkbook(_Book):
+    """The results as a workbook: the same columns as the results CSV, every cell as
+    text (so no cell needs the CSV's apostrophe against formulas), the status coloured."""
+
+    def __init__(self, path: Path, *, header: Sequence[str]) -> None:
+        super().__init__(path, header=results_header(header), title="results", what="results")
+
+    def write_chunk(self, chunk: PlannedChunk) -> None:
+        raw = chunk.raw
+        columns = [
+            [str(row) for row in chunk.rows.tolist()],
+            chunk.status.tolist(),
+            chunk.affelios_id.tolist(),
+            [str(code) if code else "" for code in chunk.http_status.tolist()],
+            [str(n) for n in chunk.attempts.tolist()],
+            chunk.error.tolist(),
+            chunk.error_kind.tolist(),
+            *(raw.iloc[:, i].to_numpy(dtype=object).tolist() for i in range(raw.shape[1])),
+        ]
+        self.write_rows(zip(*columns, strict=True))
+
+    def decorate(self) -> None:
+        status = self.header.index("status")
+        for value, (fill, font) in STATUS_COLOURS.items():
+            self.sheet.conditional_format(
+                1,
+                status,
+                max(self.rows, 1),
+                status,
+                {
+                    "type": "cell",
+                    "criteria": "==",
+                    "value": f'"{value}"',
+                    "format": self.book.add_format({"bg_color": fill, "font_color": font}),
+                },
+            )
+
+
+class ErrorsWorkbook(_Book):
+    """The rows to fix as a workbook: the input's columns as read, then `source_row`
+    and `error` (last), as the errors CSV has them; fixed and saved, it imports as is."""
+
+    def __init__(self, path: Path, *, header: Sequence[str]) -> None:
+        super().__init__(
+            path, header=errors_header(header), title="rows to fix", what="errors file"
+        )
+
+    def write_chunk(self, chunk: PlannedChunk) -> None:
+        self.write_rows(to_fix(chunk, self.header))

@@ -1,0 +1,370 @@
+"""Spreadsheets both ways: a workbook read as its cells' text, and results and errors
+written as workbooks whose every cell is text."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import httpx
+import openpyxl
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from openpyxl.cell.cell import Cell
+
+from etl.cli import main, summary_main
+from etl.errors import InputError, SetupError
+from etl.pipeline import run
+from etl.settings import Settings
+from etl.workbook import MAX_ROWS, cell_text, check_rows, sheet_rows, spool_sheet
+from tests.conftest import (
+    API_KEY,
+    RunningSandbox,
+    good_rows,
+    read_results,
+    run_cli,
+    write_csv,
+)
+
+HEADER = ["External ID", "External Brand ID", "Registration Date", "Username", "Country"]
+
+
+def workbook(path: Path, rows: Sequence[Sequence[object]], *, title: str = "Export") -> Path:
+    """A workbook as a back office or Excel saves one (openpyxl types each cell)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title
+    for row in rows:
+        sheet.append(list(row))
+    book.save(path)
+    return path
+
+
+def notes_then(path: Path, customers: Sequence[Sequence[object]]) -> Path:
+    """A workbook whose first sheet is not the customers: they are on `Customers`."""
+    book = openpyxl.Workbook()
+    notes = book.active
+    assert notes is not None
+    notes.title = "Notes"
+    notes.append(["not the customers"])
+    sheet = book.create_sheet("Customers")
+    for row in customers:
+        sheet.append(list(row))
+    book.save(path)
+    return path
+
+
+def cells(path: Path) -> list[list[Cell]]:
+    sheet = openpyxl.load_workbook(path).active
+    assert sheet is not None
+    return [[c for c in row if isinstance(c, Cell)] for row in sheet.iter_rows()]
+
+
+def texts(path: Path) -> list[list[str]]:
+    return [["" if c.value is None else str(c.value) for c in row] for row in cells(path)]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("000123", "000123"),
+        ("  spaced ", "  spaced "),
+        (123, "123"),
+        (123.0, "123"),
+        (-0.0, "0"),
+        (4.5, "4.5"),
+        (0.1, "0.1"),
+        (1e20, "100000000000000000000"),
+        (1.5e-07, "1.5e-07"),
+        (True, "true"),
+        (False, "false"),
+        (datetime(2025, 6, 28, 19, 29, 48, 174000), "2025-06-28T19:29:48.174Z"),
+        (datetime(2025, 6, 28, 19, 29, 48, 173999), "2025-06-28T19:29:48.174Z"),
+        (datetime(2025, 12, 31, 23, 59, 59, 999900), "2026-01-01T00:00:00.000Z"),
+        (datetime(2025, 6, 28, 19, 29, 48), "2025-06-28T19:29:48.000Z"),
+        (date(2025, 6, 28), "2025-06-28T00:00:00.000Z"),
+        (time(19, 29, 48), "19:29:48"),
+        (time(19, 29, 48, 500000), "19:29:48.500"),
+        (timedelta(hours=30, seconds=5), "30:00:05"),
+        ("", ""),
+    ],
+)
+def test_a_cell_reads_as_the_text_the_sheet_shows(value: object, text: str) -> None:
+    assert cell_text(value) == text
+
+
+def test_a_sheet_is_read_as_text_with_blank_rows_skipped(tmp_path: Path) -> None:
+    source = workbook(
+        tmp_path / "in.xlsx",
+        [
+            HEADER,
+            ["000123", "b", datetime(2025, 6, 28, 19, 29, 48, 174000), "João\nMüller", 4.5],
+            [],
+            [123, "b", date(2025, 6, 28), "+34 600 000 000", True],
+        ],
+    )
+    spool, sheet = spool_sheet(source, name="in.xlsx", sheet=None, folder=tmp_path)
+    assert sheet == "Export"
+    with spool.open(newline="", encoding="utf-8") as f:
+        assert list(csv.reader(f)) == [
+            HEADER,
+            ["000123", "b", "2025-06-28T19:29:48.174Z", "João\nMüller", "4.5"],
+            [],
+            ["123", "b", "2025-06-28T00:00:00.000Z", "+34 600 000 000", "true"],
+        ]
+
+
+def test_sheet_picks_a_sheet_by_name_and_a_wrong_name_lists_them(tmp_path: Path) -> None:
+    notes_then(tmp_path / "two.xlsx", [["externalId"]])
+    name, rows = sheet_rows(tmp_path / "two.xlsx", name="two.xlsx", sheet="Customers")
+    assert (name, list(rows)) == ("Customers", [["externalId"]])
+    with pytest.raises(InputError) as error:
+        sheet_rows(tmp_path / "two.xlsx", name="two.xlsx", sheet="Sheet1")
+    assert str(error.value) == "two.xlsx: no sheet named 'Sheet1'; its sheets: 'Notes', 'Customers'"
+
+
+def test_an_ods_sheet_is_read_like_an_xlsx_one(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "externalId": ["000123", 123],
+            "registrationDate": [datetime(2025, 6, 28, 19, 29, 48, 174000), "x"],
+            "username": ["Zoë", 4.5],
+        },
+        dtype=object,
+    )
+    with pd.ExcelWriter(tmp_path / "in.ods", engine="odf") as out:
+        frame.to_excel(out, index=False, sheet_name="S")
+    _, rows = sheet_rows(tmp_path / "in.ods", name="in.ods", sheet=None)
+    assert list(rows) == [
+        ["externalId", "registrationDate", "username"],
+        ["000123", "2025-06-28T19:29:48.174Z", "Zoë"],
+        ["123", "x", "4.5"],
+    ]
+
+
+def test_a_zip_that_is_no_workbook_is_one_clear_error(tmp_path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "export.xlsx", "w") as archive:
+        archive.writestr("customers.csv", "externalId\nC1\n")
+    with pytest.raises(InputError, match=r"^export\.xlsx: cannot be read as a workbook \("):
+        sheet_rows(tmp_path / "export.xlsx", name="export.xlsx", sheet=None)
+
+
+def test_a_workbook_output_refuses_more_rows_than_a_sheet_holds() -> None:
+    check_rows("--out", Path("r.xlsx"), MAX_ROWS - 1)
+    with pytest.raises(SetupError) as error:
+        check_rows("--out", Path("r.xlsx"), MAX_ROWS)
+    assert str(error.value) == (
+        "--out r.xlsx: 1,048,576 rows do not fit in a workbook (Excel's sheets hold "
+        "1,048,575 rows below the header); write a .csv instead"
+    )
+
+
+def settings(tmp_path: Path, source: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "input": source,
+        "out": tmp_path / "results.xlsx",
+        "errors_out": tmp_path / "errors.xlsx",
+        "journal": tmp_path / "journal.sqlite3",
+        "base_url": "https://api.test",
+        "api_key": API_KEY,
+        "brand": "casino-x",
+    }
+    return Settings(**(values | overrides))  # type: ignore[arg-type]
+
+
+def api(request: httpx.Request) -> httpx.Response:
+    body = json.loads(request.content)
+    return httpx.Response(201, json={"id": f"id-{body['externalId']}"})
+
+
+def test_results_and_errors_workbooks_hold_every_cell_as_text(tmp_path: Path) -> None:
+    rows = good_rows(3)
+    rows[1][2] = "28/06/2025"  # invalid
+    rows[2][4] = "=HYPERLINK(1)"  # a formula in a CSV: text in the workbook, not a formula
+    source = write_csv(tmp_path / "in.csv", [["000123", *rows[0][1:]], *rows[1:]])
+    summary = run(settings(tmp_path, source), transport=httpx.MockTransport(api))
+    assert summary.exit_code == 1
+
+    results = cells(tmp_path / "results.xlsx")
+    assert [c.value for c in results[0]][:7] == [
+        "row", "status", "affelios_id", "http_status", "attempts", "error", "error_kind"
+    ]  # fmt: skip
+    assert [[c.value for c in row][:3] for row in results[1:]] == [
+        ["1", "created", "id-000123"],
+        ["2", "invalid", None],
+        ["3", "created", "id-C00003"],
+    ]
+    assert results[1][7].value == "000123"
+    assert results[3][-1].value == "=HYPERLINK(1)"
+    filled = [c for row in results for c in row if c.value is not None]
+    assert {c.data_type for c in filled} == {"s"}
+    assert {c.number_format for c in filled} == {"@"}
+    sheet = openpyxl.load_workbook(tmp_path / "results.xlsx").active
+    assert sheet is not None
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == f"A1:{results[0][-1].column_letter}4"
+    coloured = {rule.formula[0] for rule in sheet.conditional_formatting["B2:B4"]}
+    assert {'"created"', '"invalid"', '"failed"'} <= coloured
+    assert sheet.column_dimensions["F"].width > sheet.column_dimensions["A"].width
+    # Empty cells too are text: what an analyst types there stays as typed.
+    assert sheet.column_dimensions["C"].number_format == "@"
+
+    errors = cells(tmp_path / "errors.xlsx")
+    assert [c.value for c in errors[0]] == [
+        "externalId", "externalBrandId", "registrationDate", "clickKey", "username",
+        "source_row", "error",
+    ]  # fmt: skip
+    assert len(errors) == 2
+    assert [c.value for c in errors[1]][:6] == [
+        "C00002",
+        "casino-x",
+        "28/06/2025",
+        *rows[1][3:],
+        "2",
+    ]
+    assert str(errors[1][6].value).startswith("registrationDate '28/06/2025': expected")
+    assert {c.data_type for c in errors[1]} == {"s"}
+
+
+def test_a_cell_too_long_for_a_workbook_stops_the_run_and_says_so(tmp_path: Path) -> None:
+    rows = good_rows(2)
+    rows[1][4] = "x" * 40_000
+    source = write_csv(tmp_path / "in.csv", rows)
+    summary = run(settings(tmp_path, source), transport=httpx.MockTransport(api))
+    assert summary.exit_code == 3
+    assert "has 40,000 characters, more than a workbook cell holds (32,767)" in (
+        summary.stop_reason
+    )
+    assert "write the results as .csv" in summary.stop_reason
+
+
+def test_bom_starts_the_csv_outputs_with_a_byte_order_mark(tmp_path: Path) -> None:
+    rows = good_rows(2)
+    rows[1][2] = "bad"
+    source = write_csv(tmp_path / "in.csv", rows)
+    out, errors = tmp_path / "r.csv", tmp_path / "e.csv"
+    run(
+        settings(tmp_path, source, out=out, errors_out=errors, bom=True),
+        transport=httpx.MockTransport(api),
+    )
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfrow,status,")
+    assert errors.read_bytes().startswith(b"\xef\xbb\xbfexternalId,")
+    assert "Zoë" not in out.read_text(encoding="utf-8-sig")  # read back as UTF-8
+    # A file with the mark summarises as one without.
+    result = CliRunner().invoke(summary_main, [str(out)])
+    assert result.exit_code == 1, result.output
+    assert "2 rows: 1 created, 1 invalid" in result.output
+
+
+def test_summary_reads_a_results_workbook(tmp_path: Path) -> None:
+    rows = good_rows(3)
+    rows[0][2] = "bad"
+    source = write_csv(tmp_path / "in.csv", rows)
+    run(settings(tmp_path, source), transport=httpx.MockTransport(api))
+    result = CliRunner().invoke(summary_main, [str(tmp_path / "results.xlsx"), "--json"])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.output)["counts"]["created"] == 2
+    assert json.loads(result.output)["counts"]["invalid"] == 1
+
+
+def test_sheet_on_a_csv_is_a_usage_error(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", good_rows(1))
+    result = CliRunner().invoke(main, [str(source), "--sheet", "Export", "--dry-run"])
+    assert result.exit_code == 2
+    assert f"--sheet Export: {source} is not a workbook" in result.output
+
+
+def test_a_workbook_read_from_standard_input(tmp_path: Path) -> None:
+    source = workbook(tmp_path / "in.xlsx", [HEADER, ["000123", "casino-x", "x", "Zoë", "MT"]])
+    result = CliRunner().invoke(
+        main,
+        ["-", "--dry-run", "-o", str(tmp_path / "r.csv")],
+        input=source.read_bytes(),
+    )
+    assert result.exit_code == 1, result.output
+    (row,) = read_results(tmp_path / "r.csv")
+    assert (row["External ID"], row["Username"], row["status"]) == ("000123", "Zoë", "invalid")
+
+
+def test_a_workbooks_outputs_default_to_workbooks_and_the_report_names_its_sheet(
+    tmp_path: Path,
+) -> None:
+    source = workbook(tmp_path / "export.xlsx", [HEADER, ["C1", "casino-x", "bad date", "a", "MT"]])
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        main, [str(source), "--dry-run", "--report-html", str(report), "--journal", ":memory:"]
+    )
+    assert result.exit_code == 1, result.output
+    assert (tmp_path / "export.dry-run.results.xlsx").exists()
+    assert (tmp_path / "export.dry-run.errors.xlsx").exists()
+    assert "read: sheet 'Export' of" in result.output
+    assert "Read: sheet &#x27;Export&#x27; of the workbook" in report.read_text(encoding="utf-8")
+
+
+def test_the_analysts_loop_in_a_workbook_over_real_http(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    source = workbook(
+        tmp_path / "export.xlsx",
+        [
+            HEADER,
+            ["000123", "casino-x", datetime(2025, 6, 28, 19, 29, 48, 174000), "João Müller", "PT"],
+            [123, "casino-x", "2025-06-28T10:00:00Z", "Zoë Ødegård", "NO"],
+            ["C-3", "casino-x", "28/06/2025", "Ann", "MT"],
+        ],
+    )
+    journal = tmp_path / "journal.db"
+    first = run_cli(source, "--base-url", sandbox.url, "--journal", journal)
+    assert first.returncode == 1, first.stderr
+    errors = tmp_path / "export.errors.xlsx"
+    found = cells(errors)
+    assert len(found) == 2  # the header and the bad row only
+    assert [c.value for c in found[1]][:5] == ["C-3", "casino-x", "28/06/2025", "Ann", "MT"]
+    assert {c.data_type for c in found[1]} == {"s"}
+
+    # Fixed in place, as Excel would save it.
+    book = openpyxl.load_workbook(errors)
+    sheet = book.active
+    assert sheet is not None
+    sheet["C2"] = "2025-06-28T08:00:00Z"
+    book.save(errors)
+    second = run_cli(errors, "--base-url", sandbox.url, "--journal", journal)
+    assert second.returncode == 0, second.stderr
+
+    store = {c["externalId"]: c for c in sandbox.server.customers.values()}
+    assert sorted(store) == ["000123", "123", "C-3"]
+    assert store["000123"]["_request"]["registrationDate"] == "2025-06-28T19:29:48.174Z"
+    assert store["000123"]["_request"]["username"] == "João Müller"
+    assert store["123"]["_request"]["username"] == "Zoë Ødegård"
+    assert store["C-3"]["_request"]["registrationDate"] == "2025-06-28T08:00:00Z"
+    results = texts(tmp_path / "export.results.xlsx")
+    assert [row[1] for row in results[1:]] == ["created", "created", "invalid"]
+
+
+def test_a_config_file_names_the_sheet_and_asks_for_the_mark(tmp_path: Path) -> None:
+    notes_then(
+        tmp_path / "export.xlsx",
+        [HEADER, ["000123", "casino-x", "2025-06-28T19:29:48Z", "Zoë", "MT"]],
+    )
+    config = tmp_path / "job.toml"
+    config.write_text('sheet = "Customers"\nbom = true\n', encoding="utf-8")
+    out = tmp_path / "r.csv"
+    args = [str(tmp_path / "export.xlsx"), "--config", str(config), "--dry-run", "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"\xef\xbb\xbfrow,")
+    with out.open(newline="", encoding="utf-8-sig") as f:
+        (row,) = csv.DictReader(f)
+    assert (row["External ID"], row["Username"], row["status"]) == ("000123", "Zoë", "valid")
+
+    config.write_text('bom = "yes"\n', encoding="utf-8")
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2
+    assert "bom" in refused.output and "true or false" in refused.output
