@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from schemas.customer import EXPECT_BOOLEAN, EXPECT_PRESENT, EXPECT_ZULU, NOT_REAL
+from schemas.transaction import EXPECT_AMOUNT
 
 # code -> label ({column} and {status} filled in), in the README's order.
 KINDS: dict[str, str] = {
@@ -20,6 +21,7 @@ KINDS: dict[str, str] = {
     "date_not_zulu": f"{{column}}: expected {EXPECT_ZULU}",
     "date_not_real": f"{{column}}: {NOT_REAL}",
     "boolean_invalid": f"{{column}}: expected {EXPECT_BOOLEAN}",
+    "amount_invalid": f"{{column}}: expected {EXPECT_AMOUNT}",
     "brand_mismatch": "{column}: expected the brand given with --brand",
     "nul_byte": "{column}: holds a NUL byte",
     "duplicate_row": "duplicate of an earlier row",

@@ -7,7 +7,12 @@ schema), so that a bug on one side is caught by the other:
 - 401 without the right `X-Api-Key`;
 - 400 with `{"errors": [...]}` for a body that breaks the contract;
 - 409 for a second create of the same `externalBrandId` + `externalId`;
-- 201 with the full customer object otherwise; `GET /api/v1/customer/{id}`.
+- 201 with the full customer object otherwise; `GET /api/v1/customer/{id}`;
+- `POST /api/v1/transaction`: 202 with no body for a transaction the contract allows
+  (amounts must be JSON numbers: a string is a 400). A repeated transaction is accepted
+  again and counted again, as the API is feared to do: `transactions` keeps every one
+  accepted, with its amounts exactly as written in the JSON (`Decimal`), so tests can
+  prove the importer never sends one twice.
 
 Faults on demand, for tests and benchmarks:
 - `fail_rate`: answer 500 or 503 (nothing created);
@@ -17,8 +22,8 @@ Faults on demand, for tests and benchmarks:
   the client has given up: the answer is lost, the customer exists);
 - `rate_limit`: a token bucket of that many requests a second; 429 beyond it;
 - `latency_ms`: a delay before every answer.
-`GET /_sandbox/customers` and `/_sandbox/stats` let tests see the store and what was
-asked. Listens on 127.0.0.1 only.
+The faults apply to both endpoints. `GET /_sandbox/customers`, `/_sandbox/transactions`
+and `/_sandbox/stats` let tests see the store and what was asked. Listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from email.utils import format_datetime
 from importlib.resources import files
 from typing import Any
@@ -106,10 +112,12 @@ class Sandbox:
     faults: Faults = field(default_factory=Faults)
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_key: dict[tuple[str, str], str] = field(default_factory=dict)
+    transactions: list[dict[str, Any]] = field(default_factory=list)  # repeats too
     stats: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self._validator = OAS30Validator(contract_schema("CustomerCreate"))
+        self._transaction_validator = OAS30Validator(contract_schema("TransactionCreate"))
         self._random = random.Random(self.faults.seed)
         self._bucket = TokenBucket(self.faults.rate_limit) if self.faults.rate_limit else None
 
@@ -135,7 +143,9 @@ class Sandbox:
         app = web.Application()
         app.router.add_post("/api/v1/customer", self._create)
         app.router.add_get("/api/v1/customer/{id}", self._get)
+        app.router.add_post("/api/v1/transaction", self._create_transaction)
         app.router.add_get("/_sandbox/customers", self._list)
+        app.router.add_get("/_sandbox/transactions", self._list_transactions)
         app.router.add_get("/_sandbox/stats", self._stats)
         return app
 
@@ -145,7 +155,9 @@ class Sandbox:
             return web.json_response({"errors": ["missing or invalid X-Api-Key"]}, status=401)
         return None
 
-    async def _create(self, request: web.Request) -> web.Response:
+    async def _faulted(self, request: web.Request) -> web.Response | tuple[bytes, bool]:
+        """The answer of a request the faults decide (refused, throttled, failed, or a
+        dropped connection), or its body to act on and whether to answer it late."""
         self.stats["requests"] += 1
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
@@ -172,19 +184,36 @@ class Sandbox:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=500)  # never reaches the client
-        late = draw - faults.drop_rate < faults.late_rate
+        return raw, draw - faults.drop_rate < faults.late_rate
+
+    def _invalid(self, raw: bytes, validator: OAS30Validator) -> web.Response | Any:
+        """A 400 for a body that is not JSON or breaks the contract; else the body (its
+        numbers as `Decimal`: exactly as written)."""
         try:
-            body = json.loads(raw)
+            body = json.loads(raw, parse_float=Decimal)
         except ValueError:
             self.stats["400"] += 1
             return web.json_response({"errors": ["body is not JSON"]}, status=400)
         errors = [
             f"{'/'.join(map(str, e.absolute_path)) or 'body'}: {e.message}"
-            for e in self._validator.iter_errors(body)
+            for e in validator.iter_errors(body)
         ]
         if errors:
             self.stats["400"] += 1
             return web.json_response({"errors": errors}, status=400)
+        return body
+
+    async def _answer_late(self, late: bool) -> None:
+        if late:
+            self.stats["late"] += 1
+            await asyncio.sleep(self.faults.late_seconds)
+
+    async def _create(self, request: web.Request) -> web.Response:
+        if isinstance(faulted := await self._faulted(request), web.Response):
+            return faulted
+        raw, late = faulted
+        if isinstance(body := self._invalid(raw, self._validator), web.Response):
+            return body
         key = (body["externalBrandId"], body["externalId"])
         if key in self.by_key:
             self.stats["409"] += 1
@@ -195,11 +224,23 @@ class Sandbox:
         self.customers[customer["id"]] = customer
         self.by_key[key] = customer["id"]
         self.stats["201"] += 1
-        if late:
-            self.stats["late"] += 1
-            await asyncio.sleep(faults.late_seconds)
+        await self._answer_late(late)
+        faults = self.faults
         fields = self._bucket.fields() if self._bucket and faults.rate_limit_fields else {}
         return web.json_response(customer, status=201, headers=fields)
+
+    async def _create_transaction(self, request: web.Request) -> web.Response:
+        if isinstance(faulted := await self._faulted(request), web.Response):
+            return faulted
+        raw, late = faulted
+        if isinstance(body := self._invalid(raw, self._transaction_validator), web.Response):
+            return body
+        self.transactions.append(body)  # a repeat is counted again
+        self.stats["202"] += 1
+        await self._answer_late(late)
+        faults = self.faults
+        fields = self._bucket.fields() if self._bucket and faults.rate_limit_fields else {}
+        return web.Response(status=202, headers=fields)
 
     async def _get(self, request: web.Request) -> web.Response:
         if (refused := self._refuse(request)) is not None:
@@ -211,6 +252,11 @@ class Sandbox:
 
     async def _list(self, request: web.Request) -> web.Response:
         return web.json_response(list(self.customers.values()))
+
+    async def _list_transactions(self, request: web.Request) -> web.Response:
+        return web.Response(
+            text=json.dumps(self.transactions, default=str), content_type="application/json"
+        )
 
     async def _stats(self, request: web.Request) -> web.Response:
         return web.json_response(dict(self.stats))

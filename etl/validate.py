@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 
 import pandas as pd
+import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from etl import kinds
@@ -18,6 +21,7 @@ from schemas.customer import (
     customer_schema,
     zulu,
 )
+from schemas.transaction import AMOUNT_PATTERN, EXPECT_AMOUNT
 
 MAX_VALUE_CHARS = 60
 
@@ -36,6 +40,7 @@ _CHECK_KINDS = {
     EXPECT_PRESENT: "required_missing",
     EXPECT_ZULU: "date_not_zulu",
     EXPECT_BOOLEAN: "boolean_invalid",
+    EXPECT_AMOUNT: "amount_invalid",
 }
 
 
@@ -49,6 +54,10 @@ def _message(column: str, value: object, check: str) -> tuple[str, str]:
         if fix := near_zulu(text):
             message = f"{shown}: expected {check} (did you mean {fix}?)"
             return message, kinds.item("date_not_zulu", column)
+    if check == EXPECT_AMOUNT and (fix := near_amount(str(value))):
+        return f"{shown}: expected {check} (did you mean {fix}?)", kinds.item(
+            "amount_invalid", column
+        )
     kind = _CHECK_KINDS.get(check, "brand_mismatch")  # the one check whose text varies
     return f"{shown}: expected {check}", kinds.item(kind, column)
 
@@ -73,7 +82,40 @@ def near_zulu(text: str) -> str | None:
     return fix if bool(real.iloc[0]) else None
 
 
-def row_errors(frame: pd.DataFrame, *, brand: str | None) -> pd.DataFrame:
+_THOUSANDS_POINT_DECIMAL_COMMA = re.compile(r"-?\d{1,3}(\.\d{3})+(,\d+)?", flags=re.ASCII)
+_THOUSANDS_COMMA = re.compile(r"-?\d{1,3}(,\d{3})+\.\d+|-?\d{1,3}(,\d{3}){2,}", flags=re.ASCII)
+_DECIMAL_COMMA = re.compile(r"-?\d+,(\d{1,2}|\d{4,})", flags=re.ASCII)  # 1,234 could be either
+_OTHER_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", flags=re.ASCII)
+_CURRENCY = re.compile(r"^[€$£]|[€$£]$|(EUR|USD|GBP)$", flags=re.IGNORECASE)
+
+
+def near_amount(text: str) -> str | None:
+    """The amount `text` most likely means, written as the importer wants it
+    (`12,50` -> `12.50`, `1.234,50` -> `1234.50`, `1e3` -> `1000`, `€5` -> `5`), or None
+    when there is no one likely meaning (`abc`, `1,234`)."""
+    found = _CURRENCY.sub("", re.sub(r"[\s\u00a0]", "", text))
+    if _THOUSANDS_POINT_DECIMAL_COMMA.fullmatch(found):
+        found = found.replace(".", "").replace(",", ".")
+    elif _THOUSANDS_COMMA.fullmatch(found):
+        found = found.replace(",", "")
+    elif _DECIMAL_COMMA.fullmatch(found):
+        found = found.replace(",", ".")
+    elif _OTHER_NUMBER.fullmatch(found):
+        try:
+            found = format(Decimal(found), "f")
+        except InvalidOperation:
+            return None
+    if found == text or not re.fullmatch(AMOUNT_PATTERN, found, flags=re.ASCII):
+        return None
+    return found
+
+
+def row_errors(
+    frame: pd.DataFrame,
+    *,
+    brand: str | None,
+    schema: Callable[[str | None], pa.DataFrameSchema] = customer_schema,
+) -> pd.DataFrame:
     """The invalid rows of `frame` (same index), with columns `error` and `error_kind`.
 
     A row with several problems gets them all, in column order, in one `error`:
@@ -81,7 +123,7 @@ def row_errors(frame: pd.DataFrame, *, brand: str | None) -> pd.DataFrame:
     kinds in the same order in `error_kind` (`date_not_zulu:registrationDate`).
     """
     try:
-        customer_schema(brand).validate(frame, lazy=True)
+        schema(brand).validate(frame, lazy=True)
     except SchemaErrors as exc:
         cases = exc.failure_cases
         cases = cases[cases["index"].notna()]

@@ -45,7 +45,7 @@ EXPECT_BOOLEAN = "true/false, 1/0, yes/no or empty"
 TEXT = None
 
 
-def _present(s: pd.Series) -> pd.Series:
+def present(s: pd.Series) -> pd.Series:
     return s.str.strip() != ""
 
 
@@ -93,13 +93,13 @@ def customer_schema(brand: str | None) -> pa.DataFrameSchema:
     for name in STRING_FIELDS:
         checks = []
         if name in REQUIRED_FIELDS:
-            checks.append(pa.Check(_present, error=EXPECT_PRESENT))
+            checks.append(pa.Check(present, error=EXPECT_PRESENT))
         if name == "registrationDate":
-            checks.append(pa.Check(lambda s: ~_present(s) | zulu(s), error=EXPECT_ZULU))
+            checks.append(pa.Check(lambda s: ~present(s) | zulu(s), error=EXPECT_ZULU))
         if name == "externalBrandId" and brand is not None:
             checks.append(
                 pa.Check(
-                    lambda s: ~_present(s) | (s == brand),
+                    lambda s: ~present(s) | (s == brand),
                     error=f"the brand given with --brand ({brand})",
                 )
             )

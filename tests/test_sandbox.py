@@ -74,3 +74,62 @@ def test_faults_on_demand() -> None:
     assert 30 < len(throttled) < 90
     assert all(c.headers["Retry-After"] == "2" for c in throttled)
     assert len(server.customers) == sum(c.status_code == 201 for c in codes)
+
+
+TRANSACTION = {
+    "externalId": "T1",
+    "externalBrandId": "b",
+    "externalCustomerId": "C1",
+    "transactionDate": "2025-06-28T19:29:48Z",
+}
+
+
+def post_transaction(sandbox: RunningSandbox, content: bytes) -> httpx.Response:
+    return httpx.post(
+        f"{sandbox.url}/api/v1/transaction",
+        content=content,
+        headers={"X-Api-Key": API_KEY, "Content-Type": "application/json"},
+    )
+
+
+def test_a_transaction_is_queued_with_its_amounts_exact_and_a_repeat_counts_again(
+    sandbox: RunningSandbox,
+) -> None:
+    body = b'{"externalId":"T1","externalBrandId":"b","depositAmount":19.99,"grossRevenue":-0.10}'
+    first = post_transaction(sandbox, body)
+    assert (first.status_code, first.content) == (202, b"")
+    assert post_transaction(sandbox, body).status_code == 202  # the dangerous case
+    store = sandbox.server.transactions
+    assert len(store) == 2
+    assert str(store[0]["depositAmount"]) == "19.99"  # not 19.989999999999998
+    assert str(store[0]["grossRevenue"]) == "-0.10"
+    listed = httpx.get(f"{sandbox.url}/_sandbox/transactions").json()
+    assert [t["externalId"] for t in listed] == ["T1", "T1"]
+
+
+def test_a_transaction_against_the_contract_is_400_and_not_counted(
+    sandbox: RunningSandbox,
+) -> None:
+    for wrong in (
+        TRANSACTION | {"depositAmount": "19.99"},  # a string, not a number
+        TRANSACTION | {"depositAmount": True},
+        TRANSACTION | {"transactionDate": "28/06/2025"},
+        TRANSACTION | {"customerId": "C1"},  # not a contract field
+    ):
+        answer = httpx.post(
+            f"{sandbox.url}/api/v1/transaction", json=wrong, headers={"X-Api-Key": API_KEY}
+        )
+        assert answer.status_code == 400, wrong
+        assert answer.json()["errors"]
+    assert post_transaction(sandbox, b"not json").status_code == 400
+    assert sandbox.server.transactions == []
+
+
+def test_the_faults_apply_to_transactions_too() -> None:
+    server = Sandbox(api_key=API_KEY, faults=Faults(fail_rate=1.0, seed=1))
+    with serve_in_thread(server) as url:
+        answer = httpx.post(
+            f"{url}/api/v1/transaction", json=TRANSACTION, headers={"X-Api-Key": API_KEY}
+        )
+    assert answer.status_code in (500, 503)
+    assert server.transactions == []

@@ -1,0 +1,83 @@
+"""The transactions CSV, as the importer checks it before anything is sent.
+
+Field names are the contract's (`openapi.yaml`, `TransactionCreate`). The contract marks
+every field optional; the importer requires what it needs to send a transaction at most
+once and to the right customer: `externalId` (the journal's key, with the brand),
+`externalBrandId`, `externalCustomerId` and `transactionDate`. Amounts are decimal
+numbers written with a point, sent as JSON numbers of exactly the written value.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+import pandera.pandas as pa
+
+from schemas.customer import EXPECT_PRESENT, EXPECT_ZULU, TEXT, present, zulu
+
+REQUIRED_FIELDS: tuple[str, ...] = (
+    "externalId",
+    "externalBrandId",
+    "externalCustomerId",
+    "transactionDate",
+)
+STRING_FIELDS: tuple[str, ...] = (
+    "externalId",
+    "type",
+    "affiliateId",
+    "clickKey",
+    "externalCustomerId",
+    "externalBrandId",
+    "externalProductId",
+    "transactionDate",
+    "country",
+    "country_code",
+    "category",
+    "label",
+    "note",
+    "operatorId",
+)
+AMOUNT_FIELDS: tuple[str, ...] = (
+    "depositAmount",
+    "grossRevenue",
+    "wageredAmount",
+    "revShareCommission",
+    "cpaCommission",
+    "fixedCommission",
+)
+CONTRACT_FIELDS: tuple[str, ...] = STRING_FIELDS + AMOUNT_FIELDS
+
+# Digits, with a point and more digits after it, a minus sign before them for a
+# chargeback; spaces around are ignored. No `+`, no comma, no exponent, no separators.
+AMOUNT_PATTERN = r"^\s*-?\d+(\.\d+)?\s*$"
+EXPECT_AMOUNT = "a decimal number written with a point, such as 1234.50 or -12.5"
+
+
+def amount_or_empty(s: pd.Series) -> pd.Series:
+    return s.str.fullmatch(AMOUNT_PATTERN) | ~present(s)
+
+
+@lru_cache(maxsize=8)
+def transaction_schema(brand: str | None) -> pa.DataFrameSchema:
+    """The schema of a chunk whose columns carry contract names (see customer_schema)."""
+    columns: dict[str, pa.Column] = {}
+    for name in STRING_FIELDS:
+        checks = []
+        if name in REQUIRED_FIELDS:
+            checks.append(pa.Check(present, error=EXPECT_PRESENT))
+        if name == "transactionDate":
+            checks.append(pa.Check(lambda s: ~present(s) | zulu(s), error=EXPECT_ZULU))
+        if name == "externalBrandId" and brand is not None:
+            checks.append(
+                pa.Check(
+                    lambda s: ~present(s) | (s == brand),
+                    error=f"the brand given with --brand ({brand})",
+                )
+            )
+        columns[name] = pa.Column(TEXT, checks, required=name in REQUIRED_FIELDS)
+    for name in AMOUNT_FIELDS:
+        columns[name] = pa.Column(
+            TEXT, pa.Check(amount_or_empty, error=EXPECT_AMOUNT), required=False
+        )
+    return pa.DataFrameSchema(columns, strict=False, coerce=False)
