@@ -151,6 +151,9 @@ Examples, by group of options:
   affelios-import customers.csv --brand casino-x -o results.xlsx --errors-out fix.xlsx
   affelios-import customers.csv --brand casino-x --bom
 \b
+  # transactions (deposits, revenue): each sent at most once
+  affelios-import deposits.csv --kind transactions --brand casino-x
+\b
   # customers reported `changed`, once changed in Affelios by hand: report them no more
   affelios-import customers.csv --brand casino-x --accept-changes
 \b
@@ -177,6 +180,7 @@ CONFIG_KEYS: dict[str, tuple[str, str]] = {
     "map": ("mappings", "a table of COLUMN = FIELD"),
     "encoding": ("encoding", TEXT),
     "delimiter": ("delimiter", TEXT),
+    "kind": ("kind", TEXT),
     "sheet": ("sheet", TEXT),
     "bom": ("bom", FLAG),
     "concurrency": ("concurrency", WHOLE),
@@ -282,6 +286,14 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     "--delimiter",
     callback=parse_delimiter,
     help="The field delimiter: , ; | or tab.  [default: sniffed]",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["customers", "transactions"]),
+    default="customers",
+    show_default=True,
+    help="What the rows are. Transactions are sent at most once: one that may have "
+    "reached the API is never sent again (see the README).",
 )
 @click.option(
     "--sheet",
@@ -437,6 +449,7 @@ class Options:
     mappings: tuple[str, ...]
     encoding: str | None
     delimiter: str | None
+    kind: str
     sheet: str | None
     bom: bool
     brand: str | None
@@ -528,6 +541,7 @@ def _import(opts: Options, checked: dict[str, Path]) -> RunResult:
             limit=opts.limit,
             encoding=opts.encoding,
             delimiter=opts.delimiter,
+            kind=opts.kind,
             sheet=opts.sheet,
             bom=opts.bom,
             mapping=parse_mapping(opts.mappings),

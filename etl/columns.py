@@ -6,7 +6,7 @@ name `clickKey` is accepted for `clickId`. For names no rule can guess, the user
 them (`--map "Brand=externalBrandId"`, or `[map]` in the config file; `#3=clickId` maps
 the third column, for a name the header repeats); mapping a column to `-` keeps it out
 of the request. Other columns are kept in the results and never sent, but for one
-that a reader would take for a field (see `GUARDED`): the run stops before anything is
+that a reader would take for a field (see `Kind.guarded`): the run stops before anything is
 sent until it is mapped, to a field or to `-`.
 """
 
@@ -15,21 +15,23 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 
 from etl.errors import InputError
 from etl.read import column_names
-from schemas.customer import CONTRACT_FIELDS, REQUIRED_FIELDS
-
-ALIASES: dict[str, str] = {"clickkey": "clickId"}
+from etl.records import CUSTOMERS, Kind
 
 
 def normalise(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", name).lower()
 
 
-_BY_NORMALISED: dict[str, str] = {normalise(f): f for f in CONTRACT_FIELDS} | ALIASES
+@lru_cache(maxsize=4)
+def _by_normalised(kind: Kind) -> dict[str, str]:
+    """Normalised name -> the kind's field: its own names, then its aliases."""
+    return {normalise(f): f for f in kind.fields} | dict(kind.aliases)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,13 +73,7 @@ IGNORE = "-"
 # Column names that make a reader take the column for a field it is not mapped to: such
 # a column, sent nowhere, would silently change what Affelios gets (a customer created
 # under --brand's brand instead of its own, an affiliate losing the credit for a click,
-# a registration date not the one meant). Pattern (on the name lower-cased, without
-# spaces, `_` and `-`) -> the field it suggests.
-GUARDED: dict[str, str] = {
-    r"brand": "externalBrandId",
-    r"click|btag|affiliate": "clickId",
-    r"(regist|signup).*(date|time|at$)|(date|time).*(regist|signup)": "registrationDate",
-}
+# a registration date not the one meant). Each kind has its patterns (`Kind.guarded`).
 
 
 def _quoted(name: str) -> str:
@@ -131,14 +127,14 @@ def _position(column: str, header: list[str], source: str) -> int:
     return found[0]
 
 
-def _field(pair: str, target: str) -> str | None:
+def _field(pair: str, target: str, kind: Kind) -> str | None:
     if target == IGNORE:
         return None
-    field = _BY_NORMALISED.get(normalise(target))
+    field = _by_normalised(kind).get(normalise(target))
     if field is None:
         raise InputError(
             f"--map {pair}: {target!r} is not a field of the API; "
-            f"expected one of: {', '.join(CONTRACT_FIELDS)}, or - to leave the column out"
+            f"expected one of: {', '.join(kind.fields)}, or - to leave the column out"
         )
     return field
 
@@ -149,17 +145,19 @@ def resolve(
     brand: str | None,
     source: str,
     mapping: Mapping[str, str] | None = None,
+    kind: Kind = CUSTOMERS,
 ) -> ColumnMap:
     """Match the header to the contract, or say exactly what is wrong with it."""
     mapping = mapping or {}
+    by_normalised = _by_normalised(kind)
     names = column_names(tuple(header))
     mapped: dict[int, str | None] = {}
     for column, target in mapping.items():
-        mapped[_position(column, header, source)] = _field(f"{column}={target}", target)
+        mapped[_position(column, header, source)] = _field(f"{column}={target}", target, kind)
     to_field: dict[str, str] = {}
     by_field: dict[str, list[int]] = {}
     for at, column in enumerate(header):
-        field = mapped[at] if at in mapped else _BY_NORMALISED.get(normalise(column))
+        field = mapped[at] if at in mapped else by_normalised.get(normalise(column))
         if field is not None:
             to_field[names[at]] = field
             by_field.setdefault(field, []).append(at)
@@ -173,8 +171,8 @@ def resolve(
             f"{source}: columns {shown} all mean {field}; keep one of them, "
             f"or leave one out with --map '{how}=-'"
         )
-    _guard(header, mapped, to_field, names, source)
-    missing = [f for f in REQUIRED_FIELDS if f not in by_field]
+    _guard(header, mapped, to_field, names, source, kind.guarded)
+    missing = [f for f in kind.required if f not in by_field]
     if brand is not None and "externalBrandId" in missing:
         missing.remove("externalBrandId")
     if missing:
@@ -182,27 +180,27 @@ def resolve(
         raise InputError(
             f"{source}: no column for {', '.join(missing)}{hint}; "
             f"columns found: {', '.join(header) or '(none)'}; "
-            f"expected: {', '.join(REQUIRED_FIELDS)}"
+            f"expected: {', '.join(kind.required)}"
         )
     return ColumnMap(header=tuple(header), to_field=to_field)
 
 
 def _guard(
     header: list[str], mapped: dict[int, str | None], to_field: dict[str, str],
-    names: list[str], source: str,
+    names: list[str], source: str, guarded: Mapping[str, str],
 ) -> None:  # fmt: skip
     """Stop at a column a reader would take for a field, sent nowhere and not mapped."""
     for at, column in enumerate(header):
         if at in mapped or names[at] in to_field:
             continue
         name = normalise(column)
-        word = next((w for w in GUARDED if re.search(w, name)), None)
+        word = next((w for w in guarded if re.search(w, name)), None)
         if word is None:
             continue
         how = f"#{at + 1}" if header.count(column) > 1 else column
         raise InputError(
             f"{source}: column {column!r} (#{at + 1}) looks like an API field but is sent "
-            f"nowhere; nothing was sent. Say what it is: --map '{how}={GUARDED[word]}' "
+            f"nowhere; nothing was sent. Say what it is: --map '{how}={guarded[word]}' "
             f"(or another field), or leave it out: --map '{how}=-'"
         )
 

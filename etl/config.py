@@ -46,6 +46,7 @@ class ImportConfig:
     retries: int = 5
     timeout: float = 30.0  # seconds one attempt may take, to the last byte of the answer
     dry_run: bool = False
+    kind: str = "customers"  # what the rows are: "customers" or "transactions"
     # The journal takes today's values of customers `changed` since they were imported
     # (once they were changed in Affelios): reported this once more, then skipped.
     accept_changes: bool = False
@@ -107,6 +108,10 @@ class ImportConfig:
                 f"delimiter={self.delimiter!r}: one character that can separate fields, "
                 "such as , ; | or a tab"
             )
+        if self.kind not in ("customers", "transactions"):
+            raise ConfigError(f"kind={self.kind!r}: expected 'customers' or 'transactions'")
+        if self.accept_changes and self.kind != "customers":
+            raise ConfigError("accept_changes: only customers can be changed; not transactions")
         if self.sheet is not None and (not isinstance(self.sheet, str) or not self.sheet):
             raise ConfigError(f"sheet={self.sheet!r}: expected a sheet's name (text)")
         if not isinstance(self.mapping, Mapping) or not all(

@@ -1,8 +1,10 @@
-"""The journal: a SQLite ledger of every customer this tool created or found existing.
+"""The journal: a SQLite ledger of every customer this tool created or found existing,
+and (in a table of their own) every transaction it sent.
 
 Keyed by base URL, `externalBrandId` and `externalId`, so that a rerun (or the nightly
 run on tomorrow's export) never sends a known customer again. Records are committed in
-batches, always before the results lines that report them are written.
+batches, always before the results lines that report them are written. A transaction's
+entry is `accepted`, `created` or `unconfirmed`: each keeps it from ever being sent again.
 
 Crash safety: just before a row is sent, its entry is committed as `sending`; the answer
 turns it into `created` or `exists` (or removes it, when nothing can have been created).
@@ -32,8 +34,9 @@ from etl.urls import identity
 
 T = TypeVar("T")
 
+TABLES = ("customers", "transactions")  # one per kind of record (see etl.records)
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS customers (
+CREATE TABLE IF NOT EXISTS {table} (
     base_url          TEXT NOT NULL,
     external_brand_id TEXT NOT NULL,
     external_id       TEXT NOT NULL,
@@ -59,21 +62,21 @@ _LOOKUP_BATCH = 500
 # as SQLite states it: formatted in C at commit, not per row on the event loop.
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 _RECORD = f"""
-INSERT INTO customers VALUES (?,?,?,?,?,{_NOW},{_NOW},?)
+INSERT INTO {{table}} VALUES (?,?,?,?,?,{_NOW},{_NOW},?)
 ON CONFLICT DO UPDATE SET
     affelios_id = excluded.affelios_id, status = excluded.status,
     recorded_at = excluded.recorded_at, sent = excluded.sent
-WHERE customers.status = 'sending'
+WHERE {{table}}.status = 'sending'
 """
 _INTEND = (
-    f"INSERT INTO customers VALUES (?,?,?,NULL,'sending',{_NOW},{_NOW},NULL) ON CONFLICT DO NOTHING"
+    f"INSERT INTO {{table}} VALUES (?,?,?,NULL,'sending',{_NOW},{_NOW},NULL) ON CONFLICT DO NOTHING"
 )
 _ACCEPT = (
-    f"UPDATE customers SET sent = ?, recorded_at = {_NOW} WHERE base_url = ?"
+    f"UPDATE {{table}} SET sent = ?, recorded_at = {_NOW} WHERE base_url = ?"
     " AND external_brand_id = ? AND external_id = ? AND status != 'sending'"
 )
 _FORGET = (
-    "DELETE FROM customers WHERE base_url = ? AND external_brand_id = ? AND external_id = ?"
+    "DELETE FROM {table} WHERE base_url = ? AND external_brand_id = ? AND external_id = ?"
     " AND status = 'sending'"
 )
 
@@ -95,8 +98,14 @@ class Journal:
         lock: int | None = None,
         read_only: bool = False,
         path: Path | str = ":memory:",
+        table: str = "customers",
     ) -> None:
+        assert table in TABLES, table
         self.path = path
+        self.table = table
+        self._record, self._intend, self._accept, self._forget = (
+            statement.format(table=table) for statement in (_RECORD, _INTEND, _ACCEPT, _FORGET)
+        )
         self._db = connection
         self._base_url = identity(base_url)
         self._lock = lock
@@ -109,10 +118,17 @@ class Journal:
         # URLs were normalized hold them as given (`http://LOCALHOST:8080/`). A writable
         # journal is rewritten to the normalized ones once; a read-only one is read
         # under each of them.
-        spellings = _spellings(connection)
+        # A read-only journal written before this table was holds none of it.
+        self._has_table = (
+            connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)
+            ).fetchone()
+            is not None
+        )
+        spellings = _spellings(connection, table) if self._has_table else []
         if not read_only and any(identity(s) != s for s in spellings):
-            _normalize(connection, spellings)
-            spellings = _spellings(connection)
+            _normalize(connection, spellings, table)
+            spellings = _spellings(connection, table)
         held = [s for s in spellings if identity(s) == self._base_url]
         self._spellings = [self._base_url, *(s for s in held if s != self._base_url)]
         # A read-only journal of schema 0 (a dry run's) is read as it is.
@@ -122,7 +138,9 @@ class Journal:
         self.was_empty = not held
 
     @classmethod
-    def open(cls, path: Path | str, *, base_url: str, read_only: bool = False) -> Journal:
+    def open(
+        cls, path: Path | str, *, base_url: str, read_only: bool = False, table: str = "customers"
+    ) -> Journal:
         """Open (or create) the journal at `path`; `:memory:` keeps it for this run only.
 
         A read-only journal that does not exist yet is an empty one. A writable one is
@@ -153,7 +171,14 @@ class Journal:
                 connection.execute("PRAGMA busy_timeout=10000")
                 if not read_only or memory:
                     _create_or_migrate(connection)
-                return cls(connection, base_url=base_url, lock=lock, read_only=read_only, path=path)
+                return cls(
+                    connection,
+                    base_url=base_url,
+                    lock=lock,
+                    read_only=read_only,
+                    path=path,
+                    table=table,
+                )
             except BaseException:
                 connection.close()
                 raise
@@ -176,15 +201,17 @@ class Journal:
             _release(lock)
             raise
 
-    def lookup(self, keys: Iterable[Key]) -> dict[Key, Entry]:
-        """The journal's entries among `keys`."""
+    def lookup(self, keys: Iterable[Key], *, table: str | None = None) -> dict[Key, Entry]:
+        """The journal's entries among `keys` (in another of its tables: `table`)."""
         found: dict[Key, Entry] = {}
+        if table is None and not self._has_table:
+            return found
         for spelling in self._spellings:
             rows = select_keys(
                 self._db,
                 "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
                 f" {self._first_and_sent('c.')}"
-                " FROM {keys} JOIN customers c ON c.base_url = ?"
+                f" FROM {{keys}} JOIN {table or self.table} c ON c.base_url = ?"
                 " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
                 list(keys),
                 spelling,
@@ -205,16 +232,20 @@ class Journal:
     # For `affelios-journal`: the whole journal, whatever API it was written for.
 
     def stats(self) -> list[tuple[str, str, str, int]]:
-        """(API, brand, status, customers), in that order."""
+        """(API, brand, status, records), in that order."""
+        if not self._has_table:
+            return []
         return self._db.execute(
-            "SELECT base_url, external_brand_id, status, COUNT(*) FROM customers"
+            f"SELECT base_url, external_brand_id, status, COUNT(*) FROM {self.table}"
             " GROUP BY base_url, external_brand_id, status ORDER BY 1, 2, 3"
         ).fetchall()
 
     def entries(
         self, *, external_id: str | None = None, brand: str | None = None
     ) -> Iterator[dict[str, str | None]]:
-        """Every entry (or those of one customer id, of one brand), as `EXPORT_COLUMNS`."""
+        """Every entry (or those of one id, of one brand), as `EXPORT_COLUMNS`."""
+        if not self._has_table:
+            return
         wheres, params = [], []
         for column, value in (("external_id", external_id), ("external_brand_id", brand)):
             if value is not None:
@@ -224,7 +255,7 @@ class Journal:
         first, sent = self._first_and_sent("").split(", ")
         rows = self._db.execute(
             "SELECT external_brand_id, external_id, affelios_id, status,"
-            f" {first}, recorded_at, base_url, {sent} FROM customers{where}"
+            f" {first}, recorded_at, base_url, {sent} FROM {self.table}{where}"
             " ORDER BY base_url, external_brand_id, external_id",
             params,
         )
@@ -234,13 +265,15 @@ class Journal:
     def entries_of(self, keys: list[Key]) -> Iterator[dict[str, str | None]]:
         """The entries of these customers (brand, id) under every API the journal holds,
         found from the primary key (not by reading the whole journal)."""
+        if not self._has_table:
+            return
         first, sent = self._first_and_sent("c.").split(", ")
-        for base_url in _spellings(self._db):
+        for base_url in _spellings(self._db, self.table):
             rows = select_keys(
                 self._db,
                 "SELECT c.external_brand_id, c.external_id, c.affelios_id, c.status,"
                 f" {first}, c.recorded_at, c.base_url, {sent}"
-                " FROM {keys} JOIN customers c ON c.base_url = ?"
+                f" FROM {{keys}} JOIN {self.table} c ON c.base_url = ?"
                 " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
                 keys,
                 base_url,
@@ -253,7 +286,7 @@ class Journal:
         customers will be sent again. How many there were."""
         with self._db:
             cursor = self._db.executemany(
-                "DELETE FROM customers WHERE base_url = ? AND external_brand_id = ?"
+                f"DELETE FROM {self.table} WHERE base_url = ? AND external_brand_id = ?"
                 " AND external_id = ?",
                 list(keys),
             )
@@ -272,10 +305,10 @@ class Journal:
                 f"journal {self.path}: cannot be written ({exc}); nothing more was sent"
             ) from exc
 
-    async def alookup(self, keys: Iterable[Key]) -> dict[Key, Entry]:
+    async def alookup(self, keys: Iterable[Key], *, table: str | None = None) -> dict[Key, Entry]:
         wanted = list(keys)
         async with self._turn():
-            return await self._in_thread(lambda: self.lookup(wanted))
+            return await self._in_thread(lambda: self.lookup(wanted, table=table))
 
     async def intend(self, keys: Iterable[Key]) -> None:
         """Commit that `keys` are about to be sent, before any of them is.
@@ -304,7 +337,7 @@ class Journal:
 
             def commit() -> None:
                 with self._db:
-                    self._db.executemany(_INTEND, rows)
+                    self._db.executemany(self._intend, rows)
                     # Outcomes recorded since the last commit ride along, so a killed
                     # run loses at most the answers of the last moment, not a chunk's.
                     self._execute(pending)
@@ -324,16 +357,16 @@ class Journal:
             self._base_url, key[0], key[1], affelios_id, status,
             None if sent is None else sent.decode(),
         )  # fmt: skip
-        self._pending.append((_RECORD, row))
+        self._pending.append((self._record, row))
 
     def accept(self, key: Key, *, sent: bytes) -> None:
         """Take `sent` as what the API holds for a customer it has (changed in Affelios
         by hand); kept until `flush`."""
-        self._pending.append((_ACCEPT, (sent.decode(), self._base_url, key[0], key[1])))
+        self._pending.append((self._accept, (sent.decode(), self._base_url, key[0], key[1])))
 
     def forget(self, key: Key) -> None:
         """Drop the intent of a row now known not to have created anything."""
-        self._pending.append((_FORGET, (self._base_url, key[0], key[1])))
+        self._pending.append((self._forget, (self._base_url, key[0], key[1])))
 
     def flush(self) -> None:
         """Commit what `record` and `forget` remembered, in one transaction, in order."""
@@ -370,29 +403,29 @@ def _retrieve(task: asyncio.Task[None]) -> None:
         task.exception()
 
 
-def _spellings(db: sqlite3.Connection) -> list[str]:
-    """Every base URL the journal holds, each found from the primary key in a step."""
+def _spellings(db: sqlite3.Connection, table: str = "customers") -> list[str]:
+    """Every base URL the table holds, each found from the primary key in a step."""
     found: list[str] = []
-    row = db.execute("SELECT MIN(base_url) FROM customers").fetchone()
+    row = db.execute(f"SELECT MIN(base_url) FROM {table}").fetchone()
     while row[0] is not None:
         found.append(row[0])
         row = db.execute(
-            "SELECT MIN(base_url) FROM customers WHERE base_url > ?", (row[0],)
+            f"SELECT MIN(base_url) FROM {table} WHERE base_url > ?", (row[0],)
         ).fetchone()
     return found
 
 
-def _normalize(db: sqlite3.Connection, spellings: list[str]) -> None:
+def _normalize(db: sqlite3.Connection, spellings: list[str], table: str = "customers") -> None:
     """Rewrite entries kept under a URL as it was given to its normalized form (and so
     without credentials). Where both forms hold a customer, the normalized one stays."""
     with db:
         for spelling in spellings:
             if (normal := identity(spelling)) != spelling:
                 db.execute(
-                    "UPDATE OR IGNORE customers SET base_url = ? WHERE base_url = ?",
+                    f"UPDATE OR IGNORE {table} SET base_url = ? WHERE base_url = ?",
                     (normal, spelling),
                 )
-                db.execute("DELETE FROM customers WHERE base_url = ?", (spelling,))
+                db.execute(f"DELETE FROM {table} WHERE base_url = ?", (spelling,))
 
 
 def select_keys(
@@ -439,7 +472,8 @@ def _create_or_migrate(db: sqlite3.Connection) -> None:
                 "UPDATE customers SET first_recorded_at = recorded_at"
                 " WHERE first_recorded_at IS NULL"
             )
-        db.execute(_SCHEMA)
+        for table in TABLES:
+            db.execute(_SCHEMA.format(table=table))
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
@@ -468,6 +502,10 @@ def _check(db: sqlite3.Connection, *, read_only: bool) -> None:
         partial = version < 1 and columns == _COLUMNS_1[: len(columns)]
         if columns != _COLUMNS_1 and not (partial and len(columns) >= len(_COLUMNS)):
             raise NotAJournal("its customers table is not a journal's")
+    if "transactions" in tables:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(transactions)")]
+        if columns != _COLUMNS_1:
+            raise NotAJournal("its transactions table is not a journal's")
     problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
     if problems != ["ok"]:
         raise sqlite3.DatabaseError(f"damaged: {'; '.join(problems)}")

@@ -34,6 +34,13 @@ JOURNAL_OPTION = click.option(
     default=None,
     help="The journal.  [default: the one affelios-import uses, in the user data directory]",
 )
+KIND_OPTION = click.option(
+    "--kind",
+    type=click.Choice(["customers", "transactions"]),
+    default="customers",
+    show_default=True,
+    help="Which records: the journal keeps customers and transactions apart.",
+)
 EXIT_CODES = "Exit codes: 0 done; 1 nothing matched, or forget without --yes; 2 usage error."
 
 
@@ -55,13 +62,15 @@ def main() -> None:
 
 
 @contextmanager
-def _opened(path: Path | None, *, read_only: bool = True) -> Iterator[Journal]:
+def _opened(
+    path: Path | None, *, read_only: bool = True, kind: str = "customers"
+) -> Iterator[Journal]:
     """The journal, or one line and exit 2."""
     path = path or default_journal()
     try:
         if not path.exists():
             raise SetupError(f"journal {path}: no such file (no import has written it yet)")
-        journal = Journal.open(path, base_url="", read_only=read_only)
+        journal = Journal.open(path, base_url="", read_only=read_only, table=kind)
     except AffeliosImportError as exc:
         click.echo(f"affelios-journal: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -73,15 +82,16 @@ def _opened(path: Path | None, *, read_only: bool = True) -> Iterator[Journal]:
 
 @main.command()
 @JOURNAL_OPTION
-def stats(journal: Path | None) -> None:
-    """Customers per API, brand and status."""
-    with _opened(journal) as opened:
+@KIND_OPTION
+def stats(journal: Path | None, kind: str) -> None:
+    """Customers (or transactions) per API, brand and status."""
+    with _opened(journal, kind=kind) as opened:
         rows = opened.stats()
     if not rows:
-        click.echo("the journal holds no customers")
+        click.echo(f"the journal holds no {kind}")
         return
     total = sum(n for *_, n in rows)
-    click.echo(f"{total:,} customers in {journal or default_journal()}")
+    click.echo(f"{total:,} {kind} in {journal or default_journal()}")
     for base_url, brand, status, n in rows:
         click.echo(f"  {n:>10,}  {status:<8} {brand}  {base_url}")
 
@@ -90,11 +100,14 @@ def stats(journal: Path | None) -> None:
 @click.argument("external_id")
 @click.option("--brand", help="Only this externalBrandId.")
 @JOURNAL_OPTION
+@KIND_OPTION
 @click.option("--json", "as_json", is_flag=True, help="As JSON lines.")
-def show(external_id: str, brand: str | None, journal: Path | None, as_json: bool) -> None:
-    """The journal's entries of one customer (EXTERNAL_ID, of every brand and API
-    unless --brand says which). Exit 1 if it holds none."""
-    with _opened(journal) as opened:
+def show(
+    external_id: str, brand: str | None, journal: Path | None, kind: str, as_json: bool
+) -> None:
+    """The journal's entries of one customer (or transaction: EXTERNAL_ID, of every
+    brand and API unless --brand says which). Exit 1 if it holds none."""
+    with _opened(journal, kind=kind) as opened:
         found = list(opened.entries(external_id=external_id, brand=brand))
     if not found:
         click.echo(f"no customer {external_id!r} in the journal", err=True)
@@ -117,11 +130,12 @@ def show(external_id: str, brand: str | None, journal: Path | None, as_json: boo
     help="Write here.  [default: standard output]",
 )
 @JOURNAL_OPTION
-def export(out: Path, journal: Path | None) -> None:
-    """Every customer as CSV: externalBrandId, externalId, affelios_id, status,
-    first_recorded_at, last_recorded_at, base_url (no credentials), sent (the JSON
-    body sent; empty for entries from before the journal kept it)."""
-    with _opened(journal) as opened:
+@KIND_OPTION
+def export(out: Path, journal: Path | None, kind: str) -> None:
+    """Every customer (or transaction) as CSV: externalBrandId, externalId, affelios_id,
+    status, first_recorded_at, last_recorded_at, base_url (no credentials), sent (the
+    JSON body sent; empty for entries from before the journal kept it)."""
+    with _opened(journal, kind=kind) as opened:
         if str(out) == "-":
             _write_csv(sys.stdout, opened)
             return
@@ -159,39 +173,42 @@ def _write_csv(file: IO[str], journal: Journal) -> int:
 @click.option("--base-url", help="Only the entries of this API.  [default: every API]")
 @click.option("--yes", is_flag=True, help="Forget them; without it, only say what would go.")
 @JOURNAL_OPTION
-def forget(base_url: str | None, yes: bool, journal: Path | None, **asked: Any) -> None:
-    """Release customers from the journal, so that the next import sends them again:
-    after checking in Affelios that one it could not confirm was not created, or to
-    create one again on purpose (deleted in Affelios, say).
+@KIND_OPTION
+def forget(base_url: str | None, yes: bool, journal: Path | None, kind: str, **asked: Any) -> None:
+    """Release customers (or transactions) from the journal, so that the next import
+    sends them again: after checking in Affelios that one it could not confirm was not
+    created (a transaction `unconfirmed`: that it did not arrive), or to create one
+    again on purpose (deleted in Affelios, say).
 
     \b
     Example:
       affelios-journal forget C1 C2 --brand casino-x --yes
       affelios-journal forget --keys to-send-again.csv --yes
+      affelios-journal forget T17 --brand casino-x --kind transactions --yes
     """
     wanted = sorted(_wanted(asked["external_ids"], asked["brand"], asked["keys"]))
     api = None if base_url is None else identity(base_url)
-    with _opened(journal, read_only=not yes) as opened:
+    with _opened(journal, read_only=not yes, kind=kind) as opened:
         found = [
             (entry["base_url"] or "", entry["externalBrandId"] or "", entry["externalId"] or "")
             for entry in opened.entries_of(wanted)
             if api is None or entry["base_url"] == api
         ]
         if not found:
-            click.echo("no such customer in the journal: nothing to forget", err=True)
+            click.echo(f"no such {kind[:-1]} in the journal: nothing to forget", err=True)
             sys.exit(1)
         for held_by, brand_id, external_id in found[:10]:
             click.echo(f"  {brand_id} {external_id}  ({held_by})", err=True)
         more = f" (and {len(found) - 10:,} more)" if len(found) > 10 else ""
         if not yes:
             click.echo(
-                f"would forget {len(found):,} customers{more}; nothing was changed: "
+                f"would forget {len(found):,} {kind}{more}; nothing was changed: "
                 "add --yes to forget them",
                 err=True,
             )
             sys.exit(1)
         gone = opened.forget_entries(found)
-    click.echo(f"forgot {gone:,} customers{more}: the next import sends them again", err=True)
+    click.echo(f"forgot {gone:,} {kind}{more}: the next import sends them again", err=True)
 
 
 def _wanted(ids: tuple[str, ...], brand: str | None, keys: Path | None) -> set[tuple[str, str]]:

@@ -7,7 +7,8 @@ from enum import StrEnum
 
 
 class Status(StrEnum):
-    CREATED = "created"  # the API created the customer; affelios_id is its id
+    CREATED = "created"  # the API created the customer (or transaction); affelios_id its id
+    ACCEPTED = "accepted"  # a transaction the API queued (202): not yet booked
     EXISTS = "exists"  # the API answered 409: it already had this customer
     SKIPPED = "skipped"  # the journal says an earlier run created it; nothing sent
     CHANGED = "changed"  # as skipped, but today's row would send other values; not sent
@@ -15,11 +16,17 @@ class Status(StrEnum):
     INVALID = "invalid"  # the row breaks a rule; nothing sent
     FAILED = "failed"  # sent, and refused or never answered after every retry
     NOT_SENT = "not_sent"  # the run stopped before this row was sent
+    # A transaction that may have reached the API, whose answer was never learned: never
+    # sent again until a person has checked (affelios-journal forget --kind transactions).
+    UNCONFIRMED = "unconfirmed"
 
 
 # Statuses that leave nothing to do (a change is reported, but the API has no update).
-GOOD = frozenset({Status.CREATED, Status.EXISTS, Status.SKIPPED, Status.CHANGED, Status.VALID})
-TO_FIX = frozenset({Status.INVALID, Status.FAILED})  # the errors file's rows
+GOOD = frozenset(
+    {Status.CREATED, Status.ACCEPTED, Status.EXISTS, Status.SKIPPED, Status.CHANGED, Status.VALID}
+)
+# The errors file's rows: to fix, or (unconfirmed) to check.
+TO_FIX = frozenset({Status.INVALID, Status.FAILED, Status.UNCONFIRMED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

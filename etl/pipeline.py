@@ -48,6 +48,7 @@ from etl.read import (
     spool_folder,
     spool_stdin,
 )
+from etl.records import KINDS
 from etl.redact import Redactor, check_api_key
 from etl.report import Trace
 from etl.results import ErrorsWriter, ResultsWriter
@@ -61,6 +62,9 @@ T = TypeVar("T")
 CHUNKS_AHEAD = 2
 RETRYING_PER_SLOT = 2  # rows waiting out a backoff, per request in flight
 NOT_SENT = Outcome(status=Status.NOT_SENT)
+# Outcomes the journal keeps: each means the record is never sent again (an unconfirmed
+# transaction, until a person releases it).
+TAKEN = frozenset({Status.CREATED, Status.EXISTS, Status.ACCEPTED, Status.UNCONFIRMED})
 
 PROGRESS_EVERY = 0.25  # seconds between two reports of progress (and trace samples)
 
@@ -100,6 +104,7 @@ def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
     if settings.api_key:
         check_api_key(settings.api_key, source="the API key")
     check_outputs(settings)
+    kind = KINDS[settings.kind]
     path, name = settings.input, str(settings.input)
     if name == "-":
         path, name = spool_stdin(stack), "standard input"
@@ -115,12 +120,16 @@ def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
     header = list(source.header)
     columns = ColumnMap(header=(), to_field={})  # an empty file: nothing to map
     if not source.empty:
-        columns = resolve(header, brand=settings.brand, source=name, mapping=settings.mapping)
+        columns = resolve(
+            header, brand=settings.brand, source=name, mapping=settings.mapping, kind=kind
+        )
     rows = source.rows if settings.limit is None else min(settings.limit, source.rows)
     for option, output in (("--out", settings.out), ("--errors-out", settings.errors_out)):
         if output is not None and workbook.is_workbook_name(output):
             workbook.check_rows(option, output, rows)
-    journal = Journal.open(settings.journal, base_url=settings.base_url, read_only=settings.dry_run)
+    journal = Journal.open(
+        settings.journal, base_url=settings.base_url, read_only=settings.dry_run, table=kind.name
+    )
     stack.callback(journal.close)
     results: ResultsWriter | workbook.ResultsWorkbook
     if workbook.is_workbook_name(settings.out):
@@ -171,6 +180,7 @@ def make_endpoint(settings: Settings, transport: httpx.AsyncBaseTransport | None
             "User-Agent": f"affelios-import/{__version__}",
         },
         timeout=settings.timeout,
+        path=KINDS[settings.kind].path,
     )
 
 
@@ -375,6 +385,7 @@ class _Run:
             brand=settings.brand,
             broken=source.broken,
             journal_empty=self.journal.was_empty,
+            kind=KINDS[settings.kind],
         )
         size = settings.chunk_size or (
             DRY_RUN_CHUNK_SIZE if settings.dry_run else DEFAULT_CHUNK_SIZE
@@ -490,7 +501,10 @@ class _Run:
         journal = self.journal
         planned = await asyncio.to_thread(self.planner.check, raw)
         known = {} if journal.was_empty else await journal.alookup(planned.keys)
-        settled = await asyncio.to_thread(self._finish, planned, known)
+        customers: set[Key] = set()
+        if planned.customer_keys:  # transactions: which of their customers it knows
+            customers = set(await journal.alookup(planned.customer_keys, table="customers"))
+        settled = await asyncio.to_thread(self._finish, planned, known, customers)
         if self.settings.accept_changes and not self.settings.dry_run:
             self._accept(planned)  # on the loop: the journal's pending list is the loop's
         flight = _InFlight(planned)
@@ -520,9 +534,11 @@ class _Run:
         self.journal.forget(send.key)
         return NOT_SENT
 
-    def _finish(self, planned: PlannedChunk, known: dict[Key, Entry]) -> Counter[str]:
+    def _finish(
+        self, planned: PlannedChunk, known: dict[Key, Entry], customers: set[Key]
+    ) -> Counter[str]:
         """Settle what the plan can (in a thread: CPU work), and count it by status."""
-        Planner.finish(planned, known, dry_run=self.settings.dry_run)
+        self.planner.finish(planned, known, dry_run=self.settings.dry_run, customers=customers)
         return Counter(planned.status.tolist())
 
     def _accept(self, planned: PlannedChunk) -> None:
@@ -562,7 +578,7 @@ class _Run:
     def _recorded(self, send: Send, outcome: Outcome) -> Outcome:
         """Journal what the row's sending did (its intent was committed in `_plan`)."""
         journal = self.journal
-        if outcome.status in (Status.CREATED, Status.EXISTS):
+        if outcome.status in TAKEN:
             journal.record(
                 send.key,
                 affelios_id=outcome.affelios_id or None,
@@ -575,6 +591,8 @@ class _Run:
             journal.forget(send.key)
         if send.resent:
             outcome = _resent(outcome)
+        if send.note:
+            outcome = replace(outcome, error="; ".join(filter(None, (outcome.error, send.note))))
         return outcome
 
     def _report(self, planned: PlannedChunk) -> None:
@@ -584,6 +602,8 @@ class _Run:
             self.prepared.errors.write_chunk(planned)
         rows = planned.rows
         self.summary.add_chunk(rows, planned.status, planned.error_kind, planned.http_status)
+        if planned.amounts:
+            self.summary.add_amounts(planned.status, planned.amounts)
         self.trace.note_chunk(rows, planned.status, planned.error)
 
     async def _write(self) -> None:

@@ -22,6 +22,7 @@ from etl.columns import ColumnMap, to_contract
 from etl.keys import Entry, Key
 from etl.outcome import Outcome, Status
 from etl.payload import Body, build_payload, encode
+from etl.records import CUSTOMERS, Kind
 from etl.validate import row_errors
 from schemas.customer import CONTRACT_FIELDS
 
@@ -34,6 +35,7 @@ class Send:
     key: Key
     body: bytes
     resent: bool = False  # an earlier run died with this row in flight
+    note: str = ""  # said in the row's results line whatever its outcome
 
 
 @dataclass
@@ -61,6 +63,10 @@ class PlannedChunk:
     sends: list[Send] = field(default_factory=list)
     # The changed rows' keys and what they would send today (see --accept-changes).
     changes: list[tuple[Key, bytes]] = field(default_factory=list)
+    # Transactions: the (brand, externalCustomerId) of the rows to send, for the journal
+    # to say which customers it knows; the amount columns' text, to sum.
+    customer_keys: list[Key] = field(default_factory=list)
+    amounts: dict[str, Column] = field(default_factory=dict)
 
     @classmethod
     def of(cls, raw: pd.DataFrame, frame: pd.DataFrame) -> PlannedChunk:
@@ -144,7 +150,9 @@ class Planner:
         brand: str | None,
         broken: dict[int, tuple[str, str]] | None = None,
         journal_empty: bool = False,
+        kind: Kind = CUSTOMERS,
     ) -> None:
+        self.kind = kind
         self._columns = columns
         self._brand = brand
         # An empty journal is not asked (see Journal.was_empty): no keys to gather.
@@ -156,7 +164,7 @@ class Planner:
         """Validate a chunk and find the rows to send (CPU only, no I/O), column-wise."""
         frame = to_contract(raw, self._columns, brand=self._brand)
         chunk = PlannedChunk.of(raw, frame)
-        invalid = row_errors(frame, brand=self._brand)
+        invalid = row_errors(frame, brand=self._brand, schema=self.kind.schema)
         at = frame.index.get_indexer(invalid.index)
         chunk.status[at] = Status.INVALID.value
         chunk.error[at] = invalid["error"].to_numpy(dtype=object)
@@ -191,6 +199,10 @@ class Planner:
             chunk.readable = np.flatnonzero(self._readable(frame, [i for i, _ in nul_cells]))
             at = chunk.readable
             chunk.keys = list(zip(brands[at].tolist(), ids[at].tolist(), strict=True))
+        if self.kind.at_most_once:
+            at = chunk.candidates
+            customers = _texts(frame, "externalCustomerId")[at].tolist()
+            chunk.customer_keys = list(zip(brands[at].tolist(), customers, strict=True))
         return chunk
 
     def _readable(self, frame: pd.DataFrame, nul_rows: list[int]) -> npt.NDArray[np.bool_]:
@@ -207,15 +219,28 @@ class Planner:
             ok[at[at >= 0]] = False
         return ok
 
-    @staticmethod
-    def finish(chunk: PlannedChunk, known: dict[Key, Entry], *, dry_run: bool) -> None:
-        """Settle the rows whose customer the journal holds (`known`: its entries among
-        `chunk.keys`) as `skipped` or `changed`; the other candidates are `valid` in a dry
-        run, else each gets the body of its request.
+    def finish(
+        self,
+        chunk: PlannedChunk,
+        known: dict[Key, Entry],
+        *,
+        dry_run: bool,
+        customers: set[Key] | None = None,
+    ) -> None:
+        """Settle the rows whose record the journal holds (`known`: its entries among
+        `chunk.keys`); the other candidates are `valid` in a dry run, else each gets the
+        body of its request.
 
-        A row that an earlier run was sending when it died is sent again (the API's 409
-        tells whether that run created it), and flagged so its result says so.
+        A customer held is `skipped` or `changed`; one that an earlier run was sending
+        when it died is sent again (the API's 409 tells whether that run created it), and
+        flagged so its result says so. A transaction held is never sent again: `skipped`
+        when the API took it, `unconfirmed` when that was never learned. A transaction
+        whose customer (`customers`: those of `chunk.customer_keys` the journal holds)
+        this journal does not know gets a note.
         """
+        if self.kind.at_most_once:
+            self._finish_at_most_once(chunk, known, dry_run=dry_run, customers=customers or set())
+            return
         keep = np.zeros(len(chunk.raw), dtype=bool)
         keep[chunk.candidates] = True
         resent = np.zeros(len(chunk.raw), dtype=bool)
@@ -268,6 +293,62 @@ class Planner:
                 body = encode(build_payload(fields_of_row))
                 chunk.sends.append(Send(position, key, body, resent=again))
         chunk.frame = None
+
+    def _finish_at_most_once(
+        self, chunk: PlannedChunk, known: dict[Key, Entry], *, dry_run: bool, customers: set[Key]
+    ) -> None:
+        keep = np.zeros(len(chunk.raw), dtype=bool)
+        keep[chunk.candidates] = True
+        asked = zip(chunk.readable.tolist(), chunk.keys, strict=True) if known else iter(())
+        for position, key in asked:
+            if (entry := known.get(key)) is not None:
+                keep[position] = False
+                chunk.settle(position, _sent_before(entry))
+        assert chunk.frame is not None
+        frame, kind = chunk.frame, self.kind
+        fields = [name for name in kind.fields if name in frame.columns]
+        chunk.amounts = {
+            name: _texts(frame, name) for name in kind.amounts if name in frame.columns
+        }
+        unknown = {
+            position: f"customer {customer!r} of brand {brand!r} is not in this journal "
+            "(it may have been registered another way)"
+            for position, (brand, customer) in zip(
+                chunk.candidates.tolist(), chunk.customer_keys, strict=True
+            )
+            if (brand, customer) not in customers
+        }
+        positions = np.flatnonzero(keep)
+        if dry_run:
+            chunk.status[positions] = Status.VALID.value
+            for position in positions.tolist():
+                chunk.error[position] = unknown.get(position, "")
+        else:
+            values = [_texts(frame, name)[positions] for name in fields]
+            for position, row in zip(positions.tolist(), zip(*values, strict=True), strict=True):
+                fields_of_row = dict(zip(fields, row, strict=True))
+                key = (fields_of_row["externalBrandId"], fields_of_row["externalId"])
+                body = kind.body(fields_of_row)
+                chunk.sends.append(Send(position, key, body, note=unknown.get(position, "")))
+        chunk.frame = None
+
+
+def _sent_before(entry: Entry) -> Outcome:
+    """A transaction the journal holds: never sent again."""
+    when = f" on {entry.first_recorded_at[:10]}" if entry.first_recorded_at else ""
+    if entry.status in (Status.ACCEPTED, Status.CREATED, Status.EXISTS):
+        return Outcome(
+            status=Status.SKIPPED,
+            affelios_id=entry.affelios_id or "",
+            error=f"sent{when}: the API {entry.status} it",
+        )
+    return Outcome(
+        status=Status.UNCONFIRMED,
+        error=f"an earlier run was sending it{when} and never learned whether the API took it; "
+        "not sent again: check in Affelios whether it arrived; if it did not, release it "
+        "with affelios-journal forget --kind transactions, and import again",
+        kind=kinds.item("unconfirmed_earlier"),
+    )
 
 
 def _today(chunk: PlannedChunk, position: int) -> str:

@@ -15,11 +15,12 @@ import numpy as np
 import numpy.typing as npt
 
 from etl.outcome import TO_FIX, Status
-from etl.summary import TOP_ERRORS, Summary
+from etl.summary import AMOUNT_LABELS, TOP_ERRORS, Summary
 
 MAX_ROWS_SHOWN = 200
 COLOURS = {
     "created": "#2e7d32",
+    "accepted": "#388e3c",
     "exists": "#558b2f",
     "skipped": "#78909c",
     "changed": "#f9a825",
@@ -27,6 +28,7 @@ COLOURS = {
     "invalid": "#ef6c00",
     "failed": "#c62828",
     "not_sent": "#6a1b9a",
+    "unconfirmed": "#ad1457",
 }
 
 
@@ -155,8 +157,19 @@ def _sheet(summary: Summary) -> str:
     return f"Read: sheet {sheet} of the workbook, every cell as text.<br>"
 
 
-def _errors_file(summary: Summary) -> str:
-    return f"; rows to fix: {html.escape(summary.errors_path)}" if summary.errors_path else ""
+def _amounts(summary: Summary) -> str:
+    if not summary.amounts:
+        return ""
+    sums = ", ".join(
+        f"{AMOUNT_LABELS.get(name, name)} {total:,}" for name, total in summary.amounts.items()
+    )
+    taken = f"{summary.amounts_rows:,} transactions the API took"
+    return f"Sums over the {taken}: {html.escape(sums)}.<br>"
+
+
+def _outputs(summary: Summary) -> str:
+    errors = f"; rows to fix: {html.escape(summary.errors_path)}" if summary.errors_path else ""
+    return f"Results: {html.escape(summary.results_path)}{errors}"
 
 
 def write(path: Path, summary: Summary, trace: Trace, *, title: str) -> None:
@@ -174,7 +187,7 @@ def write(path: Path, summary: Summary, trace: Trace, *, title: str) -> None:
 <h1>affelios-import: {html.escape(title)}</h1>
 <p class="meta">{summary.rows:,} rows in {seconds:.1f} s, {summary.retries:,} retries,
 exit code {summary.exit_code}{" (dry run)" if summary.dry_run else ""}.
-{_sheet(summary)}Results: {html.escape(summary.results_path)}{_errors_file(summary)}</p>
+{_sheet(summary)}{_amounts(summary)}{_outputs(summary)}</p>
 {stopped}
 <h2>Rows per status</h2>
 {_bars(summary)}

@@ -15,7 +15,7 @@ schema), so that a bug on one side is caught by the other:
   prove the importer never sends one twice.
 
 Faults on demand, for tests and benchmarks:
-- `fail_rate`: answer 500 or 503 (nothing created);
+- `fail_rate`: answer 500 or 503 (`fail_statuses`; nothing created);
 - `throttle_rate`: answer 429 with a `Retry-After` (seconds, an HTTP date, none, or a mix);
 - `drop_rate`: close the connection without an answer (nothing created);
 - `late_rate`: create the customer, then answer only after `late_seconds` (by which time
@@ -67,6 +67,7 @@ RETRY_AFTER_MODES = ("date", "none", "mixed")
 @dataclass(kw_only=True)
 class Faults:
     fail_rate: float = 0.0
+    fail_statuses: tuple[int, ...] = (500, 503)
     throttle_rate: float = 0.0
     drop_rate: float = 0.0
     late_rate: float = 0.0
@@ -174,7 +175,7 @@ class Sandbox:
             return self._throttled()
         draw -= faults.throttle_rate
         if draw < faults.fail_rate:
-            status = self._random.choice((500, 503))
+            status = self._random.choice(faults.fail_statuses)
             self.stats[str(status)] += 1
             return web.json_response({"errors": ["injected fault"]}, status=status)
         draw -= faults.fail_rate
@@ -354,6 +355,15 @@ def serve_app_in_thread(
     "--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share answered 500/503."
 )
 @click.option(
+    "--fail-status",
+    "fail_statuses",
+    type=click.IntRange(500, 599),
+    multiple=True,
+    default=(500, 503),
+    show_default=True,
+    help="The statuses of --fail-rate's answers (repeatable).",
+)
+@click.option(
     "--throttle-rate", type=click.FloatRange(0, 1), default=0.0, help="Share answered 429."
 )
 @click.option(
@@ -383,7 +393,8 @@ def serve_app_in_thread(
     help="State --rate-limit in RateLimit-Policy and RateLimit header fields (IETF draft).",
 )
 def main(port: int, api_key: str, **faults: Any) -> None:
-    """A local Affelios customer API that speaks the contract, for trying the importer.
+    """A local Affelios API (customers and transactions) that speaks the contract, for
+    trying the importer.
 
     \b
     Example:

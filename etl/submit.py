@@ -38,6 +38,7 @@ from etl import kinds, ratelimit
 from etl.config import ImportConfig
 from etl.logs import event
 from etl.outcome import Outcome, Status, StopReason
+from etl.records import KINDS
 from etl.redact import Redactor
 from etl.settings import CUSTOMER_PATH
 from etl.throttle import Throttle
@@ -64,6 +65,15 @@ class _Retryable(Exception):
         self.detail = detail
         self.status = status
         self.retry_after = retry_after
+
+
+class _Unconfirmed(Exception):
+    """An attempt that may have reached the API, of a record sent at most once."""
+
+    def __init__(self, detail: str, *, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
 
 
 class _Stopped(Exception):
@@ -153,10 +163,11 @@ class Endpoint:
         base_url: str,
         headers: dict[str, str],
         timeout: float,
+        path: str = CUSTOMER_PATH,
     ) -> None:
         self._transport = transport
         base = httpx.URL(base_url)  # a path in it is kept, as AsyncClient(base_url=) keeps it
-        self.url = base.copy_with(path=base.path.rstrip("/") + CUSTOMER_PATH)
+        self.url = base.copy_with(path=base.path.rstrip("/") + path)
         self._headers = httpx.Headers(headers)
         self._timeout = timeout
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
@@ -240,6 +251,9 @@ class Submitter:
     def __init__(self, endpoint: Endpoint, config: ImportConfig | None = None) -> None:
         config = config or ImportConfig()
         self._endpoint = endpoint
+        # Transactions: an attempt that may have reached the API is never repeated (see
+        # etl.records); only 429, 503 and connections refused before sending are.
+        self._at_most_once = KINDS[config.kind].at_most_once
         # Requests in flight are bounded here, not by the number of rows in progress: a
         # row waiting out its Retry-After or backoff holds no slot, so it does not keep
         # the other rows from being sent.
@@ -359,6 +373,8 @@ class Submitter:
             answer = await attempts()
         except _Stopped:
             return self._unfinished(row.attempts, row.reached, "stopped_before_retry")
+        except _Unconfirmed as exc:
+            return _unconfirmed(exc.detail, row.attempts, exc.status)
         except _Retryable as exc:
             if not last:
                 row.failure = exc
@@ -398,7 +414,10 @@ class Submitter:
                 raise self._not_answered(row, exc) from exc
             finally:
                 self._first_answer.set()
-        row.reached = True
+        # An answered attempt of a transaction may be repeated only when the API says it
+        # did not act on it (429, 503): any other answer ends the row (see `_answered`),
+        # so a transaction's row never counts as having reached the API by an answer.
+        row.reached = row.reached or not self._at_most_once
         return self._answered(answer, row.attempts, sent_at, ticket)
 
     def _not_answered(self, row: Sending, exc: httpx.TransportError) -> Exception:
@@ -415,9 +434,12 @@ class Submitter:
             )
             return _Stopped()
         # Refused or never connected: the request cannot have reached the API.
-        row.reached = row.reached or not transport_errors.never_reached(exc)
+        reached = not transport_errors.never_reached(exc)
+        row.reached = row.reached or reached
         detail = transport_errors.describe(exc)
         self._attempt_failed(detail)
+        if reached and self._at_most_once:
+            return _Unconfirmed(f"{detail} after the request was sent")
         return _Retryable(detail, status=None, retry_after=None)
 
     def _answered(self, answer: Answer, attempts: int, sent_at: float, ticket: int) -> Answer:
@@ -445,14 +467,17 @@ class Submitter:
             self._attempt_failed(f"HTTP {code}")
         else:
             self._failures_in_a_row = 0
+        if self._at_most_once and code >= 500 and code != 503:
+            raise _Unconfirmed(f"HTTP {code}", status=code)  # the API may have acted
         if code == 429 or code >= 500:
             raise _Retryable(f"HTTP {code}", status=code, retry_after=retry_after)
         return answer
 
-    @staticmethod
-    def _unfinished(attempts: int, reached: bool, kind: str) -> Outcome:
+    def _unfinished(self, attempts: int, reached: bool, kind: str) -> Outcome:
         if not reached:
             return Outcome(status=Status.NOT_SENT, attempts=attempts)
+        if self._at_most_once:
+            return _unconfirmed(kinds.KINDS[kind], attempts, None)
         return Outcome(
             status=Status.FAILED,
             attempts=attempts,
@@ -463,6 +488,8 @@ class Submitter:
 
     def _classify(self, answer: Answer, attempts: int) -> Outcome:
         code, redact = answer.status, self._endpoint.redact
+        if self._at_most_once and 200 <= code < 300:
+            return _taken(answer, attempts, redact)
         if 200 <= code < 300 and (affelios_id := answer.customer_id()) is not None:
             return Outcome(
                 status=Status.CREATED, affelios_id=affelios_id, http_status=code, attempts=attempts
@@ -477,6 +504,7 @@ class Submitter:
         # journal entry stays `sending`, so the next run sends the row again and the
         # API's 409 tells.
         maybe_created = 200 <= code < 300 or (attempts > 1 and code not in (401, 403))
+        maybe_created &= not self._at_most_once  # a transaction's earlier attempts: not taken
         return Outcome(
             status=Status.FAILED,
             http_status=code,
@@ -485,6 +513,50 @@ class Submitter:
             error=error,
             kind=kinds.item(kind),
         )
+
+
+UNCONFIRMED = (
+    "not sent again: check in Affelios whether it arrived; if it did not, release it with "
+    "affelios-journal forget --kind transactions, and import again"
+)
+
+
+def _unconfirmed(detail: str, attempts: int, status: int | None) -> Outcome:
+    """A transaction that may have reached the API, its answer never learned."""
+    return Outcome(
+        status=Status.UNCONFIRMED,
+        http_status=status,
+        attempts=attempts,
+        error=f"{detail}: the API may have queued it; {UNCONFIRMED}",
+        kind=kinds.item("unconfirmed"),
+    )
+
+
+def _taken(answer: Answer, attempts: int, redact: Redactor) -> Outcome:
+    """A transaction's 2xx: 202 is queued (`accepted`); a 200 or 201 `created`, with the
+    id it carries, if any. Any other 2xx, or a 200/201 whose body is neither empty nor
+    JSON (a maintenance page), proves nothing either way: `unconfirmed`."""
+    code = answer.status
+    if code == 202:
+        return Outcome(status=Status.ACCEPTED, http_status=code, attempts=attempts)
+    if code in (200, 201) and answer.complete and _empty_or_json(answer.body):
+        return Outcome(
+            status=Status.CREATED,
+            affelios_id=answer.customer_id() or "",
+            http_status=code,
+            attempts=attempts,
+        )
+    return _unconfirmed(f"HTTP {code} ({excerpt(answer, redact) or 'no body'})", attempts, code)
+
+
+def _empty_or_json(body: bytes) -> bool:
+    if not body.strip():
+        return True
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
 
 
 def _gave_up(exc: _Retryable, row: Sending) -> Outcome:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,17 @@ import numpy.typing as npt
 
 from etl.kinds import TO_FIX_KINDS, labels
 from etl.outcome import GOOD, Status, StopReason
+
+# The rows whose amounts are summed: the transactions the API took.
+TAKEN_AMOUNTS = (Status.ACCEPTED, Status.CREATED)
+AMOUNT_LABELS = {
+    "depositAmount": "deposits",
+    "grossRevenue": "gross revenue",
+    "wageredAmount": "wagered",
+    "revShareCommission": "revenue share commission",
+    "cpaCommission": "CPA commission",
+    "fixedCommission": "fixed commission",
+}
 
 # Of to_dict() (--summary-json): bumped when a field is renamed, removed or changes meaning.
 SCHEMA_VERSION = 1
@@ -40,6 +52,9 @@ class Summary:
     sheet: str | None = None  # the sheet read, when the input is a workbook
     started_at: str | None = None  # UTC, ISO-8601
     finished_at: str | None = None
+    # Transactions: each amount summed exactly over the rows the API took.
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+    amounts_rows: int = 0
 
     def add_chunk(
         self,
@@ -55,8 +70,22 @@ class Summary:
         for kind in error_kind[status == Status.FAILED.value].tolist():
             self.failed_to_fix += kind in TO_FIX_KINDS
         for i in np.flatnonzero(error_kind != "").tolist():
-            if status[i] in (Status.INVALID, Status.FAILED):
+            if status[i] in (Status.INVALID, Status.FAILED, Status.UNCONFIRMED):
                 self._add_errors(int(rows[i]), labels(error_kind[i], http_status[i]))
+
+    def add_amounts(self, status: npt.NDArray[np.object_], amounts: dict[str, Any]) -> None:
+        """Add, exactly, each amount column's values over the rows the API took (accepted
+        or created); `amounts`: field -> its validated text, one per row."""
+        taken = np.flatnonzero(np.isin(status, [s.value for s in TAKEN_AMOUNTS]))
+        if not len(taken):
+            return
+        self.amounts_rows += len(taken)
+        for name, values in amounts.items():
+            total = self.amounts.get(name, Decimal(0))
+            for text in values[taken].tolist():
+                if text and text.strip():
+                    total += Decimal(text)
+            self.amounts[name] = total
 
     def _add_errors(self, row: int, kinds: tuple[str, ...]) -> None:
         for kind in kinds:
@@ -67,8 +96,10 @@ class Summary:
 
     @property
     def to_fix(self) -> int:
-        """Rows a person must fix: invalid ones, and those the API refused as they are."""
-        return self.counts[Status.INVALID.value] + self.failed_to_fix
+        """Rows a person must fix: invalid ones, those the API refused as they are, and
+        unconfirmed transactions (to check in Affelios)."""
+        counts = self.counts
+        return counts[Status.INVALID.value] + self.failed_to_fix + counts[Status.UNCONFIRMED.value]
 
     @property
     def to_retry(self) -> int:
@@ -105,6 +136,7 @@ class Summary:
             "seconds": None if self.seconds is None else round(self.seconds, 3),
             "retries": self.retries,
             "rate_limit": self.rate_limit or None,
+            "amounts": {name: str(total) for name, total in self.amounts.items()} or None,
             "results": self.results_path,
             "errors_file": self.errors_path or None,
             "rows_to_fix": self.to_fix,
@@ -130,6 +162,11 @@ class Summary:
             + timing
             + (f", {self.retries} retries" if self.retries else "")
         ]
+        if self.amounts:
+            taken = ", ".join(
+                f"{AMOUNT_LABELS.get(name, name)} {total:,}" for name, total in self.amounts.items()
+            )
+            lines.append(f"sums over the {self.amounts_rows:,} transactions the API took: {taken}")
         if self.sheet is not None:
             lines.append(f"read: sheet {self.sheet!r} of {self.input}, every cell as text")
         if changed := self.counts[Status.CHANGED.value]:

@@ -53,12 +53,14 @@ WIDTH_MIN, WIDTH_MAX = 6, 60  # columns sized to fit their text, within these
 # The results' status column, coloured by status: (fill, font).
 STATUS_COLOURS: dict[str, tuple[str, str]] = {
     Status.CREATED.value: ("#C6EFCE", "#006100"),
+    Status.ACCEPTED.value: ("#C6EFCE", "#006100"),
     Status.EXISTS.value: ("#DDEBF7", "#1F4E78"),
     Status.SKIPPED.value: ("#EDEDED", "#404040"),
     Status.VALID.value: ("#E2EFDA", "#375623"),
     Status.INVALID.value: ("#FFEB9C", "#9C5700"),
     Status.FAILED.value: ("#FFC7CE", "#9C0006"),
     Status.NOT_SENT.value: ("#FCE4D6", "#833C0B"),
+    Status.UNCONFIRMED.value: ("#F4B6C2", "#7A0026"),
 }
 
 
