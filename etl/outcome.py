@@ -21,6 +21,12 @@ class Status(StrEnum):
     UNCONFIRMED = "unconfirmed"
 
 
+# What a person does with an unconfirmed transaction, as its results line says.
+UNCONFIRMED_ADVICE = (
+    "not sent again: check in Affelios whether it arrived; if it did not, release it with "
+    "affelios-journal forget --kind transactions, and import again"
+)
+
 # Statuses that leave nothing to do (a change is reported, but the API has no update).
 GOOD = frozenset(
     {Status.CREATED, Status.ACCEPTED, Status.EXISTS, Status.SKIPPED, Status.CHANGED, Status.VALID}

@@ -20,7 +20,7 @@ import pandas as pd
 from etl import kinds
 from etl.columns import ColumnMap, to_contract
 from etl.keys import Entry, Key
-from etl.outcome import Outcome, Status
+from etl.outcome import UNCONFIRMED_ADVICE, Outcome, Status
 from etl.payload import Body, build_payload, encode
 from etl.records import CUSTOMERS, Kind
 from etl.validate import row_errors
@@ -345,8 +345,7 @@ def _sent_before(entry: Entry) -> Outcome:
     return Outcome(
         status=Status.UNCONFIRMED,
         error=f"an earlier run was sending it{when} and never learned whether the API took it; "
-        "not sent again: check in Affelios whether it arrived; if it did not, release it "
-        "with affelios-journal forget --kind transactions, and import again",
+        f"{UNCONFIRMED_ADVICE}",
         kind=kinds.item("unconfirmed_earlier"),
     )
 

@@ -37,7 +37,7 @@ from tenacity import (
 from etl import kinds, ratelimit
 from etl.config import ImportConfig
 from etl.logs import event
-from etl.outcome import Outcome, Status, StopReason
+from etl.outcome import UNCONFIRMED_ADVICE, Outcome, Status, StopReason
 from etl.records import KINDS
 from etl.redact import Redactor
 from etl.settings import CUSTOMER_PATH
@@ -515,19 +515,13 @@ class Submitter:
         )
 
 
-UNCONFIRMED = (
-    "not sent again: check in Affelios whether it arrived; if it did not, release it with "
-    "affelios-journal forget --kind transactions, and import again"
-)
-
-
 def _unconfirmed(detail: str, attempts: int, status: int | None) -> Outcome:
     """A transaction that may have reached the API, its answer never learned."""
     return Outcome(
         status=Status.UNCONFIRMED,
         http_status=status,
         attempts=attempts,
-        error=f"{detail}: the API may have queued it; {UNCONFIRMED}",
+        error=f"{detail}: the API may have queued it; {UNCONFIRMED_ADVICE}",
         kind=kinds.item("unconfirmed"),
     )
 

@@ -126,19 +126,29 @@ def sheet_rows(path: Path, *, name: str, sheet: str | None) -> tuple[str, Iterat
 
 def spool_sheet(path: Path, *, name: str, sheet: str | None, folder: Path) -> tuple[Path, str]:
     """Copy one sheet, as text, to a CSV in `folder`; return its path and the sheet's
-    name. Raises InputError naming the file (and, for a cell it cannot read, the row)."""
+    name. Raises InputError naming the file (SetupError if the copy cannot be written)."""
+    from python_calamine import CalamineError
+
     chosen, rows = sheet_rows(path, name=name, sheet=sheet)
     spool = folder / "sheet.csv"
-    with spool.open("w", newline="", encoding="utf-8") as out:
-        lines = csv.writer(out, lineterminator="\n")
-        try:
+    written = 0
+    try:
+        with spool.open("w", newline="", encoding="utf-8") as out:
+            lines = csv.writer(out, lineterminator="\n")
             for row in rows:
                 if any(row):
                     lines.writerow(row)
                 else:
                     out.write("\n")  # a blank line: skipped, as in any CSV
-        except Exception as exc:  # calamine reads lazily: a bad cell shows up here
-            raise InputError(f"{name}: sheet {chosen!r} cannot be read ({exc})") from exc
+                written += 1
+    except (CalamineError, ValueError) as exc:  # calamine reads lazily: a bad cell shows here
+        raise InputError(
+            f"{name}: sheet {chosen!r} cannot be read past its row {written} ({exc})"
+        ) from exc
+    except OSError as exc:
+        raise SetupError(
+            f"{name}: cannot write a copy of sheet {chosen!r} in {folder} ({exc.strerror or exc})"
+        ) from exc
     return spool, chosen
 
 
