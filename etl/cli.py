@@ -409,8 +409,8 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
 @click.option(
     "--errors-out",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The rows to fix (invalid, failed), to import again; a workbook if it ends in "
-    ".xlsx.  [default: <CSV>.errors.csv; for a workbook, <input>.errors.xlsx]",
+    help="The rows to fix (invalid, failed, unconfirmed), to import again; a workbook if "
+    "it ends in .xlsx.  [default: <CSV>.errors.csv; for a workbook, <input>.errors.xlsx]",
 )
 @click.option(
     "--summary-json",

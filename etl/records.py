@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, kw_only=True, eq=False)  # one of each: compared by identity
 class Kind:
     name: str  # as --kind says it
-    noun: str  # one record, in messages
     path: str  # POSTed to, under the base URL
     fields: tuple[str, ...]  # the contract's, in its order
     required: tuple[str, ...]  # by the importer
@@ -38,7 +37,6 @@ class Kind:
     # Column names (a pattern on the normalised name) that look like a field they are
     # not mapped to: the run stops until they are mapped (see etl.columns).
     guarded: Mapping[str, str]
-    date_field: str
     schema: Callable[[str | None], pa.DataFrameSchema]
     body: Callable[[Mapping[str, str]], bytes]  # a validated row's request body
     amounts: tuple[str, ...] = ()  # summed, exactly, over the rows the API took
@@ -47,7 +45,6 @@ class Kind:
 
 CUSTOMERS = Kind(
     name="customers",
-    noun="customer",
     path="/api/v1/customer",
     fields=customer.CONTRACT_FIELDS,
     required=customer.REQUIRED_FIELDS,
@@ -57,14 +54,12 @@ CUSTOMERS = Kind(
         r"click|btag|affiliate": "clickId",
         r"(regist|signup).*(date|time|at$)|(date|time).*(regist|signup)": "registrationDate",
     },
-    date_field="registrationDate",
     schema=customer.customer_schema,
     body=lambda row: payload.encode(payload.build_payload(row)),
 )
 
 TRANSACTIONS = Kind(
     name="transactions",
-    noun="transaction",
     path="/api/v1/transaction",
     fields=transaction.CONTRACT_FIELDS,
     required=transaction.REQUIRED_FIELDS,
@@ -80,7 +75,6 @@ TRANSACTIONS = Kind(
         ),
         r"amount|deposit|revenue|wager|commission|ggr|ngr|stake": "depositAmount",
     },
-    date_field="transactionDate",
     schema=transaction.transaction_schema,
     body=payload.transaction_body,
     amounts=transaction.AMOUNT_FIELDS,
