@@ -82,19 +82,19 @@ def _boolean_or_empty(s: pd.Series) -> pd.Series:
     return s.str.strip().str.lower().isin(TRUE_WORDS | FALSE_WORDS | {""})
 
 
-@lru_cache(maxsize=8)
-def customer_schema(brand: str | None) -> pa.DataFrameSchema:
-    """The schema of a chunk whose columns carry contract names.
-
-    With `brand`, every row's `externalBrandId` must be exactly that brand (the caller
-    has already filled empty ones with it), so no row lands on another brand.
-    """
+def text_columns(
+    fields: tuple[str, ...], *, required: tuple[str, ...], date_field: str, brand: str | None
+) -> dict[str, pa.Column]:
+    """The text fields' columns, as every kind of record checks them: required ones
+    present, the date a real Zulu timestamp, and with `brand`, every row's
+    `externalBrandId` exactly that brand (the caller has already filled empty ones with
+    it), so no row lands on another brand."""
     columns: dict[str, pa.Column] = {}
-    for name in STRING_FIELDS:
+    for name in fields:
         checks = []
-        if name in REQUIRED_FIELDS:
+        if name in required:
             checks.append(pa.Check(present, error=EXPECT_PRESENT))
-        if name == "registrationDate":
+        if name == date_field:
             checks.append(pa.Check(lambda s: ~present(s) | zulu(s), error=EXPECT_ZULU))
         if name == "externalBrandId" and brand is not None:
             checks.append(
@@ -103,7 +103,16 @@ def customer_schema(brand: str | None) -> pa.DataFrameSchema:
                     error=f"the brand given with --brand ({brand})",
                 )
             )
-        columns[name] = pa.Column(TEXT, checks, required=name in REQUIRED_FIELDS)
+        columns[name] = pa.Column(TEXT, checks, required=name in required)
+    return columns
+
+
+@lru_cache(maxsize=8)
+def customer_schema(brand: str | None) -> pa.DataFrameSchema:
+    """The schema of a chunk whose columns carry contract names (see text_columns)."""
+    columns = text_columns(
+        STRING_FIELDS, required=REQUIRED_FIELDS, date_field="registrationDate", brand=brand
+    )
     for name in BOOLEAN_FIELDS:
         columns[name] = pa.Column(
             TEXT, pa.Check(_boolean_or_empty, error=EXPECT_BOOLEAN), required=False

@@ -14,7 +14,7 @@ from functools import lru_cache
 import pandas as pd
 import pandera.pandas as pa
 
-from schemas.customer import EXPECT_PRESENT, EXPECT_ZULU, TEXT, present, zulu
+from schemas.customer import TEXT, present, text_columns
 
 REQUIRED_FIELDS: tuple[str, ...] = (
     "externalId",
@@ -60,22 +60,10 @@ def amount_or_empty(s: pd.Series) -> pd.Series:
 
 @lru_cache(maxsize=8)
 def transaction_schema(brand: str | None) -> pa.DataFrameSchema:
-    """The schema of a chunk whose columns carry contract names (see customer_schema)."""
-    columns: dict[str, pa.Column] = {}
-    for name in STRING_FIELDS:
-        checks = []
-        if name in REQUIRED_FIELDS:
-            checks.append(pa.Check(present, error=EXPECT_PRESENT))
-        if name == "transactionDate":
-            checks.append(pa.Check(lambda s: ~present(s) | zulu(s), error=EXPECT_ZULU))
-        if name == "externalBrandId" and brand is not None:
-            checks.append(
-                pa.Check(
-                    lambda s: ~present(s) | (s == brand),
-                    error=f"the brand given with --brand ({brand})",
-                )
-            )
-        columns[name] = pa.Column(TEXT, checks, required=name in REQUIRED_FIELDS)
+    """The schema of a chunk whose columns carry contract names (see text_columns)."""
+    columns = text_columns(
+        STRING_FIELDS, required=REQUIRED_FIELDS, date_field="transactionDate", brand=brand
+    )
     for name in AMOUNT_FIELDS:
         columns[name] = pa.Column(
             TEXT, pa.Check(amount_or_empty, error=EXPECT_AMOUNT), required=False

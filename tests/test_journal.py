@@ -234,3 +234,27 @@ def test_a_migration_cut_short_is_taken_up_again(tmp_path: Path) -> None:
     (entry,) = journal.lookup([("b", "1")]).values()
     journal.close()
     assert entry == Entry("created", "id1", "2026-01-01T00:00:00Z", None)
+
+
+def test_transactions_have_a_table_of_their_own_and_an_older_journal_holds_none(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    customers = Journal.open(path, base_url="https://api.test")
+    customers.record(("b", "X1"), affelios_id="c1", status="created")
+    customers.close()
+    transactions = Journal.open(path, base_url="https://api.test", table="transactions")
+    assert transactions.lookup([("b", "X1")]) == {}  # the customer X1 is not a transaction
+    assert brief(transactions.lookup([("b", "X1")], table="customers")) == {
+        ("b", "X1"): ("created", "c1")
+    }
+    transactions.record(("b", "X1"), affelios_id=None, status="unconfirmed")
+    transactions.close()
+    # A journal written before transactions were: read-only, it simply holds none.
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE transactions")
+    older = Journal.open(path, base_url="https://api.test", read_only=True, table="transactions")
+    assert older.was_empty
+    assert older.lookup([("b", "X1")]) == {}
+    assert older.stats() == []
+    older.close()

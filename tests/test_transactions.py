@@ -18,10 +18,13 @@ import pandas as pd
 import pytest
 
 from etl.config import ImportConfig
+from etl.errors import ConfigError
 from etl.outcome import Outcome, Status
 from etl.payload import json_number, transaction_body
+from etl.pipeline import run
 from etl.read import TEXT
 from etl.sandbox import Faults, Sandbox, serve_in_thread
+from etl.settings import Settings
 from etl.submit import Endpoint, Submitter
 from etl.validate import near_amount, row_errors
 from schemas.transaction import transaction_schema
@@ -351,3 +354,42 @@ def test_a_refusal_is_failed_and_429s_without_end_give_up_unsent() -> None:
 def test_a_refusal_after_a_503_is_failed_with_nothing_taken() -> None:
     outcome, made = send_transaction(httpx.Response(503), httpx.Response(422))
     assert (outcome.status, made, outcome.maybe_created) == (Status.FAILED, 2, False)
+
+
+def test_a_transaction_of_a_customer_the_journal_does_not_know_gets_a_note(
+    tmp_path: Path,
+) -> None:
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/customer":
+            return httpx.Response(201, json={"id": "c-1"})
+        return httpx.Response(202)
+
+    def settings(source: Path, kind: str) -> Settings:
+        return Settings(
+            input=source, out=tmp_path / f"{kind}.results.csv", kind=kind,
+            journal=tmp_path / "j.db", base_url="https://api.test", api_key=API_KEY,
+            brand="casino-x",
+        )  # fmt: skip
+
+    customers = write_csv(
+        tmp_path / "c.csv",
+        [["C00001", "casino-x", "2025-06-28T19:29:48Z"]],
+        header=("externalId", "externalBrandId", "registrationDate"),
+    )
+    run(settings(customers, "customers"), transport=httpx.MockTransport(api))
+    rows = transactions(2)  # of customers C00001 (known) and C00002 (not)
+    source = write_csv(tmp_path / "tx.csv", rows, header=TX_HEADER)
+    summary = run(settings(source, "transactions"), transport=httpx.MockTransport(api))
+    assert summary.exit_code == 0
+    known, unknown = read_results(tmp_path / "transactions.results.csv")
+    assert (known["status"], known["error"]) == ("accepted", "")
+    assert unknown["status"] == "accepted"
+    assert unknown["error"] == (
+        "customer 'C00002' of brand 'casino-x' is not in this journal "
+        "(it may have been registered another way)"
+    )
+
+
+def test_accept_changes_is_for_customers_only() -> None:
+    with pytest.raises(ConfigError, match="only customers can be changed"):
+        ImportConfig(kind="transactions", accept_changes=True)

@@ -368,3 +368,11 @@ def test_a_config_file_names_the_sheet_and_asks_for_the_mark(tmp_path: Path) -> 
     refused = CliRunner().invoke(main, args)
     assert refused.exit_code == 2
     assert "bom" in refused.output and "true or false" in refused.output
+
+
+def test_a_copy_of_the_sheet_that_cannot_be_written_is_a_setup_error(tmp_path: Path) -> None:
+    source = workbook(tmp_path / "in.xlsx", [HEADER])
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.raises(SetupError, match=r"^in\.xlsx: cannot write a copy of sheet 'Export' in "):
+        spool_sheet(source, name="in.xlsx", sheet=None, folder=not_a_folder)
