@@ -16,7 +16,7 @@ import time
 
 import aiohttp
 
-from etl.payload import build_payload, encode
+from affelios_import.kinds.customers import build_payload, encode
 
 
 def bodies(path: str) -> list[bytes]:

@@ -26,7 +26,7 @@ from collections import Counter
 import uvloop
 from aiohttp import web
 
-from etl.sandbox import TokenBucket
+from affelios_import.sandbox import TokenBucket
 
 
 def app(

@@ -1,8 +1,8 @@
 """The HTTP transports the importer could send through, side by side (issue 14, item 3).
 
 Each candidate is an `httpx.AsyncBaseTransport`, driven exactly as the importer drives
-its own (`etl.submit.Endpoint.post`: an `httpx.Request` straight to the transport, the
-body read, the response closed), 64 requests in flight, on uvloop, against the
+its own (`affelios_import.wire.endpoint.Endpoint.post`: an `httpx.Request` straight to
+the transport, the body read, the response closed), 64 requests in flight, on uvloop, against the
 benchmarks' instant server in its own process. Measured: rows a second, and the client
 process's CPU per row. The bare aiohttp loop (no httpx) is the issue-5 baseline.
 

@@ -2,12 +2,12 @@
 
 The Python API (the CLI is built on it):
 
-    from etl import Importer, ImportConfig
+    from affelios_import import Importer, ImportConfig
 
     result = Importer(ImportConfig(api_key=key, brand="casino-x")).run("customers.csv")
     print(result.counts, result.stopped)
 
-Names are loaded on first use, so that `import etl` (and the sandbox, and `--version`)
+Names are loaded on first use, so that `import affelios_import` (and the sandbox, and `--version`)
 does not pay for pandas.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from affelios_import.version import __version__
 
 __all__ = [
     "AffeliosImportError",
@@ -36,24 +36,24 @@ __all__ = [
 ]
 
 _HOMES = {
-    "AffeliosImportError": "etl.errors",
-    "ConfigError": "etl.errors",
-    "InputError": "etl.errors",
-    "OutputFailed": "etl.errors",
-    "RunStopped": "etl.errors",
-    "SetupError": "etl.errors",
-    "ImportConfig": "etl.config",
-    "Importer": "etl.importer",
-    "RunResult": "etl.importer",
-    "Progress": "etl.pipeline",
-    "Outcome": "etl.outcome",
-    "Status": "etl.outcome",
-    "StopReason": "etl.outcome",
+    "AffeliosImportError": "affelios_import.errors",
+    "ConfigError": "affelios_import.errors",
+    "InputError": "affelios_import.errors",
+    "OutputFailed": "affelios_import.errors",
+    "RunStopped": "affelios_import.errors",
+    "SetupError": "affelios_import.errors",
+    "ImportConfig": "affelios_import.config",
+    "Importer": "affelios_import.importer",
+    "RunResult": "affelios_import.importer",
+    "Progress": "affelios_import.pipeline",
+    "Outcome": "affelios_import.outcome",
+    "Status": "affelios_import.outcome",
+    "StopReason": "affelios_import.outcome",
 }
 
 if TYPE_CHECKING:
-    from etl.config import ImportConfig
-    from etl.errors import (
+    from affelios_import.config import ImportConfig
+    from affelios_import.errors import (
         AffeliosImportError,
         ConfigError,
         InputError,
@@ -61,9 +61,9 @@ if TYPE_CHECKING:
         RunStopped,
         SetupError,
     )
-    from etl.importer import Importer, RunResult
-    from etl.outcome import Outcome, Status, StopReason
-    from etl.pipeline import Progress
+    from affelios_import.importer import Importer, RunResult
+    from affelios_import.outcome import Outcome, Status, StopReason
+    from affelios_import.pipeline import Progress
 
 
 def __getattr__(name: str) -> Any:
@@ -71,7 +71,7 @@ def __getattr__(name: str) -> Any:
         value = getattr(import_module(_HOMES[name]), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'etl' has no attribute {name!r}")
+    raise AttributeError(f"module 'affelios_import' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -1,3 +1,3 @@
-from etl.cli import program
+from affelios_import.cli.main import program
 
 program()

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import platformdirs
 
-from etl import urls
-from etl.errors import ConfigError, SetupError
-from etl.redact import check_api_key
+from affelios_import import kinds, urls
+from affelios_import.errors import ConfigError, SetupError
+from affelios_import.redact import check_api_key
 
 DEFAULT_BASE_URL = "https://platform.affelios.com"
 CONCURRENCY_MAX = 512
@@ -50,7 +50,9 @@ class ImportConfig:
     # The journal takes today's values of customers `changed` since they were imported
     # (once they were changed in Affelios): reported this once more, then skipped.
     accept_changes: bool = False
-    chunk_size: int | None = None  # None: 10,000 rows (25,000 in a dry run; see etl.read)
+    chunk_size: int | None = (
+        None  # None: 10,000 rows (25,000 in a dry run; see affelios_import.input.read)
+    )
     limit: int | None = None  # only the first N data rows
     encoding: str | None = None  # None: detected
     delimiter: str | None = None  # None: sniffed
@@ -80,10 +82,14 @@ class ImportConfig:
         self._check_text()
         try:
             base_url = urls.check(self.base_url, allow_insecure_http=self.allow_insecure_http)
-            if self.api_key is not None:
-                check_api_key(self.api_key, source="api_key")
         except SetupError as exc:
-            raise ConfigError(str(exc)) from exc
+            raise ConfigError(str(exc), setting="base_url") from exc
+        if self.api_key is not None:
+            try:
+                check_api_key(self.api_key, source="api_key")
+            except SetupError as exc:
+                problem = str(exc).removeprefix("api_key: ")
+                raise ConfigError(str(exc), setting="api_key", problem=problem) from exc
         object.__setattr__(self, "base_url", base_url)
 
     def _check_text(self) -> None:
@@ -108,10 +114,12 @@ class ImportConfig:
                 f"delimiter={self.delimiter!r}: one character that can separate fields, "
                 "such as , ; | or a tab"
             )
-        if self.kind not in ("customers", "transactions"):
-            raise ConfigError(f"kind={self.kind!r}: expected 'customers' or 'transactions'")
-        if self.accept_changes and self.kind != "customers":
-            raise ConfigError("accept_changes: only customers can be changed; not transactions")
+        if self.kind not in kinds.NAMES:
+            expected = " or ".join(repr(name) for name in kinds.NAMES)
+            raise ConfigError(f"kind={self.kind!r}: expected {expected}")
+        if self.accept_changes and not kinds.get(self.kind).accepts_changes:
+            can = ", ".join(name for name in kinds.NAMES if kinds.get(name).accepts_changes)
+            raise ConfigError(f"accept_changes: only {can} can be changed; not {self.kind}")
         if self.sheet is not None and (not isinstance(self.sheet, str) or not self.sheet):
             raise ConfigError(f"sheet={self.sheet!r}: expected a sheet's name (text)")
         if not isinstance(self.mapping, Mapping) or not all(

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from etl.sandbox import Sandbox, serve_in_thread
+from affelios_import.sandbox import Sandbox, serve_in_thread
 
 SAMPLES = Path("sample_data")
 OUT = Path("build/demo")
@@ -37,7 +37,9 @@ def main() -> None:
                 "-o", str(OUT / f"{kind}.results.csv"),
                 "--errors-out", str(OUT / f"{kind}.errors.csv"),
             ]  # fmt: skip
-            done = subprocess.run([sys.executable, "-m", "etl", *args], env=env, check=False)
+            done = subprocess.run(
+                [sys.executable, "-m", "affelios_import", *args], env=env, check=False
+            )
             print(f"demo: affelios-import exited {done.returncode} (1 = some rows need fixing; "
                   "see the results)", flush=True)  # fmt: skip
             if done.returncode > 1:

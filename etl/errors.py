@@ -37,4 +37,10 @@ class OutputFailed(RunStopped):
 
 
 class ConfigError(SetupError):
-    """A setting of `ImportConfig` is out of range or of the wrong type."""
+    """A setting of `ImportConfig` is out of range or of the wrong type: `setting` names
+    it, `problem` says what is wrong (the message is both)."""
+
+    def __init__(self, message: str, *, setting: str = "", problem: str = "") -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.problem = problem or message

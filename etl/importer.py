@@ -1,6 +1,6 @@
 """The front door for Python callers: `Importer(config).run(csv)` -> `RunResult`.
 
-    from etl import Importer, ImportConfig
+    from affelios_import import Importer, ImportConfig
 
     importer = Importer(ImportConfig(api_key=key, brand="casino-x"))
     result = importer.run("customers.csv")
@@ -8,7 +8,8 @@
 
 `run` makes an event loop of its own; `await importer.arun(...)` runs in the caller's.
 `importer.stop()` (from any thread) does what Ctrl-C does. The core installs no signal
-handlers and knows nothing of exit codes: that is the CLI's business.
+handlers; `RunResult.exit_code` is the command's code for the run (one function,
+`outcome.exit_code`, says it for the CLI, the JSON summary and the report).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from pathlib import Path
 
 import httpx
 
-from etl import pipeline
-from etl.config import ImportConfig
-from etl.outcome import GOOD, Status, StopReason
-from etl.settings import Settings
-from etl.summary import Summary
-from etl.workbook import READ_SUFFIXES, WRITE_SUFFIX
+from affelios_import import pipeline
+from affelios_import.config import ImportConfig
+from affelios_import.input.sheet import READ_SUFFIXES
+from affelios_import.outcome import Status, StopReason, exit_code
+from affelios_import.output.summary import Summary
+from affelios_import.output.workbook import WRITE_SUFFIX
+from affelios_import.settings import Settings
+from affelios_import.stopper import Stopper
 
 PathArg = str | PathLike[str]
 
@@ -72,8 +75,12 @@ class RunResult:
     @property
     def ok(self) -> bool:
         """Every row created, found existing or skipped (valid, in a dry run)."""
-        bad = (n for status, n in self.counts.items() if Status(status) not in GOOD)
-        return self.stopped is None and not any(bad)
+        return self.exit_code == 0
+
+    @property
+    def exit_code(self) -> int:
+        """The command's exit code for this run (the README's table): 0, 1 or 3."""
+        return exit_code(stopped=self.stopped is not None, counts=self.counts)
 
     @property
     def rows_to_fix(self) -> int:
@@ -117,7 +124,7 @@ class Importer:
         # handler in the very thread that holds it.
         self._lock = threading.RLock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopper: pipeline.Stopper | None = None
+        self._stopper: Stopper | None = None
 
     def run(
         self,
@@ -163,7 +170,7 @@ class Importer:
             summary_json=_path(summary_json),
             report_html=_path(report_html),
         )
-        stopper = pipeline.Stopper()
+        stopper = Stopper()
         with self._lock:
             if self._stopper is not None:
                 raise RuntimeError("this Importer is already running; one run at a time")
@@ -179,7 +186,7 @@ class Importer:
             counts={status.value: summary.counts[status.value] for status in Status},
             rows=summary.rows,
             rows_missing=summary.rows_missing,
-            stopped=summary.stop_kind,
+            stopped=summary.stopped,
             stop_detail=summary.stop_reason,
             dry_run=summary.dry_run,
             seconds=summary.seconds or 0.0,

@@ -31,9 +31,9 @@ def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
 
 
 class _Format(logging.Formatter):
-    def __init__(self, kind: str) -> None:
+    def __init__(self, format: str) -> None:
         super().__init__()
-        self._json = kind == "json"
+        self._json = format == "json"
 
     def format(self, record: logging.LogRecord) -> str:
         when = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
@@ -57,7 +57,7 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
-def setup(*, path: Path | None, kind: str, verbose: bool) -> None:
+def setup(*, path: Path | None, format: str, verbose: bool) -> None:
     """Send events to `path` (notable ones; every request too with `verbose`), or, with
     `verbose` and no file, to stderr."""
     LOGGER.handlers.clear()
@@ -70,6 +70,6 @@ def setup(*, path: Path | None, kind: str, verbose: bool) -> None:
         handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Format(kind))
+    handler.setFormatter(_Format(format))
     LOGGER.addHandler(handler)
     LOGGER.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -35,6 +36,14 @@ GOOD = frozenset(
 TO_FIX = frozenset({Status.INVALID, Status.FAILED, Status.UNCONFIRMED})
 
 
+def exit_code(*, stopped: bool, counts: Mapping[str, int]) -> int:
+    """The README's table, for a run (or its results file): 0 every row good, 1 some
+    rows to fix or to try again, 3 the run stopped. (2 is a setup error's: no run.)"""
+    if stopped:
+        return 3
+    return 1 if any(counts.get(s.value, 0) for s in Status if s not in GOOD) else 0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
     status: Status
@@ -42,7 +51,7 @@ class Outcome:
     http_status: int | None = None
     attempts: int = 0
     error: str = ""
-    kind: str = ""  # the error's code (see etl.kinds); "" for a note or no error
+    code: str = ""  # the error's code (see affelios_import.codes); "" for a note or no error
     maybe_created: bool = False  # failed, but an attempt may have created it
 
 

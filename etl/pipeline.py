@@ -19,7 +19,7 @@ import secrets
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -29,33 +29,28 @@ from typing import Any, TypeVar
 import httpx
 import pandas as pd
 
-from etl import __version__, report, workbook
-from etl.columns import ColumnMap, resolve
-from etl.errors import AffeliosImportError, InputError, OutputFailed, SetupError
-from etl.journal import Journal
-from etl.keys import Entry, Key
-from etl.logs import RUN_ID, event
-from etl.outcome import Outcome, Status, StopReason
-from etl.outputs import check as check_outputs
-from etl.plan import PlannedChunk, Planner, Send
-from etl.read import (
+from affelios_import import kinds
+from affelios_import.errors import AffeliosImportError, InputError, OutputFailed
+from affelios_import.input.read import (
     DEFAULT_CHUNK_SIZE,
     DRY_RUN_CHUNK_SIZE,
     FIRST_CHUNK_SIZE,
-    Source,
-    inspect,
     read_chunks,
-    spool_folder,
-    spool_stdin,
 )
-from etl.records import KINDS
-from etl.redact import Redactor, check_api_key
-from etl.report import Trace
-from etl.results import ErrorsWriter, ResultsWriter
-from etl.settings import Settings
-from etl.submit import Endpoint, Sending, Submitter
-from etl.summary import Summary
-from etl.urls import public
+from affelios_import.keys import Entry, Key
+from affelios_import.logs import RUN_ID, event
+from affelios_import.outcome import Outcome, Status, StopReason
+from affelios_import.output import report
+from affelios_import.output.report import Trace
+from affelios_import.output.summary import Summary
+from affelios_import.plan import PlannedChunk, Planner, Send
+from affelios_import.prepare import Prepared, make_endpoint, prepare
+from affelios_import.redact import Redactor
+from affelios_import.send.submit import Sending, Submitter
+from affelios_import.settings import Settings
+from affelios_import.stopper import Stopper
+from affelios_import.urls import public
+from affelios_import.version import __version__
 
 T = TypeVar("T")
 
@@ -63,7 +58,7 @@ CHUNKS_AHEAD = 2
 RETRYING_PER_SLOT = 2  # rows waiting out a backoff, per request in flight
 NOT_SENT = Outcome(status=Status.NOT_SENT)
 # Outcomes the journal keeps: each means the record is never sent again (an unconfirmed
-# transaction, until a person releases it).
+# one, until a person releases it).
 TAKEN = frozenset({Status.CREATED, Status.EXISTS, Status.ACCEPTED, Status.UNCONFIRMED})
 
 PROGRESS_EVERY = 0.25  # seconds between two reports of progress (and trace samples)
@@ -83,116 +78,6 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
-
-
-@dataclass
-class _Prepared:
-    source: Source
-    columns: ColumnMap
-    journal: Journal
-    results: ResultsWriter | workbook.ResultsWorkbook
-    errors: ErrorsWriter | workbook.ErrorsWorkbook | None
-    sheet: str | None  # the sheet read, when the input is a workbook
-
-
-def prepare(settings: Settings, stack: ExitStack) -> _Prepared:
-    """Every check that can be made before the first request; raises SetupError."""
-    if not settings.dry_run and not settings.api_key:
-        raise SetupError(
-            "no API key: set AFFELIOS_API_KEY or give --api-key-file (or use --dry-run)"
-        )
-    if settings.api_key:
-        check_api_key(settings.api_key, source="the API key")
-    check_outputs(settings)
-    kind = KINDS[settings.kind]
-    path, name = settings.input, str(settings.input)
-    if name == "-":
-        path, name = spool_stdin(stack), "standard input"
-    encoding, delimiter, sheet = settings.encoding, settings.delimiter, None
-    if workbook.is_workbook(path):
-        # Read as a CSV copy of the sheet's text: UTF-8 and commas, whatever was said of CSV.
-        folder = spool_folder(stack)
-        path, sheet = workbook.spool_sheet(path, name=name, sheet=settings.sheet, folder=folder)
-        encoding = delimiter = None
-    elif settings.sheet is not None:
-        raise SetupError(f"--sheet {settings.sheet}: {name} is not a workbook")
-    source = inspect(path, name=name, encoding=encoding, delimiter=delimiter)
-    header = list(source.header)
-    columns = ColumnMap(header=(), to_field={})  # an empty file: nothing to map
-    if not source.empty:
-        columns = resolve(
-            header, brand=settings.brand, source=name, mapping=settings.mapping, kind=kind
-        )
-    rows = source.rows if settings.limit is None else min(settings.limit, source.rows)
-    for option, output in (("--out", settings.out), ("--errors-out", settings.errors_out)):
-        if output is not None and workbook.is_workbook_name(output):
-            workbook.check_rows(option, output, rows)
-    journal = Journal.open(
-        settings.journal, base_url=settings.base_url, read_only=settings.dry_run, table=kind.name
-    )
-    stack.callback(journal.close)
-    results: ResultsWriter | workbook.ResultsWorkbook
-    if workbook.is_workbook_name(settings.out):
-        results = workbook.ResultsWorkbook(settings.out, header=header)
-    else:
-        results = ResultsWriter(settings.out, header=header, bom=settings.bom)
-    stack.callback(results.close)
-    errors: ErrorsWriter | workbook.ErrorsWorkbook | None = None
-    if settings.errors_out is not None and workbook.is_workbook_name(settings.errors_out):
-        errors = workbook.ErrorsWorkbook(settings.errors_out, header=header)
-    elif settings.errors_out is not None:
-        errors = ErrorsWriter(
-            settings.errors_out, header=header, delimiter=source.delimiter, bom=settings.bom
-        )
-    if errors is not None:
-        stack.callback(errors.close)
-    return _Prepared(
-        source=source,
-        columns=columns,
-        journal=journal,
-        results=results,
-        errors=errors,
-        sheet=sheet,
-    )
-
-
-class _Unused(httpx.AsyncBaseTransport):
-    """The transport of a dry run, which sends nothing (and so imports no HTTP client)."""
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        raise AssertionError("a dry run sends nothing")
-
-
-def make_endpoint(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Endpoint:
-    if transport is None and settings.dry_run:
-        transport = _Unused()
-    elif transport is None:
-        from etl.transport import aiohttp_transport  # aiohttp: 0.15 s to import
-
-        transport = aiohttp_transport(base_url=settings.base_url, concurrency=settings.concurrency)
-    return Endpoint(
-        transport,
-        base_url=settings.base_url,
-        headers={
-            "X-Api-Key": settings.api_key or "",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "User-Agent": f"affelios-import/{__version__}",
-        },
-        timeout=settings.timeout,
-        path=KINDS[settings.kind].path,
-    )
-
-
-def run(
-    settings: Settings,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-    progress: ProgressCallback | None = None,
-    stopper: Stopper | None = None,
-) -> Summary:
-    """Import `settings.input` in an event loop of its own (see `arun`)."""
-    return in_own_loop(arun(settings, transport=transport, progress=progress, stopper=stopper))
 
 
 def in_own_loop(work: Coroutine[Any, Any, T]) -> T:
@@ -217,16 +102,51 @@ async def arun(
     request (reading the whole file among them) run in a thread, so a caller's loop is
     never held up; `stopper` stops the run from outside.
     """
-    run = _Run(settings, progress or (lambda state: None), stopper or Stopper())
-    summary, now = run.summary, datetime.now(UTC)
-    summary.run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-    summary.started_at, summary.input = _utc(now), str(settings.input)
-    named = RUN_ID.set(summary.run_id)
+    now, started = datetime.now(UTC), time.monotonic()
+    run_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    named = RUN_ID.set(run_id)
     try:
-        await run.whole(transport)
+        with ExitStack() as stack:
+            prepared = await _prepared(settings, stack)
+            endpoint = make_endpoint(settings, transport)
+            try:
+                submitter = Submitter(endpoint, kind=kinds.get(settings.kind), config=settings)
+                run = _Run(prepared, submitter, progress=progress, stopper=stopper, started=started)
+                run.summary.run_id, run.summary.started_at = run_id, _utc(now)
+                await run.execute()
+            finally:
+                await endpoint.aclose()
+            await run.finish()
+        summary = run.summary
+        summary.seconds = time.monotonic() - started
+        summary.finished_at = _utc(datetime.now(UTC))
+        _write_last(settings, summary, run.trace)
+        _log_end(summary)
     finally:
         RUN_ID.reset(named)
     return summary
+
+
+def _summary(settings: Settings, prepared: Prepared) -> Summary:
+    return Summary(
+        input=str(settings.input),
+        sheet=prepared.sheet,
+        results_path=str(settings.out),
+        errors_path=str(settings.errors_out or ""),
+        dry_run=settings.dry_run,
+    )
+
+
+async def _prepared(settings: Settings, stack: ExitStack) -> Prepared:
+    """`prepare`, in a thread; logged as the run's start (and stop, should it fail)."""
+    try:
+        prepared = await asyncio.to_thread(prepare, settings, stack)
+    except AffeliosImportError as exc:
+        _log_start(settings, None)
+        event("stop", logging.ERROR, reason=str(exc), exit_code=exc.exit_code)
+        raise
+    _log_start(settings, prepared)
+    return prepared
 
 
 def _utc(moment: datetime) -> str:
@@ -234,7 +154,7 @@ def _utc(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _log_start(settings: Settings, prepared: _Prepared | None) -> None:
+def _log_start(settings: Settings, prepared: Prepared | None) -> None:
     """The `start` event: the settings and, once the input is checked, its rows and how
     its columns map (None: the checks failed; a `stop` follows)."""
     found: dict[str, Any] = {}
@@ -264,6 +184,61 @@ def _log_start(settings: Settings, prepared: _Prepared | None) -> None:
     )  # the key is not a field here, and never will be
 
 
+def _log_end(summary: Summary) -> None:
+    if summary.stop_reason:
+        event("stop", logging.WARNING, reason=summary.stop_reason)
+    event(
+        "end",
+        rows=summary.rows,
+        counts={k: v for k, v in summary.counts.items() if v},
+        retries=summary.retries,
+        seconds=round(summary.seconds or 0.0, 3),
+        exit_code=summary.exit_code,
+    )
+
+
+def _write_last(settings: Settings, summary: Summary, trace: Trace) -> None:
+    """The outputs made at the end of the run: the report and the JSON summary."""
+    if settings.report_html is not None:
+        _write_one(
+            "--report-html",
+            settings.report_html,
+            lambda path: report.write(path, summary, trace, title=str(settings.input)),
+            summary=summary,
+            key=settings.api_key,
+        )
+    if settings.summary_json is not None:
+        _write_one(
+            "--summary-json",
+            settings.summary_json,
+            lambda path: path.write_text(
+                json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8"
+            ),
+            summary=summary,
+            key=settings.api_key,
+        )
+
+
+def _write_one(
+    option: str, path: Path, write: Callable[[Path], object], *, summary: Summary, key: str | None
+) -> None:
+    """Write an output made at the end of the run (checked writable before it started);
+    should it fail even so (a disk that filled meanwhile, or a bug), the run says so and
+    exits 3: its rows are written by then."""
+    try:
+        write(path)
+    except OSError as exc:
+        why, reason = StopReason.OUTPUT_FAILED, f"cannot be written ({exc.strerror or exc})"
+    except Exception as exc:
+        why, reason = _failure(exc, Redactor([key]))
+        reason = f"not written: {reason}"
+    else:
+        return
+    reason = f"{option} {path}: {reason}"
+    summary.stop_reason = "; ".join(filter(None, (summary.stop_reason, reason)))
+    summary.stopped = summary.stopped or why
+
+
 class _InFlight:
     """A planned chunk whose rows are being sent; `done` once every row has an outcome."""
 
@@ -291,122 +266,60 @@ class _Run:
     them fail, the others are cancelled and the run stops with the cause in one line.
     """
 
-    def __init__(self, settings: Settings, progress: ProgressCallback, stopper: Stopper) -> None:
-        self.settings = settings
-        self.progress = progress
-        self.stopper = stopper
-        self.summary = Summary(
-            results_path=str(settings.out),
-            errors_path=str(settings.errors_out or ""),
-            dry_run=settings.dry_run,
-        )
+    def __init__(
+        self,
+        prepared: Prepared,
+        submitter: Submitter,
+        *,
+        progress: ProgressCallback | None,
+        stopper: Stopper | None,
+        started: float,
+    ) -> None:
+        settings = prepared.settings
+        self.settings, self.prepared, self.submitter = settings, prepared, submitter
+        self.summary, self.started = _summary(settings, prepared), started
+        self.progress: ProgressCallback = progress or (lambda state: None)
+        self.stopper = stopper or Stopper()
+        self.journal = prepared.journal
         self.trace = Trace()
+        self.planner = Planner(
+            prepared.columns,
+            brand=settings.brand,
+            kind=submitter.kind,
+            broken=prepared.source.broken,
+            journal_empty=self.journal.was_empty,
+        )
+        self.chunks = _chunks(settings, prepared)
         # One worker per request in flight. A row whose attempt failed in a way worth
         # repeating goes to a retrier, which waits out its backoff while the worker
         # goes on. Rows released to the workers at a time, their intents committed
         # together first. A run killed may leave `sending` the rows of the workers,
         # the retriers, their queues and the batch being released: at most
         # (RETRYING_PER_SLOT + 4) x concurrency.
-        self.workers = settings.concurrency
+        self.workers = self.working = settings.concurrency
         self.retriers = settings.concurrency * RETRYING_PER_SLOT
         self.release = settings.concurrency
+        self.rows: asyncio.Queue[tuple[_InFlight, Send] | None] = asyncio.Queue(self.release)
+        self.retries: asyncio.Queue[tuple[_InFlight, Send, Sending] | None] = asyncio.Queue(
+            self.release
+        )
+        self.in_order: asyncio.Queue[_InFlight | None] = asyncio.Queue(CHUNKS_AHEAD)
         self.done_rows = 0  # rows with an outcome, for the report's timeline
         self.live: Counter[str] = Counter()  # status -> rows with that outcome so far
-        self.columns = ""
+        self.columns = prepared.columns.describe(brand=settings.brand)
         self.read_error: InputError | None = None
-        self.started = time.monotonic()
 
-    async def whole(self, transport: httpx.AsyncBaseTransport | None) -> None:
-        """The run from its checks to its last output, and its end in the log."""
-        settings, summary, trace = self.settings, self.summary, self.trace
-        with ExitStack() as stack:
-            try:
-                prepared = await asyncio.to_thread(prepare, settings, stack)
-            except AffeliosImportError as exc:
-                _log_start(settings, None)
-                event("stop", logging.ERROR, reason=str(exc), exit_code=exc.exit_code)
-                raise
-            self.columns = prepared.columns.describe(brand=settings.brand)
-            summary.sheet = prepared.sheet
-            _log_start(settings, prepared)
-            await self.execute(prepared, transport)
-        summary.seconds = time.monotonic() - self.started
-        summary.finished_at = _utc(datetime.now(UTC))
-        if settings.report_html is not None:
-            self._write_last(
-                "--report-html",
-                settings.report_html,
-                lambda path: report.write(path, summary, trace, title=str(settings.input)),
-            )
-        if settings.summary_json is not None:
-            self._write_last(
-                "--summary-json",
-                settings.summary_json,
-                lambda path: path.write_text(
-                    json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8"
-                ),
-            )
-        if summary.stop_reason:
-            event("stop", logging.WARNING, reason=summary.stop_reason)
-        event(
-            "end",
-            rows=summary.rows,
-            counts={k: v for k, v in summary.counts.items() if v},
-            retries=summary.retries,
-            seconds=round(summary.seconds, 3),
-            exit_code=summary.exit_code,
-        )
-
-    def _write_last(self, option: str, path: Path, write: Callable[[Path], object]) -> None:
-        """Write an output made at the end of the run (checked writable before it
-        started); should it fail even so (a disk that filled meanwhile, or a bug), the
-        run says so and exits 3: its rows are written by then."""
-        summary = self.summary
+    async def execute(self) -> None:
+        """Send every row, the stopper able to stop the run from outside meanwhile."""
+        self.stopper.attach(self.submitter, grace=self.settings.grace_seconds)
         try:
-            write(path)
-        except OSError as exc:
-            kind, reason = StopReason.OUTPUT_FAILED, f"cannot be written ({exc.strerror or exc})"
-        except Exception as exc:
-            kind, reason = _failure(exc, Redactor([self.settings.api_key]))
-            reason = f"not written: {reason}"
-        else:
-            return
-        reason = f"{option} {path}: {reason}"
-        summary.stop_reason = "; ".join(filter(None, (summary.stop_reason, reason)))
-        summary.stop_kind = summary.stop_kind or kind
-
-    async def execute(
-        self, prepared: _Prepared, transport: httpx.AsyncBaseTransport | None
-    ) -> None:
-        settings, source = self.settings, prepared.source
-        self.prepared, self.journal = prepared, prepared.journal
-        self.planner = Planner(
-            prepared.columns,
-            brand=settings.brand,
-            broken=source.broken,
-            journal_empty=self.journal.was_empty,
-            kind=KINDS[settings.kind],
-        )
-        size = settings.chunk_size or (
-            DRY_RUN_CHUNK_SIZE if settings.dry_run else DEFAULT_CHUNK_SIZE
-        )
-        self.chunks = read_chunks(
-            source,
-            chunk_size=size,
-            limit=settings.limit,
-            first_size=None if settings.dry_run else FIRST_CHUNK_SIZE,
-        )
-        endpoint = make_endpoint(settings, transport)
-        try:
-            self.submitter = Submitter(endpoint, settings)
-            self.stopper.attach(self.submitter, grace=settings.grace_seconds)
-            try:
-                await self._stream()
-            finally:
-                self.stopper.detach()
+            await self._stream()
         finally:
-            await endpoint.aclose()
-        for output in (prepared.results, prepared.errors):
+            self.stopper.detach()
+
+    async def finish(self) -> None:
+        """Put the outputs together, account for every row, and note how the run went."""
+        for output in (self.prepared.results, self.prepared.errors):
             if output is not None:
                 try:  # a workbook is put together now; a CSV was flushed chunk by chunk
                     await asyncio.to_thread(output.finish)
@@ -414,19 +327,11 @@ class _Run:
                     self.submitter.stop_run(StopReason.OUTPUT_FAILED, str(exc))
         self._account_for_every_row()
         self.summary.stop_reason = self.submitter.stop_reason
-        self.summary.stop_kind = self.submitter.stop_kind
+        self.summary.stopped = self.submitter.stopped
         self.summary.retries = self.submitter.retries_spent
         self.summary.rate_limit = self.submitter.throttle.described
 
     async def _stream(self) -> None:
-        self.rows: asyncio.Queue[tuple[_InFlight, Send] | None] = asyncio.Queue(
-            maxsize=self.release
-        )
-        self.retries: asyncio.Queue[tuple[_InFlight, Send, Sending] | None] = asyncio.Queue(
-            maxsize=self.release
-        )
-        self.working = self.workers
-        self.in_order: asyncio.Queue[_InFlight | None] = asyncio.Queue(maxsize=CHUNKS_AHEAD)
         self._sample()  # the first report: before the first request
         sampling = asyncio.create_task(self._sampler())
         try:
@@ -501,10 +406,11 @@ class _Run:
         journal = self.journal
         planned = await asyncio.to_thread(self.planner.check, raw)
         known = {} if journal.was_empty else await journal.alookup(planned.keys)
-        customers: set[Key] = set()
-        if planned.customer_keys:  # transactions: which of their customers it knows
-            customers = set(await journal.alookup(planned.customer_keys, table="customers"))
-        settled = await asyncio.to_thread(self._finish, planned, known, customers)
+        referenced: set[Key] = set()
+        if (reference := self.planner.kind.references) is not None and planned.reference_keys:
+            held = await journal.alookup(planned.reference_keys, kind=reference.kind)
+            referenced = set(held)
+        settled = await asyncio.to_thread(self._finish, planned, known, referenced)
         if self.settings.accept_changes and not self.settings.dry_run:
             self._accept(planned)  # on the loop: the journal's pending list is the loop's
         flight = _InFlight(planned)
@@ -535,14 +441,14 @@ class _Run:
         return NOT_SENT
 
     def _finish(
-        self, planned: PlannedChunk, known: dict[Key, Entry], customers: set[Key]
+        self, planned: PlannedChunk, known: dict[Key, Entry], referenced: set[Key]
     ) -> Counter[str]:
         """Settle what the plan can (in a thread: CPU work), and count it by status."""
-        self.planner.finish(planned, known, dry_run=self.settings.dry_run, customers=customers)
+        self.planner.finish(planned, known, dry_run=self.settings.dry_run, referenced=referenced)
         return Counter(planned.status.tolist())
 
     def _accept(self, planned: PlannedChunk) -> None:
-        """Let the journal take today's values of the chunk's changed customers (committed
+        """Let the journal take today's values of the chunk's changed records (committed
         before their results lines are written), and say so in the results."""
         for key, body in planned.changes:
             self.journal.accept(key, sent=body)
@@ -668,43 +574,11 @@ def _resent(outcome: Outcome) -> Outcome:
     return replace(outcome, error="; ".join(filter(None, (note, outcome.error))))
 
 
-class Stopper:
-    """Stops a run from outside, as Ctrl-C does: the first `stop` sends nothing more,
-    gives the requests in flight `grace` seconds, then writes every row (the rest
-    `not_sent`); a second one (or `at_once`) abandons the requests in flight and stops
-    reading at once; the rows read so far are still written.
-
-    Called on the run's event loop only (`Importer.stop` hands calls from other threads
-    over to it); a stop asked before the run can act is carried out as soon as it can.
-    The core installs no signal handlers: the CLI's call this.
-    """
-
-    def __init__(self) -> None:
-        self.at_once = False
-        self._submitter: Submitter | None = None
-        self._grace = 0.0
-        self._asked: list[tuple[bool, str]] = []
-
-    def attach(self, submitter: Submitter, *, grace: float) -> None:
-        self._submitter, self._grace = submitter, grace
-        asked, self._asked = self._asked, []
-        for at_once, why in asked:
-            self.stop(at_once=at_once, why=why)
-
-    def detach(self) -> None:
-        self._submitter = None
-
-    def stop(self, *, at_once: bool = False, why: str = "stopped") -> None:
-        submitter = self._submitter
-        if submitter is None:
-            self._asked.append((at_once, why))
-            return
-        if not at_once and not submitter.stop.is_set():
-            submitter.stop_run(
-                StopReason.INTERRUPTED, f"{why}; start the same command again to resume"
-            )
-            asyncio.get_running_loop().call_later(self._grace, submitter.interrupt_in_flight)
-        else:
-            self.at_once = True
-            submitter.stop_run(StopReason.INTERRUPTED, why)
-            submitter.interrupt_in_flight()
+def _chunks(settings: Settings, prepared: Prepared) -> Iterator[pd.DataFrame]:
+    size = settings.chunk_size or (DRY_RUN_CHUNK_SIZE if settings.dry_run else DEFAULT_CHUNK_SIZE)
+    return read_chunks(
+        prepared.source,
+        chunk_size=size,
+        limit=settings.limit,
+        first_size=None if settings.dry_run else FIRST_CHUNK_SIZE,
+    )

@@ -1,30 +1,26 @@
 """Decide, for each row of a chunk, whether it is sent: the columns, validate and plan stages.
 
-The journal answers first for every row whose key (`externalBrandId` + `externalId`)
-can be read: a customer an earlier run created (or found) is `skipped` with its id,
-whatever else today's row holds (a problem in it is noted, not counted as a row to fix),
-or `changed` when today's row would send other values than were sent then (named field
-by field; the API has no documented update, so nothing is sent). Of the other rows, one
-is not sent when it is invalid, or repeats the key of an earlier valid row of the file.
+Of the rows of a chunk, one is not sent when it is invalid, or repeats the key
+(`externalBrandId` + `externalId`) of an earlier valid row of the file. Then the journal
+answers for every row whose key can be read, and the kind says what its entry means for
+today's row (`Kind.held`: skipped, changed, sent again, or in doubt). The rest are sent,
+each with the body the kind builds from it.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from etl import kinds
-from etl.columns import ColumnMap, to_contract
-from etl.keys import Entry, Key
-from etl.outcome import UNCONFIRMED_ADVICE, Outcome, Status
-from etl.payload import Body, build_payload, encode
-from etl.records import CUSTOMERS, Kind
-from etl.validate import row_errors
-from schemas.customer import CONTRACT_FIELDS
+from affelios_import import codes
+from affelios_import.input.columns import ColumnMap, to_contract
+from affelios_import.input.validate import row_errors
+from affelios_import.keys import Entry, Key
+from affelios_import.kinds.base import Held, Kind
+from affelios_import.outcome import Outcome, Status
 
 Column = npt.NDArray[np.object_]  # one value per row of a chunk
 
@@ -63,9 +59,10 @@ class PlannedChunk:
     sends: list[Send] = field(default_factory=list)
     # The changed rows' keys and what they would send today (see --accept-changes).
     changes: list[tuple[Key, bytes]] = field(default_factory=list)
-    # Transactions: the (brand, externalCustomerId) of the rows to send, for the journal
-    # to say which customers it knows; the amount columns' text, to sum.
-    customer_keys: list[Key] = field(default_factory=list)
+    # The (brand, externalId) of the records of another kind that the rows to send name
+    # (see Kind.references), for the journal to say which it holds; the amount columns'
+    # text, to sum.
+    reference_keys: list[Key] = field(default_factory=list)
     amounts: dict[str, Column] = field(default_factory=dict)
 
     @classmethod
@@ -90,7 +87,7 @@ class PlannedChunk:
     def settle(self, position: int, outcome: Outcome) -> None:
         self.status[position] = outcome.status.value
         self.error[position] = outcome.error
-        self.error_kind[position] = outcome.kind
+        self.error_kind[position] = outcome.code
         self.affelios_id[position] = outcome.affelios_id
         self.http_status[position] = "" if outcome.http_status is None else outcome.http_status
         self.attempts[position] = outcome.attempts
@@ -148,16 +145,16 @@ class Planner:
         columns: ColumnMap,
         *,
         brand: str | None,
+        kind: Kind,
         broken: dict[int, tuple[str, str]] | None = None,
         journal_empty: bool = False,
-        kind: Kind = CUSTOMERS,
     ) -> None:
         self.kind = kind
         self._columns = columns
         self._brand = brand
         # An empty journal is not asked (see Journal.was_empty): no keys to gather.
         self._journal_empty = journal_empty
-        self._broken = broken or {}  # data row index -> (kind, why the row is broken)
+        self._broken = broken or {}  # data row index -> (code, why the row is broken)
         self._seen = SeenKeys()
 
     def check(self, raw: pd.DataFrame) -> PlannedChunk:
@@ -173,14 +170,14 @@ class Planner:
         for i, column in nul_cells:
             chunk.status[i] = Status.INVALID.value
             chunk.error[i] = f"{column} holds a NUL byte (\\x00), which no API field may; not sent"
-            chunk.error_kind[i] = kinds.item("nul_byte", column)
+            chunk.error_kind[i] = codes.item("nul_byte", column)
         if self._broken:
             at = frame.index.get_indexer(pd.Index(list(self._broken)))
-            for i, (kind, why) in zip(at.tolist(), self._broken.values(), strict=True):
+            for i, (code, why) in zip(at.tolist(), self._broken.values(), strict=True):
                 if i >= 0:
                     chunk.status[i] = Status.INVALID.value
                     chunk.error[i] = why
-                    chunk.error_kind[i] = kinds.item(kind)
+                    chunk.error_kind[i] = codes.item(code)
         brands, ids = _texts(frame, "externalBrandId"), _texts(frame, "externalId")
         valid = np.flatnonzero(chunk.status != Status.INVALID.value)
         hashes = np.fromiter(
@@ -193,16 +190,16 @@ class Planner:
             f"duplicate of row {row} (same externalBrandId and externalId); not sent"
             for row in first[repeats].tolist()
         ]
-        chunk.error_kind[valid[repeats]] = kinds.item("duplicate_row")
+        chunk.error_kind[valid[repeats]] = codes.item("duplicate_row")
         chunk.candidates = valid[~repeats]
         if not self._journal_empty:
             chunk.readable = np.flatnonzero(self._readable(frame, [i for i, _ in nul_cells]))
             at = chunk.readable
             chunk.keys = list(zip(brands[at].tolist(), ids[at].tolist(), strict=True))
-        if self.kind.at_most_once:
+        if (reference := self.kind.references) is not None:
             at = chunk.candidates
-            customers = _texts(frame, "externalCustomerId")[at].tolist()
-            chunk.customer_keys = list(zip(brands[at].tolist(), customers, strict=True))
+            named = _texts(frame, reference.field)[at].tolist()
+            chunk.reference_keys = list(zip(brands[at].tolist(), named, strict=True))
         return chunk
 
     def _readable(self, frame: pd.DataFrame, nul_rows: list[int]) -> npt.NDArray[np.bool_]:
@@ -225,63 +222,33 @@ class Planner:
         known: dict[Key, Entry],
         *,
         dry_run: bool,
-        customers: set[Key] | None = None,
+        referenced: set[Key] | None = None,
     ) -> None:
         """Settle the rows whose record the journal holds (`known`: its entries among
-        `chunk.keys`); the other candidates are `valid` in a dry run, else each gets the
-        body of its request.
-
-        A customer held is `skipped` or `changed`; one that an earlier run was sending
-        when it died is sent again (the API's 409 tells whether that run created it), and
-        flagged so its result says so. A transaction held is never sent again: `skipped`
-        when the API took it, `unconfirmed` when that was never learned. A transaction
-        whose customer (`customers`: those of `chunk.customer_keys` the journal holds)
-        this journal does not know gets a note.
-        """
-        if self.kind.at_most_once:
-            self._finish_at_most_once(chunk, known, dry_run=dry_run, customers=customers or set())
-            return
+        `chunk.keys`), as the kind says (`Kind.held`); the other candidates are `valid`
+        in a dry run, else each gets the body of its request. A row naming a record of
+        another kind (`Kind.references`) that the journal does not hold (`referenced`:
+        those of `chunk.reference_keys` it holds) gets a note."""
+        assert chunk.frame is not None
+        fields = [name for name in self.kind.fields if name in chunk.frame.columns]
+        # Whole columns as object arrays (a cell at a time, pandas takes 30 times longer),
+        # when there are bodies to build (a dry run's are only to sum).
+        bodies = bool(known) or not dry_run
+        texts = {
+            name: _texts(chunk.frame, name)
+            for name in fields
+            if bodies or name in self.kind.amounts
+        }
+        chunk.amounts = {name: texts[name] for name in self.kind.amounts if name in texts}
         keep = np.zeros(len(chunk.raw), dtype=bool)
         keep[chunk.candidates] = True
-        resent = np.zeros(len(chunk.raw), dtype=bool)
-        held: list[tuple[int, Entry]] = []  # candidates the journal holds as done
-        asked = zip(chunk.readable.tolist(), chunk.keys, strict=True) if known else iter(())
-        for position, key in asked:
-            entry = known.get(key)
-            if entry is None:
-                continue
-            if not entry.done:
-                resent[position] = keep[position]
-            elif keep[position]:
-                keep[position] = False
-                held.append((position, entry))
-            else:  # invalid today, or a repeat: the customer is done all the same
-                chunk.settle(position, _skipped(entry, today=_today(chunk, position)))
-        assert chunk.frame is not None
-        fields = [name for name in CONTRACT_FIELDS if name in chunk.frame.columns]
-        # Whole columns as object arrays (a cell at a time, pandas takes 30 times longer),
-        # when there are bodies to build.
-        texts = {name: _texts(chunk.frame, name) for name in fields if held or not dry_run}
-        # Held rows that send what was sent (the usual night), or from before the journal
-        # kept it (nothing to compare): skipped, in bulk.
-        same: list[int] = []
-        same_ids: list[str] = []
-        for position, entry in held:
-            today = build_payload({name: texts[name][position] for name in fields})
-            if entry.affelios_id and (entry.sent is None or encode(today) == entry.sent.encode()):
-                same.append(position)
-                same_ids.append(entry.affelios_id)
-            else:
-                outcome = _compared(entry, today)
-                chunk.settle(position, outcome)
-                if outcome.status is Status.CHANGED:
-                    key = (texts["externalBrandId"][position], texts["externalId"][position])
-                    chunk.changes.append((key, encode(today)))
-        chunk.status[same] = Status.SKIPPED.value
-        chunk.affelios_id[same] = same_ids
+        resent = self._settle_held(chunk, known, keep, texts)
+        notes = self._notes(chunk, referenced or set())
         positions = np.flatnonzero(keep)
         if dry_run:
             chunk.status[positions] = Status.VALID.value
+            for position in positions.tolist():
+                chunk.error[position] = notes.get(position, "")
         else:
             values = [texts[name][positions] for name in fields]
             for position, again, row in zip(
@@ -290,113 +257,69 @@ class Planner:
             ):  # fmt: skip
                 fields_of_row = dict(zip(fields, row, strict=True))
                 key = (fields_of_row["externalBrandId"], fields_of_row["externalId"])
-                body = encode(build_payload(fields_of_row))
-                chunk.sends.append(Send(position, key, body, resent=again))
+                body = self.kind.body(fields_of_row)
+                note = notes.get(position, "")
+                chunk.sends.append(Send(position, key, body, resent=again, note=note))
         chunk.frame = None
 
-    def _finish_at_most_once(
-        self, chunk: PlannedChunk, known: dict[Key, Entry], *, dry_run: bool, customers: set[Key]
-    ) -> None:
-        keep = np.zeros(len(chunk.raw), dtype=bool)
-        keep[chunk.candidates] = True
+    def _settle_held(
+        self,
+        chunk: PlannedChunk,
+        known: dict[Key, Entry],
+        keep: npt.NDArray[np.bool_],
+        texts: dict[str, Column],
+    ) -> npt.NDArray[np.bool_]:
+        """Settle the rows the journal holds, as the kind says; `keep` loses those not to
+        be sent. Which rows are sent again, flagged (an earlier run died sending them)."""
+        resent = np.zeros(len(chunk.raw), dtype=bool)
+        same: list[int] = []  # skipped, nothing to say (the usual night): in bulk
+        same_ids: list[str] = []
         asked = zip(chunk.readable.tolist(), chunk.keys, strict=True) if known else iter(())
         for position, key in asked:
-            if (entry := known.get(key)) is not None:
-                keep[position] = False
-                chunk.settle(position, _sent_before(entry))
-        assert chunk.frame is not None
-        frame, kind = chunk.frame, self.kind
-        fields = [name for name in kind.fields if name in frame.columns]
-        chunk.amounts = {
-            name: _texts(frame, name) for name in kind.amounts if name in frame.columns
-        }
-        unknown = {
-            position: f"customer {customer!r} of brand {brand!r} is not in this journal "
-            "(it may have been registered another way)"
-            for position, (brand, customer) in zip(
-                chunk.candidates.tolist(), chunk.customer_keys, strict=True
+            if (entry := known.get(key)) is None:
+                continue
+            candidate = bool(keep[position])
+            today = self._body(texts, position) if candidate else None
+            problem = "" if candidate else _today(chunk, position)
+            decision = self.kind.held(entry, today=today, problem=problem)
+            if decision is Held.AS_IS:
+                continue
+            if decision is Held.RESEND:
+                resent[position] = candidate
+                continue
+            keep[position] = False
+            if decision is Held.SAME:
+                same.append(position)
+                same_ids.append(entry.affelios_id or "")
+                continue
+            chunk.settle(position, decision)
+            if decision.status is Status.CHANGED and today is not None:
+                chunk.changes.append((key, today))
+        chunk.status[same] = Status.SKIPPED.value
+        chunk.affelios_id[same] = same_ids
+        return resent
+
+    def _body(self, texts: dict[str, Column], position: int) -> bytes:
+        return self.kind.body({name: column[position] for name, column in texts.items()})
+
+    def _notes(self, chunk: PlannedChunk, referenced: set[Key]) -> dict[int, str]:
+        """The candidates naming a record of another kind that the journal does not hold,
+        and what their results line says of it."""
+        reference = self.kind.references
+        if reference is None:
+            return {}
+        return {
+            position: reference.note(brand, external_id)
+            for position, (brand, external_id) in zip(
+                chunk.candidates.tolist(), chunk.reference_keys, strict=True
             )
-            if (brand, customer) not in customers
+            if (brand, external_id) not in referenced
         }
-        positions = np.flatnonzero(keep)
-        if dry_run:
-            chunk.status[positions] = Status.VALID.value
-            for position in positions.tolist():
-                chunk.error[position] = unknown.get(position, "")
-        else:
-            values = [_texts(frame, name)[positions] for name in fields]
-            for position, row in zip(positions.tolist(), zip(*values, strict=True), strict=True):
-                fields_of_row = dict(zip(fields, row, strict=True))
-                key = (fields_of_row["externalBrandId"], fields_of_row["externalId"])
-                body = kind.body(fields_of_row)
-                chunk.sends.append(Send(position, key, body, note=unknown.get(position, "")))
-        chunk.frame = None
-
-
-def _sent_before(entry: Entry) -> Outcome:
-    """A transaction the journal holds: never sent again."""
-    when = f" on {entry.first_recorded_at[:10]}" if entry.first_recorded_at else ""
-    if entry.status in (Status.ACCEPTED, Status.CREATED, Status.EXISTS):
-        return Outcome(
-            status=Status.SKIPPED,
-            affelios_id=entry.affelios_id or "",
-            error=f"sent{when}: the API {entry.status} it",
-        )
-    return Outcome(
-        status=Status.UNCONFIRMED,
-        error=f"an earlier run was sending it{when} and never learned whether the API took it; "
-        f"{UNCONFIRMED_ADVICE}",
-        kind=kinds.item("unconfirmed_earlier"),
-    )
 
 
 def _today(chunk: PlannedChunk, position: int) -> str:
-    """What is wrong with today's row, as a note on a customer already imported."""
+    """What is wrong with today's row, as a note on a record already imported."""
     error = str(chunk.error[position])
     if str(chunk.error_kind[position]).startswith("duplicate_row"):
         return f"today's row is a {error.removesuffix('; not sent')}"
     return f"today's row has {error}"
-
-
-def _imported(entry: Entry) -> str:
-    return f"imported {entry.first_recorded_at[:10]}" if entry.first_recorded_at else "imported"
-
-
-def _skipped(entry: Entry, *, today: str = "") -> Outcome:
-    notes = [_imported(entry) if today else "", today]
-    if not entry.affelios_id:
-        notes.insert(0, "already existed; its id is not known")
-    return Outcome(
-        status=Status.SKIPPED,
-        affelios_id=entry.affelios_id or "",
-        error="; ".join(filter(None, notes)),
-    )
-
-
-def _compared(entry: Entry, body: Body) -> Outcome:
-    """`skipped`, or `changed` when `body` is not what was sent for the customer (an
-    entry from before the journal kept it has nothing to compare: skipped)."""
-    if entry.sent is None or encode(body) == entry.sent.encode():
-        return _skipped(entry)
-    before = json.loads(entry.sent)
-    if before == body:  # the same values, written another way
-        return _skipped(entry)
-    changes = [
-        f"{name}: {_shown(before.get(name))} → {_shown(body.get(name))}"
-        for name in CONTRACT_FIELDS
-        if before.get(name) != body.get(name)
-    ]
-    return Outcome(
-        status=Status.CHANGED,
-        affelios_id=entry.affelios_id or "",
-        error=f"{_imported(entry)}; changed since: {'; '.join(changes)}; not sent (the API "
-        "has no update: change it in Affelios, see the README)",
-    )
-
-
-def _shown(value: object) -> str:
-    if value is None:
-        return "''"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from etl.errors import SetupError
+from affelios_import.errors import SetupError
 
 BLANKED = "[key]"
 

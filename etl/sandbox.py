@@ -56,7 +56,9 @@ HOST = "127.0.0.1"
 
 def contract_schema(name: str) -> dict[str, Any]:
     """A schema from the contract's `components/schemas`."""
-    spec = yaml.safe_load(files("schemas").joinpath("openapi.yaml").read_text(encoding="utf-8"))
+    spec = yaml.safe_load(
+        files("affelios_import.schemas").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    )
     schema: dict[str, Any] = spec["components"]["schemas"][name]
     return schema
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from etl.config import DEFAULT_BASE_URL, ImportConfig
-
-CUSTOMER_PATH = "/api/v1/customer"
-__all__ = ["CUSTOMER_PATH", "DEFAULT_BASE_URL", "Settings"]
+from affelios_import.config import ImportConfig
 
 
 @dataclass(frozen=True, kw_only=True)

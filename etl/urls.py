@@ -12,7 +12,7 @@ import ipaddress
 import posixpath
 from urllib.parse import urlsplit, urlunsplit
 
-from etl.errors import SetupError
+from affelios_import.errors import SetupError
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

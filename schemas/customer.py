@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-import pandera.pandas as pa
+if TYPE_CHECKING:  # imported where used: the fields are read without pandas (see kinds)
+    import pandas as pd
+    import pandera.pandas as pa
 
 REQUIRED_FIELDS: tuple[str, ...] = ("externalId", "externalBrandId", "registrationDate")
 STRING_FIELDS: tuple[str, ...] = (
@@ -69,6 +70,9 @@ def zulu(s: pd.Series) -> pd.Series:
     2262: the few values it refuses are asked again of Python's dates, so that
     0001-01-01 and 9999-12-31 are real and 2025-02-30 is not.
     """
+    import numpy as np
+    import pandas as pd
+
     shaped = s.str.fullmatch(ZULU_PATTERN)
     real = pd.to_datetime(s.where(shaped), format="ISO8601", utc=True, errors="coerce").notna()
     unsure = shaped & ~real
@@ -89,6 +93,8 @@ def text_columns(
     present, the date a real Zulu timestamp, and with `brand`, every row's
     `externalBrandId` exactly that brand (the caller has already filled empty ones with
     it), so no row lands on another brand."""
+    import pandera.pandas as pa
+
     columns: dict[str, pa.Column] = {}
     for name in fields:
         checks = []
@@ -110,6 +116,8 @@ def text_columns(
 @lru_cache(maxsize=8)
 def customer_schema(brand: str | None) -> pa.DataFrameSchema:
     """The schema of a chunk whose columns carry contract names (see text_columns)."""
+    import pandera.pandas as pa
+
     columns = text_columns(
         STRING_FIELDS, required=REQUIRED_FIELDS, date_field="registrationDate", brand=brand
     )

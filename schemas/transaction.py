@@ -10,11 +10,13 @@ numbers written with a point, sent as JSON numbers of exactly the written value.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import pandera.pandas as pa
+if TYPE_CHECKING:
+    import pandas as pd
+    import pandera.pandas as pa
 
-from schemas.customer import TEXT, present, text_columns
+from .customer import TEXT, present, text_columns
 
 REQUIRED_FIELDS: tuple[str, ...] = (
     "externalId",
@@ -61,6 +63,8 @@ def amount_or_empty(s: pd.Series) -> pd.Series:
 @lru_cache(maxsize=8)
 def transaction_schema(brand: str | None) -> pa.DataFrameSchema:
     """The schema of a chunk whose columns carry contract names (see text_columns)."""
+    import pandera.pandas as pa
+
     columns = text_columns(
         STRING_FIELDS, required=REQUIRED_FIELDS, date_field="transactionDate", brand=brand
     )

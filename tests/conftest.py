@@ -4,14 +4,17 @@ import csv
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
-from etl.sandbox import Faults, Sandbox, serve_in_thread
+from affelios_import import Importer, Progress, RunResult
+from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
+from affelios_import.settings import Settings
 
 API_KEY = "test-key-6f1d0c2a9e"
 HEADER = ("externalId", "externalBrandId", "registrationDate", "clickKey", "username")
@@ -67,10 +70,28 @@ def run_cli(
     if api_key is not None:
         env["AFFELIOS_API_KEY"] = api_key
     return subprocess.run(
-        [sys.executable, "-m", "etl", *map(str, args)],
+        [sys.executable, "-m", "affelios_import", *map(str, args)],
         capture_output=True,
         text=True,
         env=env,
         cwd=cwd,
         timeout=120,
+    )
+
+
+def run(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> RunResult:
+    """A run through the front door, as a Python caller makes it: `settings` is the
+    `ImportConfig`, with the files of the run."""
+    importer = Importer(settings, transport=transport, progress=progress)
+    return importer.run(
+        settings.input,
+        out=settings.out,
+        errors_out=settings.errors_out,
+        summary_json=settings.summary_json,
+        report_html=settings.report_html,
     )

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from aiohttp import web
 
-from etl.sandbox import serve_app_in_thread
+from affelios_import.sandbox import serve_app_in_thread
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -13,15 +13,15 @@ from types import FrameType
 
 import pytest
 
-import etl
-from etl import ConfigError, ImportConfig, Importer, RunResult, Status, StopReason
+import affelios_import
+from affelios_import import ConfigError, ImportConfig, Importer, RunResult, Status, StopReason
 from tests.conftest import API_KEY, RunningSandbox, good_rows, read_results, write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_exported_names_are_locked() -> None:
-    assert etl.__all__ == [
+    assert affelios_import.__all__ == [
         "AffeliosImportError",
         "ConfigError",
         "ImportConfig",
@@ -37,11 +37,11 @@ def test_the_exported_names_are_locked() -> None:
         "StopReason",
         "__version__",
     ]
-    for name in etl.__all__:
-        assert getattr(etl, name) is not None
+    for name in affelios_import.__all__:
+        assert getattr(affelios_import, name) is not None
     assert (ROOT / "etl" / "py.typed").exists()
     with pytest.raises(AttributeError):
-        etl.Nothing  # noqa: B018
+        affelios_import.Nothing  # noqa: B018
 
 
 def config(sandbox: RunningSandbox, tmp_path: Path, **more: object) -> ImportConfig:
@@ -73,7 +73,7 @@ def test_a_script_imports_and_gets_counts(sandbox: RunningSandbox, tmp_path: Pat
 def test_run_sends_on_uvloop(sandbox: RunningSandbox, tmp_path: Path) -> None:
     loops: set[str] = set()
 
-    def progress(state: etl.Progress) -> None:
+    def progress(state: affelios_import.Progress) -> None:
         loops.add(type(asyncio.get_running_loop()).__module__)
 
     source = write_csv(tmp_path / "c.csv", good_rows(5))
@@ -126,7 +126,7 @@ def test_the_callers_signal_handlers_stay_theirs(sandbox: RunningSandbox, tmp_pa
 def test_stop_from_another_thread_stops_the_run_and_accounts_for_every_row(
     tmp_path: Path,
 ) -> None:
-    from etl.sandbox import Faults, Sandbox, serve_in_thread
+    from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
 
     server = Sandbox(api_key=API_KEY, faults=Faults(latency_ms=50))
     source = write_csv(tmp_path / "c.csv", good_rows(2000))
@@ -186,7 +186,10 @@ def test_the_plan_does_not_load_the_journal() -> None:
     import subprocess
     import sys
 
-    code = "import sys, etl.plan; print('etl.journal' in sys.modules, 'sqlite3' in sys.modules)"
+    code = (
+        "import sys, affelios_import.plan;"
+        "print('affelios_import.journal' in sys.modules, 'sqlite3' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["False", "False"], done.stderr
 
@@ -194,8 +197,8 @@ def test_the_plan_does_not_load_the_journal() -> None:
 def test_progress_is_told_before_the_first_request_then_often_within_a_chunk(
     tmp_path: Path,
 ) -> None:
-    from etl import Progress
-    from etl.sandbox import Faults, Sandbox, serve_in_thread
+    from affelios_import import Progress
+    from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
 
     server = Sandbox(api_key=API_KEY, faults=Faults(latency_ms=50))
     seen: list[tuple[Progress, int]] = []

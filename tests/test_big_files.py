@@ -12,7 +12,7 @@ from tests.conftest import read_results
 # Runs the command in a child and prints the child's peak RSS (KiB) on the last line.
 MEASURE = (
     "import resource, subprocess, sys\n"
-    "subprocess.run([sys.executable, '-m', 'etl', *sys.argv[1:]], check=False)\n"
+    "subprocess.run([sys.executable, '-m', 'affelios_import', *sys.argv[1:]], check=False)\n"
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
 )
 
@@ -60,7 +60,7 @@ def test_a_results_workbook_is_refused_before_anything_when_the_rows_do_not_fit(
         f.writelines(f"C{i},b,2025-06-28T19:29:48Z\n" for i in range(1_048_576))
     out = tmp_path / "results.xlsx"
     done = subprocess.run(
-        [sys.executable, "-m", "etl", str(source), "--dry-run", "--journal", ":memory:",
+        [sys.executable, "-m", "affelios_import", str(source), "--dry-run", "--journal", ":memory:",
          "-o", str(out)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from etl import __version__
-from etl.cli import main
-from etl.errors import SetupError
-from etl.urls import check as check_base_url
+from affelios_import.cli.main import main
+from affelios_import.errors import SetupError
+from affelios_import.urls import check as check_base_url
+from affelios_import.version import __version__
 from tests.conftest import good_rows, read_results, write_csv
 
 
@@ -172,7 +172,7 @@ def test_limit_tries_the_first_rows_only(runner: CliRunner, tmp_path: Path) -> N
 def test_dated_names_for_outputs(runner: CliRunner, tmp_path: Path) -> None:
     from datetime import datetime
 
-    from etl.cli import expand
+    from affelios_import.cli.main import expand
 
     when = datetime(2026, 11, 25, 2, 30, 5)
     assert expand(Path("results/{date}-{time}.csv"), now=when) == Path(
@@ -249,7 +249,8 @@ def test_shell_completion_is_built_in(tmp_path: Path) -> None:
 
     env = os.environ | {"_AFFELIOS_IMPORT_COMPLETE": "bash_source"}
     done = subprocess.run(
-        [sys.executable, "-c", "from etl.cli import main; main(prog_name='affelios-import')"],
+        [sys.executable, "-c",
+         "from affelios_import.cli.main import main; main(prog_name='affelios-import')"],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0

@@ -3,13 +3,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from etl.columns import parse_mapping, resolve, to_contract
-from etl.errors import InputError
+from affelios_import.errors import InputError
+from affelios_import.input.columns import parse_mapping, resolve, to_contract
+from affelios_import.kinds import get
+
+CUSTOMERS = get("customers")
 
 
 def test_headers_match_regardless_of_case_spaces_and_separators() -> None:
     header = ["External ID", "external_brand_id", "REGISTRATIONDATE", "Click Key", "notes"]
-    columns = resolve(header, brand=None, source="f.csv")
+    columns = resolve(header, brand=None, source="f.csv", kind=CUSTOMERS)
     assert columns.to_field == {
         "External ID": "externalId",
         "external_brand_id": "externalBrandId",
@@ -22,7 +25,7 @@ def test_headers_match_regardless_of_case_spaces_and_separators() -> None:
 def test_clickkey_and_clickid_together_are_refused() -> None:
     header = ["externalId", "externalBrandId", "registrationDate", "clickId", "clickKey"]
     with pytest.raises(InputError) as caught:
-        resolve(header, brand=None, source="f.csv")
+        resolve(header, brand=None, source="f.csv", kind=CUSTOMERS)
     assert (
         str(caught.value)
         == "f.csv: columns 'clickId' (#4), 'clickKey' (#5) all mean clickId; keep one of them, "
@@ -32,7 +35,7 @@ def test_clickkey_and_clickid_together_are_refused() -> None:
 
 def test_a_missing_required_column_lists_what_was_found_and_expected() -> None:
     with pytest.raises(InputError) as caught:
-        resolve(["externalId", "name"], brand=None, source="f.csv")
+        resolve(["externalId", "name"], brand=None, source="f.csv", kind=CUSTOMERS)
     assert str(caught.value) == (
         "f.csv: no column for externalBrandId, registrationDate (or give --brand); "
         "columns found: externalId, name; "
@@ -43,11 +46,11 @@ def test_a_missing_required_column_lists_what_was_found_and_expected() -> None:
 def test_brand_fills_empty_brands_and_stands_in_for_a_missing_column() -> None:
     raw = pd.DataFrame({"externalId": ["1", "2"], "externalBrandId": ["", "other"]})
     raw["registrationDate"] = "2025-06-28T19:29:48Z"
-    columns = resolve(list(raw.columns), brand="x", source="f.csv")
+    columns = resolve(list(raw.columns), brand="x", source="f.csv", kind=CUSTOMERS)
     assert list(to_contract(raw, columns, brand="x")["externalBrandId"]) == ["x", "other"]
 
     no_brand = raw.drop(columns="externalBrandId")
-    columns = resolve(list(no_brand.columns), brand="x", source="f.csv")
+    columns = resolve(list(no_brand.columns), brand="x", source="f.csv", kind=CUSTOMERS)
     assert list(to_contract(no_brand, columns, brand="x")["externalBrandId"]) == ["x", "x"]
     assert "externalBrandId" not in no_brand.columns  # the original rows are untouched
 
@@ -55,14 +58,16 @@ def test_brand_fills_empty_brands_and_stands_in_for_a_missing_column() -> None:
 def test_a_repeated_header_name_is_told_apart_by_position() -> None:
     header = ["externalId", "externalBrandId", "registrationDate", "externalId"]
     with pytest.raises(InputError) as caught:
-        resolve(header, brand=None, source="f.csv")
+        resolve(header, brand=None, source="f.csv", kind=CUSTOMERS)
     assert str(caught.value) == (
         "f.csv: columns 'externalId' (#1), 'externalId' (#4) all mean externalId; "
         "keep one of them, or leave one out with --map '#4=-'"
     )
     with pytest.raises(InputError, match=r"which is the name of columns #1 and #4; name one"):
-        resolve(header, brand=None, source="f.csv", mapping={"externalId": "-"})
-    columns = resolve(header, brand=None, source="f.csv", mapping=parse_mapping(["#4=-"]))
+        resolve(header, brand=None, source="f.csv", kind=CUSTOMERS, mapping={"externalId": "-"})
+    columns = resolve(
+        header, brand=None, source="f.csv", kind=CUSTOMERS, mapping=parse_mapping(["#4=-"])
+    )
     assert columns.to_field == {
         "externalId": "externalId",
         "externalBrandId": "externalBrandId",
@@ -75,18 +80,22 @@ def test_map_names_columns_with_equals_signs_and_surrounding_spaces() -> None:
     header = ["id=key", " Brand ", "registrationDate"]
     mapping = parse_mapping(["id=key=externalId", "Brand=externalBrandId"])
     assert mapping == {"id=key": "externalId", "Brand": "externalBrandId"}
-    columns = resolve(header, brand=None, source="f.csv", mapping=mapping)
+    columns = resolve(header, brand=None, source="f.csv", kind=CUSTOMERS, mapping=mapping)
     assert columns.to_field == {
         "id=key": "externalId",
         " Brand ": "externalBrandId",
         "registrationDate": "registrationDate",
     }
     exact = resolve(
-        header, brand=None, source="f.csv", mapping=mapping | {" Brand ": "externalBrandId"}
+        header,
+        brand=None,
+        source="f.csv",
+        kind=CUSTOMERS,
+        mapping=mapping | {" Brand ": "externalBrandId"},
     )
     assert exact.to_field[" Brand "] == "externalBrandId"
     with pytest.raises(InputError, match="names column #9 but the file has 3 columns"):
-        resolve(header, brand=None, source="f.csv", mapping={"#9": "clickId"})
+        resolve(header, brand=None, source="f.csv", kind=CUSTOMERS, mapping={"#9": "clickId"})
 
 
 BASE = ["externalId", "externalBrandId", "registrationDate"]
@@ -106,24 +115,26 @@ BASE = ["externalId", "externalBrandId", "registrationDate"]
 )
 def test_a_column_a_reader_takes_for_a_field_is_not_left_unsent(column: str, field: str) -> None:
     with pytest.raises(InputError) as caught:
-        resolve([*BASE, column], brand="b", source="f.csv")
+        resolve([*BASE, column], brand="b", source="f.csv", kind=CUSTOMERS)
     assert str(caught.value) == (
         f"f.csv: column {column!r} (#4) looks like an API field but is sent nowhere; nothing "
         f"was sent. Say what it is: --map '{column}={field}' (or another field), or leave it "
         f"out: --map '{column}=-'"
     )
     # Either way out works.
-    assert resolve([*BASE, column], brand="b", source="f", mapping={column: "-"}).unused == [column]
+    assert resolve(
+        [*BASE, column], brand="b", source="f", kind=CUSTOMERS, mapping={column: "-"}
+    ).unused == [column]
 
 
 @pytest.mark.parametrize("column", ["signup_channel", "registration_ip", "notes", "Country Name"])
 def test_other_columns_are_kept_and_not_sent(column: str) -> None:
-    assert resolve([*BASE, column], brand=None, source="f.csv").unused == [column]
+    assert resolve([*BASE, column], brand=None, source="f.csv", kind=CUSTOMERS).unused == [column]
 
 
 def test_the_mapping_is_described_in_one_line() -> None:
     header = ["External ID", "Registration Date", "Shop", "Click Key", "note"]
-    columns = resolve(header, brand="casino-x", source="f", mapping={"Shop": "-"})
+    columns = resolve(header, brand="casino-x", source="f", kind=CUSTOMERS, mapping={"Shop": "-"})
     assert columns.describe(brand="casino-x") == (
         "columns: 'External ID' → externalId, 'Registration Date' → registrationDate, "
         "'Click Key' → clickId; not sent: Shop, note; externalBrandId: --brand casino-x"

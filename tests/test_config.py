@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from etl.config import ImportConfig
-from etl.errors import ConfigError, SetupError
+from affelios_import.config import ImportConfig
+from affelios_import.errors import ConfigError, SetupError
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.sandbox import Faults, Sandbox, serve_in_thread
+from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
 from tests.conftest import (
     API_KEY,
     RunningSandbox,
@@ -197,7 +197,7 @@ def test_two_runs_at_once_on_one_journal_never_both_send(tmp_path: Path, name: s
     elif name == "hard link":
         os.link(journal, other)
     with serve_in_thread(server) as url:
-        args = [sys.executable, "-m", "etl", str(source), "--base-url", url]
+        args = [sys.executable, "-m", "affelios_import", str(source), "--base-url", url]
         first = subprocess.Popen(
             [*args, "--journal", str(journal), "--concurrency", "4"],
             env=os.environ | {"AFFELIOS_API_KEY": API_KEY},

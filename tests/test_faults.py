@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from etl.sandbox import Faults, Sandbox, serve_in_thread
+from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
 from tests.conftest import API_KEY, good_rows, read_results, run_cli, write_csv
 
 RESENT = "an earlier run was sending this row and never learned whether it was created"
@@ -39,7 +39,7 @@ def assert_each_customer_once(server: Sandbox, results: list[dict[str, str]]) ->
 def start(args: list[str | Path]) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AFFELIOS_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "etl", *map(str, args)],
+        [sys.executable, "-m", "affelios_import", *map(str, args)],
         env=env | {"AFFELIOS_API_KEY": API_KEY},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -288,8 +288,8 @@ def test_a_file_cut_short_while_it_is_read_stops_with_every_row_accounted_for(
 ) -> None:
     import httpx
 
-    from etl.pipeline import run
-    from etl.settings import Settings
+    from affelios_import.settings import Settings
+    from tests.conftest import run
 
     source = write_csv(tmp_path / "c.csv", good_rows(60_000))
     data = source.read_bytes()
@@ -319,7 +319,7 @@ def test_a_file_cut_short_while_it_is_read_stops_with_every_row_accounted_for(
     assert {r["status"] for r in results} == {"created"}
     assert summary.exit_code == 3
     assert summary.rows_missing == 60_000 - whole_rows
-    assert summary.stop_reason == (
+    assert summary.stop_detail == (
         f"{source}: the file ended before the 60,000 rows it had when it was checked (was it "
         f"changed while it was read?); rows from {whole_rows + 1} on were not read"
     )

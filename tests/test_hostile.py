@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
-from etl.cli import main
+from affelios_import.cli.main import main
 from tests.conftest import API_KEY, good_rows, read_results, write_csv
 from tests.hostile import answer, serve
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from etl.cli import CONFIG_KEYS, main
+from affelios_import.cli.config_file import CONFIG_KEYS
+from affelios_import.cli.main import main
 from tests.conftest import API_KEY, RunningSandbox, good_rows, read_results, run_cli, write_csv
 
 WINDOWS_EXPORT = (
@@ -137,7 +138,7 @@ def test_config_file_mistakes_are_usage_errors(runner: CliRunner, tmp_path: Path
 def test_standard_input_is_read_and_results_go_to_the_current_folder(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AFFELIOS_")}
     done = subprocess.run(
-        [sys.executable, "-m", "etl", "-", "--dry-run", "--brand", "b"],
+        [sys.executable, "-m", "affelios_import", "-", "--dry-run", "--brand", "b"],
         input="externalId\tregistrationDate\nC1\t2025-06-28T19:29:48Z\n",
         capture_output=True,
         text=True,

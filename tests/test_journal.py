@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from etl.errors import SetupError
-from etl.journal import Journal
-from etl.keys import Entry, Key
+from affelios_import.errors import SetupError
+from affelios_import.journal import Journal, queries
+from affelios_import.keys import Entry, Key
 
 
 def brief(found: dict[Key, Entry]) -> dict[Key, tuple[str, str | None]]:
@@ -21,25 +21,25 @@ def brief(found: dict[Key, Entry]) -> dict[Key, tuple[str, str | None]]:
 
 def test_records_are_found_after_flush_and_per_base_url(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
-    journal = Journal.open(path, base_url="https://a")
+    journal = Journal.open(path, base_url="https://a", kind="customers")
     journal.record(("b", "1"), affelios_id="id1", status="created")
     journal.record(("b", "2"), affelios_id=None, status="exists")
     journal.close()
-    again = Journal.open(path, base_url="https://a")
+    again = Journal.open(path, base_url="https://a", kind="customers")
     keys = [("b", "1"), ("b", "2"), ("b", "3"), ("c", "1")]
     assert brief(again.lookup(keys)) == {
         ("b", "1"): ("created", "id1"),
         ("b", "2"): ("exists", None),
     }
     again.close()
-    other = Journal.open(path, base_url="https://other")
+    other = Journal.open(path, base_url="https://other", kind="customers")
     assert other.lookup(keys) == {}
     other.close()
 
 
 def test_entries_are_stamped_in_utc_to_the_millisecond(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
-    journal = Journal.open(path, base_url="u")
+    journal = Journal.open(path, base_url="u", kind="customers")
     before = datetime.now(UTC)
     journal.record(("b", "1"), affelios_id="id1", status="created")
     journal.close()
@@ -52,7 +52,7 @@ def test_entries_are_stamped_in_utc_to_the_millisecond(tmp_path: Path) -> None:
 
 
 def test_lookup_works_across_batches(tmp_path: Path) -> None:
-    journal = Journal.open(tmp_path / "j.db", base_url="u")
+    journal = Journal.open(tmp_path / "j.db", base_url="u", kind="customers")
     for i in range(1234):
         journal.record(("b", str(i)), affelios_id=f"id{i}", status="created")
     journal.flush()
@@ -64,25 +64,26 @@ def test_lookup_works_across_batches(tmp_path: Path) -> None:
 
 def test_a_second_run_on_the_same_journal_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
-    first = Journal.open(path, base_url="u")
+    first = Journal.open(path, base_url="u", kind="customers")
     # The lock is per open file, so even this same process is refused a second time.
     with pytest.raises(SetupError, match=r"is in use by another affelios-import run \(pid \d+\)"):
-        Journal.open(path, base_url="u")
+        Journal.open(path, base_url="u", kind="customers")
     # Another process is refused too, and a dry run (read only) is not.
     code = (
-        "import sys; from etl.journal import Journal; from etl.errors import SetupError\n"
-        f"try: Journal.open({str(path)!r}, base_url='u')\n"
+        "import sys; from affelios_import.journal import Journal\n"
+        "from affelios_import.errors import SetupError\n"
+        f"try: Journal.open({str(path)!r}, base_url='u', kind='customers')\n"
         "except SetupError as e: print(e); sys.exit(7)"
     )
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert other.returncode == 7, other.stderr
-    Journal.open(path, base_url="u", read_only=True).close()
+    Journal.open(path, base_url="u", kind="customers", read_only=True).close()
     first.close()
-    Journal.open(path, base_url="u").close()  # free again
+    Journal.open(path, base_url="u", kind="customers").close()  # free again
 
 
 def test_a_dry_run_never_creates_the_journal(tmp_path: Path) -> None:
-    journal = Journal.open(tmp_path / "j.db", base_url="u", read_only=True)
+    journal = Journal.open(tmp_path / "j.db", base_url="u", kind="customers", read_only=True)
     assert journal.lookup([("b", "1")]) == {}
     journal.close()
     assert list(tmp_path.iterdir()) == []
@@ -90,14 +91,14 @@ def test_a_dry_run_never_creates_the_journal(tmp_path: Path) -> None:
 
 def test_the_lock_follows_the_file_through_symbolic_and_hard_links(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
-    first = Journal.open(path, base_url="u")
+    first = Journal.open(path, base_url="u", kind="customers")
     (tmp_path / "soft.db").symlink_to(path)
     os.link(path, tmp_path / "hard.db")
     for name in ("soft.db", "hard.db"):
         with pytest.raises(SetupError, match=r"is in use by another affelios-import run"):
-            Journal.open(tmp_path / name, base_url="u")
+            Journal.open(tmp_path / name, base_url="u", kind="customers")
     first.close()
-    Journal.open(tmp_path / "hard.db", base_url="u").close()  # free again
+    Journal.open(tmp_path / "hard.db", base_url="u", kind="customers").close()  # free again
 
 
 def legacy_journal(path: Path, rows: list[tuple[str, str, str, str, str]]) -> None:
@@ -126,17 +127,17 @@ def test_one_api_under_every_spelling_of_its_url_and_old_journals_still_work(
         ],
     )
     # A dry run reads an old journal as it is, without rewriting it.
-    dry = Journal.open(path, base_url="http://localhost:8080", read_only=True)
+    dry = Journal.open(path, base_url="http://localhost:8080", kind="customers", read_only=True)
     assert brief(dry.lookup([("b", "1")])) == {("b", "1"): ("created", "id1")}
     dry.close()
-    journal = Journal.open(path, base_url="http://localhost:8080/")
+    journal = Journal.open(path, base_url="http://localhost:8080/", kind="customers")
     assert brief(journal.lookup([("b", "1")])) == {("b", "1"): ("created", "id1")}
     journal.close()
     with sqlite3.connect(path) as db:
         urls = sorted(url for (url,) in db.execute("SELECT base_url FROM customers"))
     db.close()
     assert urls == ["http://localhost:8080", "https://api.test", "https://other.test"]
-    again = Journal.open(path, base_url="https://user:pw@Api.Test/")
+    again = Journal.open(path, base_url="https://user:pw@Api.Test/", kind="customers")
     assert brief(again.lookup([("b", "2")])) == {("b", "2"): ("created", "id2")}
     again.record(("b", "4"), affelios_id="id4", status="created")
     again.close()
@@ -151,14 +152,14 @@ def test_another_programs_sqlite_file_is_refused_and_left_as_it_was(tmp_path: Pa
     before = path.read_bytes()
     for read_only in (False, True):
         with pytest.raises(SetupError, match=r"not a journal of affelios-import.*users"):
-            Journal.open(path, base_url="u", read_only=read_only)
+            Journal.open(path, base_url="u", kind="customers", read_only=read_only)
     assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize("read_only", [False, True])
 def test_a_damaged_journal_is_refused_with_one_line(tmp_path: Path, read_only: bool) -> None:
     path = tmp_path / "j.db"
-    journal = Journal.open(path, base_url="u")
+    journal = Journal.open(path, base_url="u", kind="customers")
     for i in range(5000):
         journal.record(("brand", f"customer-{i:06d}"), affelios_id=f"id{i}", status="created")
     journal.close()
@@ -166,7 +167,7 @@ def test_a_damaged_journal_is_refused_with_one_line(tmp_path: Path, read_only: b
     data[8192 : 8192 + 3000] = bytes(range(256)) * 11 + bytes(184)  # garble pages 3 and 4
     path.write_bytes(bytes(data))
     with pytest.raises(SetupError, match=r"^journal .*: not a readable journal \(") as caught:
-        Journal.open(path, base_url="u", read_only=read_only)
+        Journal.open(path, base_url="u", kind="customers", read_only=read_only)
     assert "\n" not in str(caught.value)
 
 
@@ -174,20 +175,20 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     path.write_text("externalId,externalBrandId\n1,b\n")
     with pytest.raises(SetupError, match="not a readable journal"):
-        Journal.open(path, base_url="u")
+        Journal.open(path, base_url="u", kind="customers")
     assert path.read_text() == "externalId,externalBrandId\n1,b\n"
 
 
 def test_an_old_journal_is_migrated_and_keeps_what_was_sent_from_now_on(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     legacy_journal(path, [("https://a", "b", "1", "id1", "created")])
-    journal = Journal.open(path, base_url="https://a")
+    journal = Journal.open(path, base_url="https://a", kind="customers")
     journal.record(("b", "2"), affelios_id="id2", status="created", sent=b'{"externalId":"2"}')
     journal.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (1,)
     db.close()
-    again = Journal.open(path, base_url="https://a", read_only=True)
+    again = Journal.open(path, base_url="https://a", kind="customers", read_only=True)
     found = again.lookup([("b", "1"), ("b", "2")])
     again.close()
     # From before the migration: its first record is its only one; nothing to compare.
@@ -197,8 +198,8 @@ def test_an_old_journal_is_migrated_and_keeps_what_was_sent_from_now_on(tmp_path
 
 
 def test_the_first_record_stays_the_first(tmp_path: Path) -> None:
-    journal = Journal.open(tmp_path / "j.db", base_url="u")
-    journal._db.execute(
+    journal = Journal.open(tmp_path / "j.db", base_url="u", kind="customers")
+    journal.db.execute(
         "INSERT INTO customers VALUES (?,'b','1',NULL,'sending','2026-01-02T00:00:00Z',"
         "'2026-01-02T00:00:00Z',NULL)",
         (journal._base_url,),
@@ -212,13 +213,13 @@ def test_the_first_record_stays_the_first(tmp_path: Path) -> None:
 
 def test_a_journal_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
-    Journal.open(path, base_url="u").close()
+    Journal.open(path, base_url="u", kind="customers").close()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version=7")
     db.close()
     for read_only in (False, True):
         with pytest.raises(SetupError, match="written by a newer affelios-import"):
-            Journal.open(path, base_url="u", read_only=read_only)
+            Journal.open(path, base_url="u", kind="customers", read_only=read_only)
 
 
 def test_a_migration_cut_short_is_taken_up_again(tmp_path: Path) -> None:
@@ -227,10 +228,10 @@ def test_a_migration_cut_short_is_taken_up_again(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:  # the first column added, then the process died
         db.execute("ALTER TABLE customers ADD COLUMN first_recorded_at TEXT")
     db.close()
-    dry = Journal.open(path, base_url="https://a", read_only=True)
+    dry = Journal.open(path, base_url="https://a", kind="customers", read_only=True)
     assert brief(dry.lookup([("b", "1")])) == {("b", "1"): ("created", "id1")}
     dry.close()
-    journal = Journal.open(path, base_url="https://a")
+    journal = Journal.open(path, base_url="https://a", kind="customers")
     (entry,) = journal.lookup([("b", "1")]).values()
     journal.close()
     assert entry == Entry("created", "id1", "2026-01-01T00:00:00Z", None)
@@ -240,12 +241,12 @@ def test_transactions_have_a_table_of_their_own_and_an_older_journal_holds_none(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "j.db"
-    customers = Journal.open(path, base_url="https://api.test")
+    customers = Journal.open(path, base_url="https://api.test", kind="customers")
     customers.record(("b", "X1"), affelios_id="c1", status="created")
     customers.close()
-    transactions = Journal.open(path, base_url="https://api.test", table="transactions")
+    transactions = Journal.open(path, base_url="https://api.test", kind="transactions")
     assert transactions.lookup([("b", "X1")]) == {}  # the customer X1 is not a transaction
-    assert brief(transactions.lookup([("b", "X1")], table="customers")) == {
+    assert brief(transactions.lookup([("b", "X1")], kind="customers")) == {
         ("b", "X1"): ("created", "c1")
     }
     transactions.record(("b", "X1"), affelios_id=None, status="unconfirmed")
@@ -253,8 +254,8 @@ def test_transactions_have_a_table_of_their_own_and_an_older_journal_holds_none(
     # A journal written before transactions were: read-only, it simply holds none.
     with sqlite3.connect(path) as db:
         db.execute("DROP TABLE transactions")
-    older = Journal.open(path, base_url="https://api.test", read_only=True, table="transactions")
+    older = Journal.open(path, base_url="https://api.test", kind="transactions", read_only=True)
     assert older.was_empty
     assert older.lookup([("b", "X1")]) == {}
-    assert older.stats() == []
+    assert queries.stats(older) == []
     older.close()

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from etl.journal import Journal
-from etl.journal_cli import main
+from affelios_import.cli.journal import main
+from affelios_import.journal import Journal
 from tests.conftest import RunningSandbox, good_rows, read_results, run_cli, write_csv
 
 
@@ -57,7 +57,7 @@ def test_reading_never_writes_the_journal(imported: Path) -> None:
         assert CliRunner().invoke(main, [*args, "--journal", str(imported)]).exit_code == 0
     assert imported.read_bytes() == before
     # ... and works while an import holds the journal's lock.
-    holder = Journal.open(imported, base_url="u")
+    holder = Journal.open(imported, base_url="u", kind="customers")
     try:
         assert CliRunner().invoke(main, ["stats", "--journal", str(imported)]).exit_code == 0
     finally:
@@ -86,7 +86,7 @@ def test_forget_by_a_keys_file_and_refused_while_an_import_runs(
 ) -> None:
     keys = tmp_path / "keys.csv"
     keys.write_text("External ID;External Brand ID\nC00002;casino-x\nC00003;casino-x\n")
-    holder = Journal.open(imported, base_url="u")
+    holder = Journal.open(imported, base_url="u", kind="customers")
     try:
         refused = CliRunner().invoke(
             main, ["forget", "--keys", str(keys), "--journal", str(imported), "--yes"]

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from etl.sandbox import Faults, Sandbox, serve_in_thread
+from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
 from tests.conftest import API_KEY, good_rows, run_cli, write_csv
 
 

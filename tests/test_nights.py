@@ -157,7 +157,7 @@ def test_a_week_of_nights_converges(sandbox: RunningSandbox, tmp_path: Path) -> 
 
     # The journal lists every customer with the id the sandbox gave it.
     listed = subprocess.run(
-        [sys.executable, "-m", "etl.journal_cli", "export", "--journal", str(journal)],
+        [sys.executable, "-m", "affelios_import.cli.journal", "export", "--journal", str(journal)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert listed.returncode == 0, listed.stderr

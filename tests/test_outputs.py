@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from etl.cli import main
+from affelios_import.cli.main import main
 from tests.conftest import API_KEY, RunningSandbox, good_rows, write_csv
 
 

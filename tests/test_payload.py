@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from etl.payload import Body, build_payload, encode
+from affelios_import.kinds.customers import Body, build_payload, encode
 
 
 def test_strings_are_sent_exactly_as_written() -> None:

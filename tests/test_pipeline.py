@@ -9,10 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from etl.errors import InputError, SetupError
-from etl.pipeline import run
-from etl.settings import Settings
-from tests.conftest import good_rows, read_results, write_csv
+from affelios_import.errors import InputError, SetupError
+from affelios_import.settings import Settings
+from tests.conftest import good_rows, read_results, run, write_csv
 
 
 def settings(tmp_path: Path, source: Path, **overrides: object) -> Settings:
@@ -108,7 +107,7 @@ def test_auth_refusal_sends_nothing_more_and_marks_the_rest_not_sent(tmp_path: P
     assert summary.counts["failed"] == 1
     assert summary.counts["not_sent"] == 99
     assert "secret-key" not in (tmp_path / "out.csv").read_text()
-    assert "secret-key" not in json.dumps(summary.to_dict()) + summary.to_text()
+    assert "secret-key" not in summary.to_json() + summary.to_text()
 
 
 def test_dry_run_sends_nothing_needs_no_key_and_creates_no_journal(tmp_path: Path) -> None:

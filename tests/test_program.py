@@ -19,7 +19,7 @@ def listing(code):
     exit_now(code)
 os._exit = listing
 sys.argv = ["affelios-import", *sys.argv[1:]]
-from etl.cli import program
+from affelios_import.cli.main import program
 program()
 """
 

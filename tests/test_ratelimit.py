@@ -9,11 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from etl.config import ImportConfig
-from etl.ratelimit import Stated, read
-from etl.sandbox import Faults, Sandbox, serve_in_thread
-from etl.submit import Endpoint, Submitter
-from etl.throttle import STATED_SHARE, Throttle
+from affelios_import.config import ImportConfig
+from affelios_import.kinds import get
+from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
+from affelios_import.send.ratelimit import Stated, read
+from affelios_import.send.submit import Submitter
+from affelios_import.send.throttle import STATED_SHARE, Throttle
+from affelios_import.wire.endpoint import Endpoint
 from tests.conftest import API_KEY, good_rows, read_results, run_cli, write_csv
 
 
@@ -85,9 +87,10 @@ def test_retry_after_wins_over_the_fields() -> None:
 
     async def go() -> Submitter:
         endpoint = Endpoint(
-            httpx.MockTransport(handler), base_url="https://api.test", headers={}, timeout=5
-        )
-        submitter = Submitter(endpoint, ImportConfig(retries=0))
+            httpx.MockTransport(handler), base_url="https://api.test", headers={}, timeout=5,
+            path="/api/v1/customer",
+        )  # fmt: skip
+        submitter = Submitter(endpoint, kind=get("customers"), config=ImportConfig(retries=0))
         await submitter.send(b"{}")
         return submitter
 

@@ -11,11 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from etl.errors import InputError
-from etl.pipeline import run
-from etl.read import inspect, read_chunks
-from etl.settings import Settings
-from tests.conftest import read_results
+from affelios_import.errors import InputError
+from affelios_import.input.read import inspect, read_chunks
+from affelios_import.settings import Settings
+from tests.conftest import read_results, run
 
 HEADER = ["External ID", "Brand", "Registration Date", "Click Key", "username"]
 # Cell texts that must reach the request exactly, whatever the file's encoding or dialect.

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from etl import report
-from etl.report import MAX_ROWS_SHOWN, Trace, write
-from etl.summary import Summary
+from affelios_import.output import report
+from affelios_import.output.report import MAX_ROWS_SHOWN, Trace, write
+from affelios_import.output.summary import Summary
 from tests.conftest import API_KEY, RunningSandbox, good_rows, read_results, run_cli, write_csv
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -91,7 +91,7 @@ def test_rows_past_those_listed_are_counted_from_the_summary(tmp_path: Path) -> 
 def test_a_bug_in_the_report_stops_the_run_with_a_message_not_a_crash(
     sandbox: RunningSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from etl import ImportConfig, Importer, StopReason
+    from affelios_import import ImportConfig, Importer, StopReason
 
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("changed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from etl.sandbox import Faults, Sandbox, serve_in_thread
+from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
 from tests.conftest import API_KEY, RunningSandbox
 
 BODY = {"externalId": "C1", "externalBrandId": "b", "registrationDate": "2025-06-28T19:29:48Z"}

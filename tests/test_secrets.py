@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.cli import main
-from etl.redact import Redactor
+from affelios_import.cli.main import main
+from affelios_import.redact import Redactor
 from tests.conftest import API_KEY, RunningSandbox, good_rows, write_csv
 from tests.hostile import serve
 
@@ -56,7 +56,7 @@ KEYS = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1
 OWN_TEXT = "\n".join(
     path.read_text(encoding="utf-8")
     for folder in ("etl", "schemas", "tests")
-    for path in (Path(__file__).parents[1] / folder).glob("*.py")
+    for path in (Path(__file__).parents[1] / folder).rglob("*.py")
 )
 
 

@@ -8,9 +8,13 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from etl.config import ImportConfig
-from etl.outcome import Outcome, Status, StopReason
-from etl.submit import Endpoint, Submitter, parse_retry_after
+from affelios_import.config import ImportConfig
+from affelios_import.kinds import get
+from affelios_import.outcome import Outcome, Status, StopReason
+from affelios_import.send.submit import Submitter
+from affelios_import.wire.endpoint import Endpoint, parse_retry_after
+
+CUSTOMERS = get("customers")
 
 Handler = Callable[[httpx.Request], httpx.Response]
 BODY = b'{"externalId":"C1","externalBrandId":"b","registrationDate":"2025-06-28T19:29:48Z"}'
@@ -18,14 +22,16 @@ BODY = b'{"externalId":"C1","externalBrandId":"b","registrationDate":"2025-06-28
 
 def endpoint(handler: Callable[..., object], *, headers: dict[str, str] | None = None) -> Endpoint:
     transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
-    return Endpoint(transport, base_url="https://api.test", headers=headers or {}, timeout=5)
+    return Endpoint(
+        transport, base_url="https://api.test", headers=headers or {}, timeout=5,
+        path=CUSTOMERS.path,
+    )  # fmt: skip
 
 
 def send(handler: Handler, *, retries: int = 3, sleeps: list[float] | None = None) -> Outcome:
     async def go() -> Outcome:
-        submitter = Submitter(
-            endpoint(handler), ImportConfig(retries=retries, backoff_base=0.001, backoff_max=0.01)
-        )
+        config = ImportConfig(retries=retries, backoff_base=0.001, backoff_max=0.01)
+        submitter = Submitter(endpoint(handler), kind=CUSTOMERS, config=config)
         if sleeps is not None:
             original = submitter._sleep_unless_stopped
 
@@ -93,7 +99,9 @@ def test_other_4xx_fail_at_once_with_an_excerpt_of_the_body() -> None:
 @pytest.mark.parametrize("code", [401, 403])
 def test_auth_refusal_stops_the_run(code: int) -> None:
     async def go() -> tuple[Outcome, bool, str]:
-        submitter = Submitter(endpoint(lambda r: httpx.Response(code)), ImportConfig(retries=3))
+        submitter = Submitter(
+            endpoint(lambda r: httpx.Response(code)), kind=CUSTOMERS, config=ImportConfig(retries=3)
+        )
         outcome = await submitter.send(BODY)
         return outcome, submitter.stop.is_set(), submitter.stop_reason
 
@@ -115,7 +123,7 @@ def test_one_request_goes_alone_until_the_first_answer() -> None:
             in_flight -= 1
             return httpx.Response(201, json={"id": "x"})
 
-        submitter = Submitter(endpoint(handler), ImportConfig(retries=0))
+        submitter = Submitter(endpoint(handler), kind=CUSTOMERS, config=ImportConfig(retries=0))
         first = asyncio.create_task(submitter.send(BODY))
         await asyncio.sleep(0)
         others = [submitter.send(BODY) for _ in range(9)]
@@ -133,7 +141,7 @@ def test_a_key_echoed_in_an_error_body_is_blanked() -> None:
         refuse = endpoint(
             lambda r: httpx.Response(401, text="bad key s3cr3t"), headers={"X-Api-Key": "s3cr3t"}
         )
-        return await Submitter(refuse, ImportConfig(retries=0)).send(BODY)
+        return await Submitter(refuse, kind=CUSTOMERS, config=ImportConfig(retries=0)).send(BODY)
 
     assert asyncio.run(go()).error == "HTTP 401: the API refused the key: bad key [key]"
 
@@ -189,7 +197,7 @@ def test_a_stop_ends_the_runs_retry_after_pause_at_once() -> None:
     handler, seen = answers(httpx.Response(429, headers={"Retry-After": "300"}))
 
     async def go() -> Outcome:
-        submitter = Submitter(endpoint(handler), ImportConfig(retries=3))
+        submitter = Submitter(endpoint(handler), kind=CUSTOMERS, config=ImportConfig(retries=3))
         sending = asyncio.create_task(submitter.send(BODY))
         while not seen:
             await asyncio.sleep(0.01)
@@ -269,7 +277,13 @@ def test_the_create_path_goes_under_the_base_url(base_url: str, path: str) -> No
         seen.append(request)
         return httpx.Response(201, json={"id": "x"})
 
-    endpoint = Endpoint(httpx.MockTransport(handler), base_url=base_url, headers={}, timeout=5)
+    endpoint = Endpoint(
+        httpx.MockTransport(handler),
+        base_url=base_url,
+        headers={},
+        timeout=5,
+        path="/api/v1/customer",
+    )
     asyncio.run(endpoint.post(BODY))
     assert (seen[0].url.host, seen[0].url.path) == (httpx.URL(base_url).host, path)
 

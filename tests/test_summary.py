@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from etl.cli import summary_main
-from etl.kinds import KINDS, labels
+from affelios_import.cli.summary import main as summary_main
+from affelios_import.codes import CODES, labels
 from tests.conftest import RunningSandbox, good_rows, run_cli, write_csv
 
 
@@ -50,7 +50,7 @@ def test_error_kinds_are_labelled_from_the_table(
 def test_every_kind_is_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     table = readme.split("| `error_kind` | when |", 1)[1].split("\n\n", 1)[0]
-    assert re.findall(r"^\| `(\w+)` \|", table, flags=re.M) == list(KINDS)
+    assert re.findall(r"^\| `(\w+)` \|", table, flags=re.M) == list(CODES)
 
 
 def test_summarising_a_results_file_prints_what_the_run_did(
@@ -65,7 +65,7 @@ def test_summarising_a_results_file_prints_what_the_run_did(
     done = run_cli(source, "--base-url", sandbox.url, "--journal", tmp_path / "j.db")
     assert done.returncode == 1
     summary = subprocess.run(
-        [sys.executable, "-c", "from etl.cli import summary_main; summary_main()",
+        [sys.executable, "-c", "from affelios_import.cli.summary import main; main()",
          str(tmp_path / "c.results.csv")],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip

@@ -10,9 +10,8 @@ import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etl.pipeline import run
-from etl.settings import Settings
-from tests.conftest import write_csv
+from affelios_import.settings import Settings
+from tests.conftest import run, write_csv
 
 # Any Unicode text but NUL (which no CSV export carries) and lone surrogates (which
 # cannot be written as UTF-8 at all).

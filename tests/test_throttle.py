@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from etl.sandbox import TokenBucket
-from etl.throttle import Throttle
+from affelios_import.sandbox import TokenBucket
+from affelios_import.send.throttle import Throttle
 
 
 class Clock:

@@ -17,18 +17,20 @@ import httpx
 import pandas as pd
 import pytest
 
-from etl.config import ImportConfig
-from etl.errors import ConfigError
-from etl.outcome import Outcome, Status
-from etl.payload import json_number, transaction_body
-from etl.pipeline import run
-from etl.read import TEXT
-from etl.sandbox import Faults, Sandbox, serve_in_thread
-from etl.settings import Settings
-from etl.submit import Endpoint, Submitter
-from etl.validate import near_amount, row_errors
-from schemas.transaction import transaction_schema
-from tests.conftest import API_KEY, RunningSandbox, read_results, run_cli, write_csv
+from affelios_import.config import ImportConfig
+from affelios_import.errors import ConfigError
+from affelios_import.input.read import TEXT
+from affelios_import.input.validate import near_amount, row_errors
+from affelios_import.kinds import get
+from affelios_import.kinds.transactions import body as transaction_body
+from affelios_import.kinds.transactions import json_number
+from affelios_import.outcome import Outcome, Status
+from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
+from affelios_import.schemas.transaction import transaction_schema
+from affelios_import.send.submit import Submitter
+from affelios_import.settings import Settings
+from affelios_import.wire.endpoint import Endpoint
+from tests.conftest import API_KEY, RunningSandbox, read_results, run, run_cli, write_csv
 from tests.test_faults import start, wait_for
 
 GOOD = {
@@ -260,8 +262,8 @@ def test_killed_then_rerun_sends_no_transaction_twice(tmp_path: Path) -> None:
             if r["External Transaction ID"] not in arrived
         )
         forget = subprocess.run(
-            [sys.executable, "-m", "etl.journal_cli", "forget", missing, "--brand", "casino-x",
-             "--kind", "transactions", "--journal", str(journal), "--yes"],
+            [sys.executable, "-m", "affelios_import.cli.journal", "forget", missing,
+             "--brand", "casino-x", "--kind", "transactions", "--journal", str(journal), "--yes"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert forget.returncode == 0, forget.stderr
@@ -300,7 +302,7 @@ def send_transaction(*answers: httpx.Response | Exception) -> tuple[Outcome, int
             path="/api/v1/transaction",
         )  # fmt: skip
         config = ImportConfig(kind="transactions", retries=3, backoff_base=0.001, backoff_max=0.01)
-        return await Submitter(endpoint, config).send(TX_BODY)
+        return await Submitter(endpoint, kind=get("transactions"), config=config).send(TX_BODY)
 
     return asyncio.run(go()), made
 
@@ -340,7 +342,7 @@ def test_what_may_have_reached_the_api_is_unconfirmed_and_never_sent_again(
     assert (outcome.status, made) == (Status.UNCONFIRMED, 1)
     assert said in outcome.error
     assert "affelios-journal forget --kind transactions" in outcome.error
-    assert outcome.kind == "unconfirmed"
+    assert outcome.code == "unconfirmed"
 
 
 def test_a_refusal_is_failed_and_429s_without_end_give_up_unsent() -> None:

@@ -3,9 +3,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from etl.sandbox import contract_schema
-from etl.validate import row_errors
-from schemas.customer import BOOLEAN_FIELDS, CONTRACT_FIELDS, REQUIRED_FIELDS, STRING_FIELDS
+from affelios_import.input.validate import row_errors
+from affelios_import.sandbox import contract_schema
+from affelios_import.schemas.customer import (
+    BOOLEAN_FIELDS,
+    CONTRACT_FIELDS,
+    REQUIRED_FIELDS,
+    STRING_FIELDS,
+)
 
 GOOD = {
     "externalId": "C1",

@@ -16,16 +16,18 @@ import pytest
 from click.testing import CliRunner
 from openpyxl.cell.cell import Cell
 
-from etl.cli import main, summary_main
-from etl.errors import InputError, SetupError
-from etl.pipeline import run
-from etl.settings import Settings
-from etl.workbook import MAX_ROWS, cell_text, check_rows, sheet_rows, spool_sheet
+from affelios_import.cli.main import main
+from affelios_import.cli.summary import main as summary_main
+from affelios_import.errors import InputError, SetupError
+from affelios_import.input.sheet import cell_text, sheet_rows, spool_sheet
+from affelios_import.output.workbook import MAX_ROWS, check_rows
+from affelios_import.settings import Settings
 from tests.conftest import (
     API_KEY,
     RunningSandbox,
     good_rows,
     read_results,
+    run,
     run_cli,
     write_csv,
 )
@@ -240,9 +242,9 @@ def test_a_cell_too_long_for_a_workbook_stops_the_run_and_says_so(tmp_path: Path
     summary = run(settings(tmp_path, source), transport=httpx.MockTransport(api))
     assert summary.exit_code == 3
     assert "has 40,000 characters, more than a workbook cell holds (32,767)" in (
-        summary.stop_reason
+        summary.stop_detail
     )
-    assert "write the results as .csv" in summary.stop_reason
+    assert "write the results as .csv" in summary.stop_detail
 
 
 def test_bom_starts_the_csv_outputs_with_a_byte_order_mark(tmp_path: Path) -> None:

@@ -19,9 +19,9 @@ from functools import lru_cache
 
 import pandas as pd
 
-from etl.errors import InputError
-from etl.read import column_names
-from etl.records import CUSTOMERS, Kind
+from affelios_import.errors import InputError
+from affelios_import.input.read import column_names
+from affelios_import.kinds.base import Kind
 
 
 def normalise(name: str) -> str:
@@ -145,7 +145,7 @@ def resolve(
     brand: str | None,
     source: str,
     mapping: Mapping[str, str] | None = None,
-    kind: Kind = CUSTOMERS,
+    kind: Kind,
 ) -> ColumnMap:
     """Match the header to the contract, or say exactly what is wrong with it."""
     mapping = mapping or {}
@@ -171,7 +171,8 @@ def resolve(
             f"{source}: columns {shown} all mean {field}; keep one of them, "
             f"or leave one out with --map '{how}=-'"
         )
-    _guard(header, mapped, to_field, names, source, kind.guarded)
+    taken = {at for at in range(len(header)) if at in mapped or names[at] in to_field}
+    _guard(header, taken, source, kind.guarded)
     missing = [f for f in kind.required if f not in by_field]
     if brand is not None and "externalBrandId" in missing:
         missing.remove("externalBrandId")
@@ -185,13 +186,11 @@ def resolve(
     return ColumnMap(header=tuple(header), to_field=to_field)
 
 
-def _guard(
-    header: list[str], mapped: dict[int, str | None], to_field: dict[str, str],
-    names: list[str], source: str, guarded: Mapping[str, str],
-) -> None:  # fmt: skip
-    """Stop at a column a reader would take for a field, sent nowhere and not mapped."""
+def _guard(header: list[str], taken: set[int], source: str, guarded: Mapping[str, str]) -> None:
+    """Stop at a column a reader would take for a field, sent nowhere and not mapped
+    (`taken`: the positions of the columns mapped, or sent)."""
     for at, column in enumerate(header):
-        if at in mapped or names[at] in to_field:
+        if at in taken:
             continue
         name = normalise(column)
         word = next((w for w in guarded if re.search(w, name)), None)

@@ -19,7 +19,7 @@ under it (a ticket from `turn`), so a change is never judged by what the pace be
   whenever the API refuses nearly everything (`REFUSING_SHARE`), for its `Retry-After`
   or, without one, for a window that doubles each time in a row (up to `PAUSE_MAX`).
 
-An API that states its limit in its answers (see `etl.ratelimit`) is taken at its word
+An API that states its limit in its answers (see `send.ratelimit`) is taken at its word
 from its first answer: the pace never exceeds `STATED_SHARE` of the stated quota, and
 when it says nothing is left of the window, the whole run waits for the window's reset.
 """
@@ -32,8 +32,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from math import sqrt
 
-from etl.logs import event
-from etl.ratelimit import Stated
+from affelios_import.logs import event
+from affelios_import.send.ratelimit import Stated
 
 # A pace is cut when its 429s are clearly more than a background of random ones: more
 # than BACKGROUND of its answers, by two standard deviations (so 10 refusals in 50

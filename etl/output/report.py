@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from etl.outcome import TO_FIX, Status
-from etl.summary import AMOUNT_LABELS, TOP_ERRORS, Summary
+from affelios_import.outcome import TO_FIX, Status
+from affelios_import.output.summary import AMOUNT_LABELS, TOP_ERRORS, Summary
 
 MAX_ROWS_SHOWN = 200
 COLOURS = {

@@ -30,13 +30,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from etl.errors import InputError, OutputFailed, SetupError
-from etl.outcome import TO_FIX, Status
-from etl.read import column_names
-from etl.summary import Summary
+from affelios_import.errors import InputError, OutputFailed, SetupError
+from affelios_import.input.read import column_names
+from affelios_import.outcome import TO_FIX, Status
+from affelios_import.output.summary import Summary
 
 if TYPE_CHECKING:
-    from etl.plan import PlannedChunk
+    from affelios_import.plan import PlannedChunk
 
 FORMULA_CHARS = frozenset({"=", "+", "-", "@", "\t", "\r"})
 _FORMULA_FIRST = pa.array([c.encode() for c in sorted(FORMULA_CHARS)], pa.binary())
@@ -237,10 +237,10 @@ def summarise(path: Path) -> Summary:
 
 def _result_chunks(path: Path, size: int = 100_000) -> Iterator[pd.DataFrame]:
     """The summarised columns of a results file, as text, `size` rows at a time."""
-    from etl import workbook
+    from affelios_import.input import sheet as sheets
 
-    if workbook.is_workbook(path):
-        _, rows = workbook.sheet_rows(path, name=str(path), sheet=None)
+    if sheets.is_workbook(path):
+        _, rows = sheets.sheet_rows(path, name=str(path), sheet=None)
         header = next(rows, [])
         keep = [i for i, name in enumerate(header) if name in SUMMARISED]
         names = [header[i] for i in keep]

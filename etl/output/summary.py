@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from etl.kinds import TO_FIX_KINDS, labels
-from etl.outcome import GOOD, Status, StopReason
+from affelios_import.codes import TO_FIX_CODES, labels
+from affelios_import.outcome import Status, StopReason, exit_code
 
 # The rows whose amounts are summed: the transactions the API took.
 TAKEN_AMOUNTS = (Status.ACCEPTED, Status.CREATED)
@@ -40,12 +40,12 @@ class Summary:
     errors: Counter[str] = field(default_factory=Counter)
     error_rows: dict[str, list[int]] = field(default_factory=dict)
     stop_reason: str = ""
-    stop_kind: StopReason | None = None
+    stopped: StopReason | None = None
     seconds: float | None = None  # None: not known (a summary of a results file)
     retries: int = 0
     rows_missing: int = 0  # data rows with no results line (never read, or never written)
     rate_limit: str = ""  # the API's rate limit, as stated in its answers or learned, in words
-    failed_to_fix: int = 0  # failed rows the API refused as they are (see kinds.TO_FIX_KINDS)
+    failed_to_fix: int = 0  # failed rows the API refused as they are (see codes.TO_FIX_CODES)
     # Who and when: a run's own (None for a summary made from a results file).
     run_id: str | None = None
     input: str | None = None
@@ -64,11 +64,11 @@ class Summary:
         http_status: npt.NDArray[np.object_],
     ) -> None:
         """Count a chunk's outcomes; `rows` are their 1-based data row numbers. Errors are
-        grouped by their kinds (see etl.kinds), never by the words of their messages."""
+        grouped by their codes (see affelios_import.codes), never by the words of their messages."""
         self.rows += len(status)
         self.counts.update(status.tolist())
-        for kind in error_kind[status == Status.FAILED.value].tolist():
-            self.failed_to_fix += kind in TO_FIX_KINDS
+        for code in error_kind[status == Status.FAILED.value].tolist():
+            self.failed_to_fix += code in TO_FIX_CODES
         for i in np.flatnonzero(error_kind != "").tolist():
             if status[i] in (Status.INVALID, Status.FAILED, Status.UNCONFIRMED):
                 self._add_errors(int(rows[i]), labels(error_kind[i], http_status[i]))
@@ -87,10 +87,10 @@ class Summary:
                     total += Decimal(text)
             self.amounts[name] = total
 
-    def _add_errors(self, row: int, kinds: tuple[str, ...]) -> None:
-        for kind in kinds:
-            self.errors[kind] += 1
-            first = self.error_rows.setdefault(kind, [])
+    def _add_errors(self, row: int, labels: tuple[str, ...]) -> None:
+        for label in labels:
+            self.errors[label] += 1
+            first = self.error_rows.setdefault(label, [])
             if len(first) < FIRST_ROWS:
                 first.append(row)
 
@@ -110,11 +110,7 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
-        if self.stop_reason:
-            return 3
-        if any(self.counts[s] for s in Status if s not in GOOD):
-            return 1
-        return 0
+        return exit_code(stopped=bool(self.stop_reason), counts=self.counts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,12 +123,12 @@ class Summary:
             "rows": self.rows,
             "counts": {s.value: self.counts[s.value] for s in Status},
             "top_errors": [
-                {"error": kind, "count": n, "first_rows": self.error_rows[kind]}
-                for kind, n in self.errors.most_common(TOP_ERRORS)
+                {"error": label, "count": n, "first_rows": self.error_rows[label]}
+                for label, n in self.errors.most_common(TOP_ERRORS)
             ],
             "dry_run": self.dry_run,
             "stopped": self.stop_reason or None,
-            "stop_kind": None if self.stop_kind is None else self.stop_kind.value,
+            "stop_kind": None if self.stopped is None else self.stopped.value,
             "seconds": None if self.seconds is None else round(self.seconds, 3),
             "retries": self.retries,
             "rate_limit": self.rate_limit or None,
@@ -174,10 +170,10 @@ class Summary:
                 f"{changed} customer{'s' if changed > 1 else ''} changed since "
                 f"{'they were' if changed > 1 else 'it was'} imported: see the results"
             )
-        for kind, n in self.errors.most_common(TOP_ERRORS):
-            rows = ", ".join(map(str, self.error_rows[kind]))
-            more = ", …" if n > len(self.error_rows[kind]) else ""
-            lines.append(f"  {n} x {kind} (rows {rows}{more})")
+        for label, n in self.errors.most_common(TOP_ERRORS):
+            rows = ", ".join(map(str, self.error_rows[label]))
+            more = ", …" if n > len(self.error_rows[label]) else ""
+            lines.append(f"  {n} x {label} (rows {rows}{more})")
         if self.rate_limit:
             lines.append(f"paced by the API's limit: {self.rate_limit}")
         lines.append(f"results: {self.results_path}")

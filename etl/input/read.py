@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from etl.errors import InputError
+from affelios_import.errors import InputError
 
 DEFAULT_CHUNK_SIZE = 10_000  # rows sent are planned, and their results written, this many at a time
 DRY_RUN_CHUNK_SIZE = 25_000  # nothing waits on a dry run's rows: bigger chunks cost less
@@ -55,7 +55,7 @@ _PAD = "\x00pad"  # names of the padding columns that catch the fields of long r
 GZIP_MAGIC = b"\x1f\x8b"
 _SEP_LINE = re.compile(r"sep=(.)\r?\n")
 # The starts of files that are not text: (magic bytes, what they are). Workbooks (ZIP
-# and OLE files) never get here: they are read by etl.workbook.
+# and OLE files) never get here: they are read by affelios_import.output.workbook.
 _BINARY = (
     (b"%PDF", "a PDF document, not CSV"),
     (b"\x89PNG", "a PNG image, not CSV"),

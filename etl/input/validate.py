@@ -10,9 +10,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from etl import kinds
-from etl.read import TEXT
-from schemas.customer import (
+from affelios_import import codes
+from affelios_import.input.read import TEXT
+from affelios_import.schemas.customer import (
     EXPECT_BOOLEAN,
     EXPECT_PRESENT,
     EXPECT_ZULU,
@@ -21,7 +21,7 @@ from schemas.customer import (
     customer_schema,
     zulu,
 )
-from schemas.transaction import AMOUNT_PATTERN, EXPECT_AMOUNT
+from affelios_import.schemas.transaction import AMOUNT_PATTERN, EXPECT_AMOUNT
 
 MAX_VALUE_CHARS = 60
 
@@ -35,7 +35,7 @@ def _show(value: object) -> str:
     return repr(text) if text.strip() else f"{text!r} (blank)"
 
 
-# A check's "what was expected" text -> its kind (see etl.kinds).
+# A check's "what was expected" text -> its kind (see affelios_import.codes).
 _CHECK_KINDS = {
     EXPECT_PRESENT: "required_missing",
     EXPECT_ZULU: "date_not_zulu",
@@ -50,16 +50,16 @@ def _message(column: str, value: object, check: str) -> tuple[str, str]:
     if check == EXPECT_ZULU:
         text = str(value)
         if re.fullmatch(ZULU_PATTERN, text, flags=re.ASCII):
-            return f"{shown}: {NOT_REAL}", kinds.item("date_not_real", column)
+            return f"{shown}: {NOT_REAL}", codes.item("date_not_real", column)
         if fix := near_zulu(text):
             message = f"{shown}: expected {check} (did you mean {fix}?)"
-            return message, kinds.item("date_not_zulu", column)
+            return message, codes.item("date_not_zulu", column)
     if check == EXPECT_AMOUNT and (fix := near_amount(str(value))):
-        return f"{shown}: expected {check} (did you mean {fix}?)", kinds.item(
+        return f"{shown}: expected {check} (did you mean {fix}?)", codes.item(
             "amount_invalid", column
         )
     kind = _CHECK_KINDS.get(check, "brand_mismatch")  # the one check whose text varies
-    return f"{shown}: expected {check}", kinds.item(kind, column)
+    return f"{shown}: expected {check}", codes.item(kind, column)
 
 
 # A date and a time as exports write them: a space or T between, then an offset of zero

@@ -21,12 +21,13 @@ from typing import IO, Any
 
 import click
 
-from etl import __version__
-from etl.columns import normalise
-from etl.config import default_journal
-from etl.errors import AffeliosImportError, InputError, SetupError
-from etl.journal import EXPORT_COLUMNS, Journal
-from etl.urls import identity
+from affelios_import.config import default_journal
+from affelios_import.errors import AffeliosImportError, InputError, SetupError
+from affelios_import.input.columns import normalise
+from affelios_import.journal import Journal, queries
+from affelios_import.journal.queries import EXPORT_COLUMNS
+from affelios_import.urls import identity
+from affelios_import.version import __version__
 
 JOURNAL_OPTION = click.option(
     "--journal",
@@ -70,7 +71,7 @@ def _opened(
     try:
         if not path.exists():
             raise SetupError(f"journal {path}: no such file (no import has written it yet)")
-        journal = Journal.open(path, base_url="", read_only=read_only, table=kind)
+        journal = Journal.open(path, base_url="", read_only=read_only, kind=kind)
     except AffeliosImportError as exc:
         click.echo(f"affelios-journal: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -86,7 +87,7 @@ def _opened(
 def stats(journal: Path | None, kind: str) -> None:
     """Customers (or transactions) per API, brand and status."""
     with _opened(journal, kind=kind) as opened:
-        rows = opened.stats()
+        rows = queries.stats(opened)
     if not rows:
         click.echo(f"the journal holds no {kind}")
         return
@@ -108,7 +109,7 @@ def show(
     """The journal's entries of one customer (or transaction: EXTERNAL_ID, of every
     brand and API unless --brand says which). Exit 1 if it holds none."""
     with _opened(journal, kind=kind) as opened:
-        found = list(opened.entries(external_id=external_id, brand=brand))
+        found = list(queries.entries(opened, external_id=external_id, brand=brand))
     if not found:
         click.echo(f"no customer {external_id!r} in the journal", err=True)
         sys.exit(1)
@@ -155,7 +156,7 @@ def _write_csv(file: IO[str], journal: Journal) -> int:
     writer = csv.DictWriter(file, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     count = 0
-    for entry in journal.entries():
+    for entry in queries.entries(journal):
         writer.writerow(entry)
         count += 1
     return count
@@ -191,7 +192,7 @@ def forget(base_url: str | None, yes: bool, journal: Path | None, kind: str, **a
     with _opened(journal, read_only=not yes, kind=kind) as opened:
         found = [
             (entry["base_url"] or "", entry["externalBrandId"] or "", entry["externalId"] or "")
-            for entry in opened.entries_of(wanted)
+            for entry in queries.entries_of(opened, wanted)
             if api is None or entry["base_url"] == api
         ]
         if not found:
@@ -207,7 +208,7 @@ def forget(base_url: str | None, yes: bool, journal: Path | None, kind: str, **a
                 err=True,
             )
             sys.exit(1)
-        gone = opened.forget_entries(found)
+        gone = queries.forget_entries(opened, found)
     click.echo(f"forgot {gone:,} {kind}{more}: the next import sends them again", err=True)
 
 

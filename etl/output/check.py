@@ -11,8 +11,8 @@ import contextlib
 import os
 from pathlib import Path
 
-from etl.errors import SetupError
-from etl.settings import Settings
+from affelios_import.errors import SetupError
+from affelios_import.settings import Settings
 
 
 def _same(a: Path, b: Path) -> bool:

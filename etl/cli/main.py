@@ -1,6 +1,6 @@
 """The `affelios-import` command: parse options into an ImportConfig, run, report, exit.
 
-No business logic here: the core is `etl.Importer`. The CLI owns what a program owns:
+No business logic here: the core is `affelios_import.Importer`. The CLI owns what a program owns:
 the signals, the progress bar, the printed summary and the exit code.
 """
 
@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import ctypes
-import gc
-import json
 import logging
 import math
 import os
@@ -18,7 +15,6 @@ import secrets
 import signal
 import sys
 import time
-import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,24 +24,24 @@ from typing import Any
 
 import click
 
-from etl import __version__
-from etl.columns import parse_mapping
-from etl.config import (
-    CONCURRENCY_MAX,
-    DEFAULT_BASE_URL,
-    RETRIES_MAX,
+from affelios_import import (
+    AffeliosImportError,
+    ConfigError,
     ImportConfig,
-    default_journal,
+    Importer,
+    Progress,
+    RunResult,
+    SetupError,
 )
-from etl.errors import AffeliosImportError, SetupError
-from etl.importer import Importer, RunResult, default_output
-from etl.logs import setup as setup_logs
-from etl.outputs import check as check_outputs
-from etl.pipeline import Progress
-from etl.redact import check_api_key
-from etl.results import summarise
-from etl.settings import Settings
-from etl.urls import check as check_base_url
+from affelios_import.cli import process
+from affelios_import.cli.config_file import load_config
+from affelios_import.config import CONCURRENCY_MAX, DEFAULT_BASE_URL, RETRIES_MAX, default_journal
+from affelios_import.importer import default_output
+from affelios_import.input.columns import parse_mapping
+from affelios_import.logs import setup as setup_logs
+from affelios_import.output.check import check as check_outputs
+from affelios_import.settings import Settings
+from affelios_import.version import __version__
 
 
 def expand(path: Path, *, now: datetime | None = None) -> Path:
@@ -63,9 +59,10 @@ def expand(path: Path, *, now: datetime | None = None) -> Path:
         ) from exc
 
 
-def read_api_key(api_key_file: Path | None, environ_key: str | None) -> str | None:
+def read_api_key(api_key_file: Path | None, environ_key: str | None) -> ApiKey:
     """The key from its file (surrounding whitespace and line ends dropped) or the
-    environment (as it is); a SetupError says what is wrong with it, never showing it."""
+    environment (as it is), and where it came from; a SetupError says what is wrong with
+    the file, never showing the key (`ImportConfig` checks the key itself)."""
     if api_key_file is not None:
         source = f"--api-key-file {api_key_file}"
         try:
@@ -83,10 +80,14 @@ def read_api_key(api_key_file: Path | None, environ_key: str | None) -> str | No
             ) from exc
         if not text.strip():
             raise SetupError(f"{source}: the file is empty")
-        return check_api_key(text.strip(" \t\r\n"), source=source)
-    if not environ_key:
-        return None
-    return check_api_key(environ_key, source="AFFELIOS_API_KEY")
+        return ApiKey(text.strip(" \t\r\n"), source)
+    return ApiKey(environ_key or None, "AFFELIOS_API_KEY")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    text: str | None
+    source: str  # the option or variable it came from, for messages about it
 
 
 class Watch:
@@ -165,76 +166,6 @@ Exit codes: 0 every row created, exists or skipped (valid, in a dry run);
 1 some rows invalid or failed; 2 usage error, unreadable input or no key;
 3 the run was stopped (API key refused, API down, interrupted).
 """
-
-
-TEXT, PATH, WHOLE, NUMBER = "text", "a path (text)", "a whole number", "a number"
-FLAG = "true or false"
-# Config key -> (option parameter, what its value must be). The README lists these keys.
-CONFIG_KEYS: dict[str, tuple[str, str]] = {
-    "brand": ("brand", TEXT),
-    "base_url": ("base_url", TEXT),
-    "out": ("out", PATH),
-    "errors_out": ("errors_out", PATH),
-    "summary_json": ("summary_json", PATH),
-    "report_html": ("report_html", PATH),
-    "map": ("mappings", "a table of COLUMN = FIELD"),
-    "encoding": ("encoding", TEXT),
-    "delimiter": ("delimiter", TEXT),
-    "kind": ("kind", TEXT),
-    "sheet": ("sheet", TEXT),
-    "bom": ("bom", FLAG),
-    "concurrency": ("concurrency", WHOLE),
-    "rate": ("rate", NUMBER),
-    "retries": ("retries", WHOLE),
-    "timeout": ("timeout", NUMBER),
-    "journal": ("journal", PATH),
-    "log_file": ("log_file", PATH),
-    "log_format": ("log_format", TEXT),
-    "metrics_file": ("metrics_file", PATH),
-}
-
-
-def _typed(value: object, kind: str) -> bool:
-    if kind in (TEXT, PATH):
-        return isinstance(value, str)
-    if kind == WHOLE:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == FLAG:
-        return isinstance(value, bool)
-    if kind == NUMBER:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-
-
-def load_config(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
-    """Read a TOML config file into the command's defaults; the command line wins.
-
-    Every value must be of its key's type (TOML's `2.5` is not a concurrency, `42` not a
-    brand): nothing is coerced. Ranges are then checked by the options' own types.
-    """
-    if path is None:
-        return None
-    try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise click.BadParameter(f"{path}: cannot be read ({exc.strerror})") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise click.BadParameter(f"{path}: not valid TOML ({exc})") from exc
-    unknown = sorted(set(config) - set(CONFIG_KEYS))
-    if unknown:
-        raise click.BadParameter(
-            f"{path}: unknown key {', '.join(unknown)}; known keys: {', '.join(CONFIG_KEYS)}"
-        )
-    defaults: dict[str, Any] = {}
-    for key, value in config.items():
-        name, kind = CONFIG_KEYS[key]
-        if not _typed(value, kind):
-            raise click.BadParameter(f"{path}: {key} = {value!r}: expected {kind}")
-        defaults[name] = value
-    if "mappings" in defaults:
-        defaults["mappings"] = [f"{k}={v}" for k, v in defaults["mappings"].items()]
-    ctx.default_map = {**(ctx.default_map or {}), **defaults}
-    return path
 
 
 class FiniteFloat(click.FloatRange):
@@ -485,7 +416,7 @@ def run(opts: Options) -> int:
     checked: dict[str, Path] = {}
     try:
         result = _import(opts, checked)
-        code = exit_code(result)
+        code = result.exit_code
     except AffeliosImportError as exc:
         click.echo(f"affelios-import: {exc}", err=True)
         code = exc.exit_code
@@ -498,7 +429,9 @@ def run(opts: Options) -> int:
 
 def _write_metrics(path: Path, started: float, result: RunResult | None, code: int) -> int:
     """Write the metrics of the run; a failure is one line and exit 3."""
-    from etl import metrics  # prometheus_client: for runs that write metrics only
+    from affelios_import.output import (
+        metrics,  # prometheus_client: for runs that write metrics only
+    )
 
     try:
         metrics.write(
@@ -522,13 +455,13 @@ def _write_metrics(path: Path, started: float, result: RunResult | None, code: i
     return code
 
 
-def _import(opts: Options, checked: dict[str, Path]) -> RunResult:
-    """Check, import, and return how it went; raises what stops it before it starts.
-    `checked` gets the metrics file, once it is known not to be any other file."""
-    with _api(opts) as (url, key, memory):
-        config = ImportConfig(
+def _config(opts: Options, url: str, key: ApiKey, memory: bool) -> ImportConfig:
+    """The options as an `ImportConfig` (which checks them); a refused key is named by
+    where it came from."""
+    try:
+        return ImportConfig(
             base_url=url,
-            api_key=key,
+            api_key=key.text,
             allow_insecure_http=opts.allow_insecure_http,
             journal=opts.journal or (":memory:" if memory else default_journal()),
             brand=opts.brand,
@@ -546,6 +479,17 @@ def _import(opts: Options, checked: dict[str, Path]) -> RunResult:
             bom=opts.bom,
             mapping=parse_mapping(opts.mappings),
         )
+    except ConfigError as exc:
+        if exc.setting == "api_key":
+            raise SetupError(f"{key.source}: {exc.problem}") from None
+        raise
+
+
+def _import(opts: Options, checked: dict[str, Path]) -> RunResult:
+    """Check, import, and return how it went; raises what stops it before it starts.
+    `checked` gets the metrics file, once it is known not to be any other file."""
+    with _api(opts) as (url, key, memory):
+        config = _config(opts, url, key, memory)
         files = _files(opts)
         log_file = expand(opts.log_file) if opts.log_file else None
         metrics_file = expand(opts.metrics_file) if opts.metrics_file else None
@@ -563,7 +507,7 @@ def _import(opts: Options, checked: dict[str, Path]) -> RunResult:
             # A dry run is not an import: its exit 0 must not hide a nightly job that
             # stopped (the metrics file often comes with the job's config file).
             checked["metrics_file"] = metrics_file
-        setup_logs(path=log_file, kind=opts.log_format, verbose=opts.verbose)
+        setup_logs(path=log_file, format=opts.log_format, verbose=opts.verbose)
         watch = Watch(bar=sys.stderr.isatty()) if not opts.quiet else None
         importer = Importer(config, progress=watch)
         try:
@@ -587,13 +531,6 @@ def _files(opts: Options) -> dict[str, Path | None]:
     }
 
 
-def exit_code(result: RunResult) -> int:
-    """The README's table: 0 all good, 1 rows to fix, 3 stopped."""
-    if result.stopped is not None:
-        return 3
-    return 0 if result.ok else 1
-
-
 @contextmanager
 def stop_on_signals(importer: Importer) -> Iterator[None]:
     """Ctrl-C and SIGTERM stop the import as `Importer.stop` does: the first lets the
@@ -615,83 +552,22 @@ def stop_on_signals(importer: Importer) -> Iterator[None]:
 
 
 @contextmanager
-def _api(opts: Options) -> Iterator[tuple[str, str | None, bool]]:
+def _api(opts: Options) -> Iterator[tuple[str, ApiKey, bool]]:
     """(base URL, key, whether the journal should live only for this run)."""
     if not opts.sandbox:
-        key = read_api_key(opts.api_key_file, os.environ.get("AFFELIOS_API_KEY"))
-        url = check_base_url(opts.base_url, allow_insecure_http=opts.allow_insecure_http)
-        yield url, key, False
+        yield (
+            opts.base_url,
+            read_api_key(opts.api_key_file, os.environ.get("AFFELIOS_API_KEY")),
+            False,
+        )
         return
     # Imported here: the sandbox's server and contract checker cost 0.1 s to import.
-    from etl.sandbox import Sandbox, serve_in_thread
+    from affelios_import.sandbox import Sandbox, serve_in_thread
 
     key = secrets.token_urlsafe(24)
     with serve_in_thread(Sandbox(api_key=key)) as url:
         click.echo(f"sandbox: importing into a local Affelios sandbox at {url}", err=True)
-        yield url, key, True
-
-
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("results_path", metavar="RESULTS", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead.")
-@click.version_option(__version__, prog_name="affelios-summary")
-def summary_main(results_path: Path, as_json: bool) -> None:
-    """Summarise a results file of affelios-import, without running anything again.
-
-    Prints what the run printed at its end (but the time it took): counts per status
-    and the commonest errors with their first rows. Exits as the run did: 0 all good,
-    1 some rows invalid or failed, 3 some rows not sent.
-
-    \b
-    Example:
-      affelios-summary customers.results.csv
-      affelios-summary customers.results.csv --json | jq .counts
-    """
-    try:
-        summary = summarise(results_path)
-    except AffeliosImportError as exc:
-        click.echo(f"affelios-summary: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    click.echo(json.dumps(summary.to_dict(), indent=2) if as_json else summary.to_text())
-    sys.exit(summary.exit_code)
-
-
-def _tune_memory() -> None:
-    """Process-wide allocator settings, measured with `make bench` (a 1,000,000-row dry
-    run peaked at 300 MB without them, 211 MB with them; 100,000 rows: 250 and 188 MB).
-
-    Arrow allocates from malloc, not from its own jemalloc pool, which kept what each
-    thread freed; and glibc's malloc maps blocks of 1 MB or more on their own, so that
-    freeing one hands it back (its default threshold grows with the blocks it has seen
-    freed, and then the heap fragments as the growing key table is reallocated between
-    chunks). A 256 KB threshold saved a little more memory but cost a sending run 20%
-    of its speed in system calls.
-    """
-    import pyarrow
-
-    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-    with contextlib.suppress(OSError, AttributeError, TypeError):  # not glibc: no mallopt
-        # The C library is linked into the interpreter: no search for it (ctypes.util
-        # takes 9 ms to import and look it up).
-        ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 1024 * 1024)
-
-
-M_MMAP_THRESHOLD = -3  # glibc's malloc.h
-
-
-def _tune_gc() -> None:
-    """Garbage-collector settings, measured with `make bench`: the CPU-bound run (20,000
-    rows, 64 in flight) spent 0.6 to 0.8 s of its 5.2 s in the collector; now 0.02 s.
-
-    The 96,000 objects the imports leave (pandas, pandera, pyarrow, click, httpx) live
-    as long as the process, yet each full collection walked them all, 40 to 60 ms with
-    the event loop stalled: they are frozen out of the collector. And with hundreds of
-    rows in progress the youngest generation reached Python's default of 700 objects
-    (allocations less frees) every twenty rows or so: 1,100 collections a run, each
-    walking every young object. Ten times that threshold: 10 collections.
-    """
-    gc.freeze()
-    gc.set_threshold(7_000, 10, 10)
+        yield url, ApiKey(key, "the sandbox's key"), True
 
 
 def program() -> None:
@@ -701,8 +577,7 @@ def program() -> None:
     By then every file the run wrote is closed and its journal committed; standard
     streams and log files are flushed here first.
     """
-    _tune_memory()
-    _tune_gc()
+    process.tune()
     # pandera imports hypothesis, where it is installed (a shared or development
     # environment), the first time it validates, for data-synthesis strategies that
     # this program never uses: 0.14 s before the first request. Blocked for this

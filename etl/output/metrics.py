@@ -17,7 +17,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
 
-from etl.outcome import Status
+from affelios_import.outcome import Status
 
 PREFIX = "affelios_import"
 SUCCESS = f"{PREFIX}_last_success_timestamp_seconds"

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from schemas.customer import EXPECT_BOOLEAN, EXPECT_PRESENT, EXPECT_ZULU, NOT_REAL
-from schemas.transaction import EXPECT_AMOUNT
+from affelios_import.schemas.customer import EXPECT_BOOLEAN, EXPECT_PRESENT, EXPECT_ZULU, NOT_REAL
+from affelios_import.schemas.transaction import EXPECT_AMOUNT
 
 # code -> label ({column} and {status} filled in), in the README's order.
-KINDS: dict[str, str] = {
+CODES: dict[str, str] = {
     # invalid: nothing was sent
     "required_missing": f"{{column}}: expected {EXPECT_PRESENT}",
     "date_not_zulu": f"{{column}}: expected {EXPECT_ZULU}",
@@ -46,23 +46,23 @@ KINDS: dict[str, str] = {
 
 # Failed rows that a person must fix (the API refused the row itself); every other
 # failed row, like a not_sent one, needs only another try (the next run sends it again).
-TO_FIX_KINDS = frozenset({"refused", "conflict"})
+TO_FIX_CODES = frozenset({"refused", "conflict"})
 
 
-def item(kind: str, column: str = "") -> str:
+def item(code: str, column: str = "") -> str:
     """One code as the `error_kind` column writes it."""
-    assert kind in KINDS, kind
-    return f"{kind}:{column}" if column else kind
+    assert code in CODES, code
+    return f"{code}:{column}" if column else code
 
 
-@lru_cache(maxsize=4096)  # the same few kinds repeat over many rows
+@lru_cache(maxsize=4096)  # the same few codes repeat over many rows
 def labels(error_kind: str, http_status: object = "") -> tuple[str, ...]:
     """The summary's labels for a row's `error_kind` (unknown codes, from a newer
     version's results file, are shown as they are)."""
     found = []
     for one in filter(None, error_kind.split("; ")):
-        kind, _, column = one.partition(":")
-        template = KINDS.get(kind)
+        code, _, column = one.partition(":")
+        template = CODES.get(code)
         found.append(
             one if template is None else template.format(column=column, status=http_status)
         )

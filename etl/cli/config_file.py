@@ -1,0 +1,78 @@
+"""`--config FILE`: a TOML file of the command's options (the command line wins)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+
+TEXT, PATH, WHOLE, NUMBER = "text", "a path (text)", "a whole number", "a number"
+FLAG = "true or false"
+# Config key -> (option parameter, what its value must be). The README lists these keys.
+CONFIG_KEYS: dict[str, tuple[str, str]] = {
+    "brand": ("brand", TEXT),
+    "base_url": ("base_url", TEXT),
+    "out": ("out", PATH),
+    "errors_out": ("errors_out", PATH),
+    "summary_json": ("summary_json", PATH),
+    "report_html": ("report_html", PATH),
+    "map": ("mappings", "a table of COLUMN = FIELD"),
+    "encoding": ("encoding", TEXT),
+    "delimiter": ("delimiter", TEXT),
+    "kind": ("kind", TEXT),
+    "sheet": ("sheet", TEXT),
+    "bom": ("bom", FLAG),
+    "concurrency": ("concurrency", WHOLE),
+    "rate": ("rate", NUMBER),
+    "retries": ("retries", WHOLE),
+    "timeout": ("timeout", NUMBER),
+    "journal": ("journal", PATH),
+    "log_file": ("log_file", PATH),
+    "log_format": ("log_format", TEXT),
+    "metrics_file": ("metrics_file", PATH),
+}
+
+
+def _typed(value: object, kind: str) -> bool:
+    if kind in (TEXT, PATH):
+        return isinstance(value, str)
+    if kind == WHOLE:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == FLAG:
+        return isinstance(value, bool)
+    if kind == NUMBER:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def load_config(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
+    """Read a TOML config file into the command's defaults; the command line wins.
+
+    Every value must be of its key's type (TOML's `2.5` is not a concurrency, `42` not a
+    brand): nothing is coerced. Ranges are then checked by the options' own types.
+    """
+    if path is None:
+        return None
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: cannot be read ({exc.strerror})") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"{path}: not valid TOML ({exc})") from exc
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise click.BadParameter(
+            f"{path}: unknown key {', '.join(unknown)}; known keys: {', '.join(CONFIG_KEYS)}"
+        )
+    defaults: dict[str, Any] = {}
+    for key, value in config.items():
+        name, kind = CONFIG_KEYS[key]
+        if not _typed(value, kind):
+            raise click.BadParameter(f"{path}: {key} = {value!r}: expected {kind}")
+        defaults[name] = value
+    if "mappings" in defaults:
+        defaults["mappings"] = [f"{k}={v}" for k, v in defaults["mappings"].items()]
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return path

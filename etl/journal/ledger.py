@@ -1,0 +1,258 @@
+"""The journal: a SQLite ledger of every customer this tool created or found existing,
+and (in a table of their own) every transaction it sent.
+
+Keyed by base URL, `externalBrandId` and `externalId`, so that a rerun (or the nightly
+run on tomorrow's export) never sends a known customer again. Records are committed in
+batches, always before the results lines that report them are written. A transaction's
+entry is `accepted`, `created` or `unconfirmed`: each keeps it from ever being sent again.
+
+Crash safety: just before a row is sent, its entry is committed as `sending`; the answer
+turns it into `created` or `exists` (or removes it, when nothing can have been created).
+A run killed at any moment leaves `sending` entries for exactly the rows whose outcome
+it never learned; the next run sends those again and relies on the API's 409.
+
+One run at a time: a run holds an exclusive lock on `<journal>.lock` for as long as it
+has the journal open, and a second run on the same journal is refused before it sends
+anything (two overlapping cron entries would otherwise both send the same customers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from affelios_import.errors import OutputFailed
+from affelios_import.journal import store
+from affelios_import.journal.store import TABLES, select_keys
+from affelios_import.keys import Entry, Key
+from affelios_import.urls import identity
+
+T = TypeVar("T")
+
+# When an entry was written, in UTC to the millisecond ("2026-11-25T14:30:12.345Z"),
+# as SQLite states it: formatted in C at commit, not per row on the event loop.
+_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+_RECORD = f"""
+INSERT INTO {{table}} VALUES (?,?,?,?,?,{_NOW},{_NOW},?)
+ON CONFLICT DO UPDATE SET
+    affelios_id = excluded.affelios_id, status = excluded.status,
+    recorded_at = excluded.recorded_at, sent = excluded.sent
+WHERE {{table}}.status = 'sending'
+"""
+_INTEND = (
+    f"INSERT INTO {{table}} VALUES (?,?,?,NULL,'sending',{_NOW},{_NOW},NULL) ON CONFLICT DO NOTHING"
+)
+_ACCEPT = (
+    f"UPDATE {{table}} SET sent = ?, recorded_at = {_NOW} WHERE base_url = ?"
+    " AND external_brand_id = ? AND external_id = ? AND status != 'sending'"
+)
+_FORGET = (
+    "DELETE FROM {table} WHERE base_url = ? AND external_brand_id = ? AND external_id = ?"
+    " AND status = 'sending'"
+)
+
+
+class Journal:
+    """The ledger.
+
+    Its `a...` methods are for the run's event loop: they do their SQLite work in the
+    journal's own thread, one statement batch at a time and in order, so that a commit
+    never holds up the requests in flight. The plain methods work in the caller's thread,
+    for use when no loop is running.
+    """
+
+    def __init__(
+        self, file: store.File, *, base_url: str, kind: str, read_only: bool = False
+    ) -> None:
+        assert kind in TABLES, kind
+        connection = self.db = file.db
+        self.path = file.path
+        self._file = file
+        self.table = table = kind
+        self._record, self._intend, self._accept, self._forget = (
+            statement.format(table=table) for statement in (_RECORD, _INTEND, _ACCEPT, _FORGET)
+        )
+        self._base_url = identity(base_url)
+        self._pending: list[tuple[str, tuple[str | None, ...]]] = []  # (statement, row)
+        self._intents: list[tuple[str, str, str]] = []
+        self._intents_committed: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._writing: asyncio.Lock | None = None  # one batch in the thread at a time
+        # The spellings of this API's URL that the journal holds: journals written before
+        # URLs were normalized hold them as given (`http://LOCALHOST:8080/`). A writable
+        # journal is rewritten to the normalized ones once; a read-only one is read
+        # under each of them.
+        # A read-only journal written before this table was holds none of it.
+        self.has_table = (
+            connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)
+            ).fetchone()
+            is not None
+        )
+        spellings = store.spellings(connection, table) if self.has_table else []
+        if not read_only and any(identity(s) != s for s in spellings):
+            store.normalize(connection, spellings, table)
+            spellings = store.spellings(connection, table)
+        held = [s for s in spellings if identity(s) == self._base_url]
+        self._spellings = [self._base_url, *(s for s in held if s != self._base_url)]
+        # A read-only journal of schema 0 (a dry run's) is read as it is.
+        self._schema = connection.execute("PRAGMA user_version").fetchone()[0]
+        # Whether it held nothing for this API when opened: then lookups can be skipped,
+        # since what this run adds are keys it has already seen in the file.
+        self.was_empty = not held
+
+    @classmethod
+    def open(
+        cls, path: Path | str, *, base_url: str, kind: str, read_only: bool = False
+    ) -> Journal:
+        """Open (or create) the journal at `path`; `:memory:` keeps it for this run only.
+
+        A read-only journal that does not exist yet is an empty one. A writable one is
+        created readable by its owner only, and locked against other runs until `close`.
+        A file that is damaged, or is not a journal of this tool, is refused (SetupError).
+        """
+        return store.open_file(
+            path,
+            read_only=read_only,
+            make=lambda file: cls(file, base_url=base_url, kind=kind, read_only=read_only),
+        )
+
+    def lookup(self, keys: Iterable[Key], *, kind: str | None = None) -> dict[Key, Entry]:
+        """The journal's entries among `keys` (of another kind of record: `kind`)."""
+        found: dict[Key, Entry] = {}
+        if kind is None and not self.has_table:
+            return found
+        for spelling in self._spellings:
+            rows = select_keys(
+                self.db,
+                "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
+                f" {self.first_and_sent('c.')}"
+                f" FROM {{keys}} JOIN {kind or self.table} c ON c.base_url = ?"
+                " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
+                list(keys),
+                spelling,
+            )
+            for brand, ext, status, affelios_id, first, sent in rows:
+                entry = Entry(status, affelios_id, first, sent)
+                if (brand, ext) not in found or entry.done:
+                    found[brand, ext] = entry
+        return found
+
+    def first_and_sent(self, table: str) -> str:
+        """The columns of the first record's time and what was sent; a read-only journal
+        of schema 0 (a dry run's, or affelios-journal's) has neither."""
+        if self._schema >= 1:
+            return f"{table}first_recorded_at, {table}sent"
+        return f"{table}recorded_at, NULL"
+
+    def _turn(self) -> asyncio.Lock:
+        if self._writing is None:
+            self._writing = asyncio.Lock()
+        return self._writing
+
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+        except sqlite3.Error as exc:
+            raise OutputFailed(
+                f"journal {self.path}: cannot be written ({exc}); nothing more was sent"
+            ) from exc
+
+    async def alookup(self, keys: Iterable[Key], *, kind: str | None = None) -> dict[Key, Entry]:
+        wanted = list(keys)
+        async with self._turn():
+            return await self._in_thread(lambda: self.lookup(wanted, kind=kind))
+
+    async def intend(self, keys: Iterable[Key]) -> None:
+        """Commit that `keys` are about to be sent, before any of them is.
+
+        Should the process die before their answers are recorded, the next run finds
+        their entries still `sending` and says so in its results (and sends them again:
+        the API's 409 tells those it has). Callers that intend at the same moment share
+        one commit.
+        """
+        self._intents.extend((self._base_url, key[0], key[1]) for key in keys)
+        if self._intents_committed is None:
+            commit = asyncio.get_running_loop().create_task(self._commit_intents())
+            # Its failure reaches the workers that await it; should they all have been
+            # cancelled meanwhile, it is still taken here (not left for asyncio to print).
+            commit.add_done_callback(_retrieve)
+            self._intents_committed = commit
+        await asyncio.shield(self._intents_committed)
+
+    async def _commit_intents(self) -> None:
+        await asyncio.sleep(0)  # let every worker about to send add its intent first
+        async with self._turn():
+            # Taken once the batch before is committed: the workers that intended
+            # meanwhile share this commit. (Lists are only swapped on the loop.)
+            rows, self._intents, self._intents_committed = self._intents, [], None
+            pending, self._pending = self._pending, []
+
+            def commit() -> None:
+                with self.db:
+                    self.db.executemany(self._intend, rows)
+                    # Outcomes recorded since the last commit ride along, so a killed
+                    # run loses at most the answers of the last moment, not a chunk's.
+                    self._execute(pending)
+
+            await self._in_thread(commit)
+
+    def _execute(self, pending: list[tuple[str, tuple[str | None, ...]]]) -> None:
+        for statement, row in pending:
+            self.db.execute(statement, row)
+
+    def record(
+        self, key: Key, *, affelios_id: str | None, status: str, sent: bytes | None = None
+    ) -> None:
+        """Remember a customer the API created or already had, and the body sent for it;
+        kept until `flush`."""
+        row = (
+            self._base_url, key[0], key[1], affelios_id, status,
+            None if sent is None else sent.decode(),
+        )  # fmt: skip
+        self._pending.append((self._record, row))
+
+    def accept(self, key: Key, *, sent: bytes) -> None:
+        """Take `sent` as what the API holds for a customer it has (changed in Affelios
+        by hand); kept until `flush`."""
+        self._pending.append((self._accept, (sent.decode(), self._base_url, key[0], key[1])))
+
+    def forget(self, key: Key) -> None:
+        """Drop the intent of a row now known not to have created anything."""
+        self._pending.append((self._forget, (self._base_url, key[0], key[1])))
+
+    def flush(self) -> None:
+        """Commit what `record` and `forget` remembered, in one transaction, in order."""
+        pending, self._pending = self._pending, []
+        if pending:
+            self._commit(pending)
+
+    def _commit(self, pending: list[tuple[str, tuple[str | None, ...]]]) -> None:
+        with self.db:
+            self._execute(pending)
+
+    async def aflush(self) -> None:
+        async with self._turn():
+            pending, self._pending = self._pending, []
+            if pending:
+                await self._in_thread(lambda: self._commit(pending))
+
+    def close(self) -> None:
+        """Commit what is pending and let go of the file and its lock. A commit that fails
+        here repeats a failure that stopped the run already (or the run never wrote)."""
+        try:
+            self._thread.shutdown()
+            with contextlib.suppress(sqlite3.Error):
+                self.flush()
+        finally:
+            self._file.close()
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,82 @@
+"""`affelios-journal`'s queries: the whole journal, whatever API it was written for
+(a run reads only its own API's entries, by key: see `journal.ledger`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from affelios_import.journal import store
+from affelios_import.journal.ledger import Journal
+from affelios_import.journal.store import select_keys
+from affelios_import.keys import Key
+
+# What `affelios-journal export` writes, one line per customer.
+EXPORT_COLUMNS = (
+    "externalBrandId", "externalId", "affelios_id", "status",
+    "first_recorded_at", "last_recorded_at", "base_url", "sent",
+)  # fmt: skip
+
+
+def stats(journal: Journal) -> list[tuple[str, str, str, int]]:
+    """(API, brand, status, records), in that order."""
+    if not journal.has_table:
+        return []
+    return journal.db.execute(
+        f"SELECT base_url, external_brand_id, status, COUNT(*) FROM {journal.table}"
+        " GROUP BY base_url, external_brand_id, status ORDER BY 1, 2, 3"
+    ).fetchall()
+
+
+def entries(
+    journal: Journal, *, external_id: str | None = None, brand: str | None = None
+) -> Iterator[dict[str, str | None]]:
+    """Every entry (or those of one id, of one brand), as `EXPORT_COLUMNS`."""
+    if not journal.has_table:
+        return
+    wheres, params = [], []
+    for column, value in (("external_id", external_id), ("external_brand_id", brand)):
+        if value is not None:
+            wheres.append(f"{column} = ?")
+            params.append(value)
+    where = f" WHERE {' AND '.join(wheres)}" if wheres else ""
+    first, sent = journal.first_and_sent("").split(", ")
+    rows = journal.db.execute(
+        "SELECT external_brand_id, external_id, affelios_id, status,"
+        f" {first}, recorded_at, base_url, {sent} FROM {journal.table}{where}"
+        " ORDER BY base_url, external_brand_id, external_id",
+        params,
+    )
+    for row in rows:
+        yield dict(zip(EXPORT_COLUMNS, row, strict=True))
+
+
+def entries_of(journal: Journal, keys: list[Key]) -> Iterator[dict[str, str | None]]:
+    """The entries of these customers (brand, id) under every API the journal holds,
+    found from the primary key (not by reading the whole journal)."""
+    if not journal.has_table:
+        return
+    first, sent = journal.first_and_sent("c.").split(", ")
+    for base_url in store.spellings(journal.db, journal.table):
+        rows = select_keys(
+            journal.db,
+            "SELECT c.external_brand_id, c.external_id, c.affelios_id, c.status,"
+            f" {first}, c.recorded_at, c.base_url, {sent}"
+            f" FROM {{keys}} JOIN {journal.table} c ON c.base_url = ?"
+            " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
+            keys,
+            base_url,
+        )
+        for row in rows:
+            yield dict(zip(EXPORT_COLUMNS, row, strict=True))
+
+
+def forget_entries(journal: Journal, keys: Iterable[tuple[str, str, str]]) -> int:
+    """Delete the entries of these (API, brand, id) keys, whatever their status: the
+    customers will be sent again. How many there were."""
+    with journal.db:
+        cursor = journal.db.executemany(
+            f"DELETE FROM {journal.table} WHERE base_url = ? AND external_brand_id = ?"
+            " AND external_id = ?",
+            list(keys),
+        )
+    return cursor.rowcount

@@ -1,0 +1,157 @@
+"""Transactions: `POST /api/v1/transaction` (deposits, revenue, commissions).
+
+Nothing documents that the API refuses a repeat, so a transaction sent twice may be
+counted twice. **A transaction is sent at most once**: only attempts that provably did
+not reach the API (429, 503, a connection refused before the request was written) are
+repeated; any other doubt ends as `unconfirmed`, never sent again without a person's
+word (`affelios-journal forget --kind transactions`). A transaction the journal holds is
+never sent again, whatever today's row says.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from affelios_import import codes
+from affelios_import.keys import Entry
+from affelios_import.kinds.base import Held, Kind, Reference, refusal
+from affelios_import.outcome import UNCONFIRMED_ADVICE, Outcome, Status
+from affelios_import.schemas import transaction
+from affelios_import.wire.endpoint import Answer, excerpt
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+    from affelios_import.redact import Redactor
+
+# Answers that say the API did not act on the request: the only ones sent again.
+NOT_TAKEN = frozenset({429, 503})
+# A journal entry of these: the API took the transaction.
+TAKEN = frozenset({Status.ACCEPTED, Status.CREATED, Status.EXISTS})
+
+
+def body(row: Mapping[str, str]) -> bytes:
+    """A transaction's request body: its text fields as written, each amount a JSON
+    number of exactly the written value (`19.99` is sent as `19.99`: never through a
+    float); empty values are left out. `row` is a validated row."""
+    strings = {name: value for name in transaction.STRING_FIELDS
+               if (value := row.get(name, "")).strip()}  # fmt: skip
+    amounts = [
+        f'"{name}":{json_number(value)}'
+        for name in transaction.AMOUNT_FIELDS
+        if (value := row.get(name, "").strip())
+    ]
+    text = json.dumps(strings, ensure_ascii=False, separators=(",", ":"))
+    if not amounts:
+        return text.encode()
+    return f"{text[:-1]}{',' if strings else ''}{','.join(amounts)}}}".encode()
+
+
+def json_number(amount: str) -> str:
+    """A validated amount (`-?digits[.digits]`) as a JSON number of the same value: JSON
+    allows no leading zeros (`007.50` -> `7.50`)."""
+    sign, digits = ("-", amount[1:]) if amount.startswith("-") else ("", amount)
+    whole, point, fraction = digits.partition(".")
+    return f"{sign}{whole.lstrip('0') or '0'}{point}{fraction}"
+
+
+class Transactions(Kind):
+    name = "transactions"
+    path = "/api/v1/transaction"
+    fields = transaction.CONTRACT_FIELDS
+    required = transaction.REQUIRED_FIELDS
+    aliases = {"clickid": "clickKey", "externaltransactionid": "externalId"}  # noqa: RUF012
+    guarded = {  # noqa: RUF012 (read only)
+        r"brand": "externalBrandId",
+        r"click|btag": "clickKey",
+        r"(customer|player|user|account)(id|no|number|ref)|^(customer|player)$": (
+            "externalCustomerId"
+        ),
+        r"(trans|txn|tx|booking|posted).*(date|time|at$)|^(date|datetime|timestamp)$": (
+            "transactionDate"
+        ),
+        r"amount|deposit|revenue|wager|commission|ggr|ngr|stake": "depositAmount",
+    }
+    amounts = transaction.AMOUNT_FIELDS
+    references = Reference(kind="customers", field="externalCustomerId")
+
+    def schema(self, brand: str | None) -> pa.DataFrameSchema:
+        return transaction.transaction_schema(brand)
+
+    def body(self, row: Mapping[str, str]) -> bytes:
+        return body(row)
+
+    def held(self, entry: Entry, *, today: bytes | None, problem: str) -> Outcome | Held:
+        """Never sent again: `skipped` when the API took it, `unconfirmed` when that was
+        never learned (whatever today's row holds)."""
+        when = f" on {entry.first_recorded_at[:10]}" if entry.first_recorded_at else ""
+        if entry.status in TAKEN:
+            return Outcome(
+                status=Status.SKIPPED,
+                affelios_id=entry.affelios_id or "",
+                error=f"sent{when}: the API {entry.status} it",
+            )
+        return Outcome(
+            status=Status.UNCONFIRMED,
+            error=f"an earlier run was sending it{when} and never learned whether the API "
+            f"took it; {UNCONFIRMED_ADVICE}",
+            code=codes.item("unconfirmed_earlier"),
+        )
+
+    def may_have_acted(self, status: int | None, *, written: bool) -> bool:
+        return written if status is None else status not in NOT_TAKEN
+
+    def repeatable(self, status: int | None, *, written: bool) -> bool:
+        """Only what provably did not reach the API: 429, 503, or a request never written."""
+        return not self.may_have_acted(status, written=written)
+
+    def answered(self, answer: Answer, *, attempts: int, redact: Redactor) -> Outcome:
+        """202 is queued (`accepted`); a 200 or 201 `created`, with the id it carries,
+        if any. Any other 2xx, a 200/201 whose body is neither empty nor JSON (a
+        maintenance page), or a 5xx: the API may have taken it (`unconfirmed`). Any other
+        answer refused it (`failed`: nothing was taken, the next run sends it again)."""
+        status = answer.status
+        if status == 202:
+            return Outcome(status=Status.ACCEPTED, http_status=status, attempts=attempts)
+        if status in (200, 201) and answer.complete and _empty_or_json(answer.body):
+            return Outcome(
+                status=Status.CREATED, affelios_id=answer.affelios_id() or "",
+                http_status=status, attempts=attempts,
+            )  # fmt: skip
+        if 200 <= status < 300:
+            shown = excerpt(answer, redact) or "no body"
+            return self.lost(f"HTTP {status} ({shown})", attempts=attempts, status=status)
+        if status >= 500:
+            return self.lost(f"HTTP {status}", attempts=attempts, status=status)
+        code, error = refusal(answer, redact)
+        return Outcome(
+            status=Status.FAILED, http_status=status, attempts=attempts, error=error,
+            code=codes.item(code),
+        )  # fmt: skip
+
+    def lost(
+        self, detail: str, *, attempts: int, status: int | None, code: str = "unconfirmed"
+    ) -> Outcome:
+        """`unconfirmed`: never sent again until a person has checked."""
+        return Outcome(
+            status=Status.UNCONFIRMED,
+            http_status=status,
+            attempts=attempts,
+            error=f"{detail}: the API may have queued it; {UNCONFIRMED_ADVICE}",
+            code=codes.item("unconfirmed"),
+        )
+
+
+def _empty_or_json(body: bytes) -> bool:
+    if not body.strip():
+        return True
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
+KIND = Transactions()

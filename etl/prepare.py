@@ -1,0 +1,124 @@
+"""Before the first request: every check that can be made, and what the run reads and
+writes, opened (`prepare`); the endpoint the rows are sent to (`make_endpoint`).
+
+Nothing is sent here, and a failure is a SetupError naming what to fix.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import httpx
+
+from affelios_import import kinds
+from affelios_import.errors import SetupError
+from affelios_import.input import sheet as sheets
+from affelios_import.input.columns import ColumnMap, resolve
+from affelios_import.input.read import Source, inspect, spool_folder, spool_stdin
+from affelios_import.journal import Ledger, open_ledger
+from affelios_import.output import workbook
+from affelios_import.output.check import check as check_outputs
+from affelios_import.output.results import ErrorsWriter, ResultsWriter
+from affelios_import.settings import Settings
+from affelios_import.version import __version__
+from affelios_import.wire.endpoint import Endpoint
+
+
+@dataclass
+class Prepared:
+    settings: Settings
+    source: Source
+    columns: ColumnMap
+    journal: Ledger
+    results: ResultsWriter | workbook.ResultsWorkbook
+    errors: ErrorsWriter | workbook.ErrorsWorkbook | None
+    sheet: str | None  # the sheet read, when the input is a workbook
+
+
+def prepare(settings: Settings, stack: ExitStack) -> Prepared:
+    """Every check that can be made before the first request; raises SetupError."""
+    if not settings.dry_run and not settings.api_key:
+        raise SetupError(
+            "no API key: set AFFELIOS_API_KEY or give --api-key-file (or use --dry-run)"
+        )
+    check_outputs(settings)
+    kind = kinds.get(settings.kind)
+    path, name = settings.input, str(settings.input)
+    if name == "-":
+        path, name = spool_stdin(stack), "standard input"
+    encoding, delimiter, chosen = settings.encoding, settings.delimiter, None
+    if sheets.is_workbook(path):
+        # Read as a CSV copy of the sheet's text: UTF-8 and commas, whatever was said of CSV.
+        folder = spool_folder(stack)
+        path, chosen = sheets.spool_sheet(path, name=name, sheet=settings.sheet, folder=folder)
+        encoding = delimiter = None
+    elif settings.sheet is not None:
+        raise SetupError(f"--sheet {settings.sheet}: {name} is not a workbook")
+    source = inspect(path, name=name, encoding=encoding, delimiter=delimiter)
+    header = list(source.header)
+    columns = ColumnMap(header=(), to_field={})  # an empty file: nothing to map
+    if not source.empty:
+        columns = resolve(
+            header, brand=settings.brand, source=name, mapping=settings.mapping, kind=kind
+        )
+    rows = source.rows if settings.limit is None else min(settings.limit, source.rows)
+    for option, output in (("--out", settings.out), ("--errors-out", settings.errors_out)):
+        if output is not None and workbook.is_workbook_name(output):
+            workbook.check_rows(option, output, rows)
+    journal = open_ledger(
+        settings.journal, base_url=settings.base_url, read_only=settings.dry_run, kind=kind.name
+    )
+    stack.callback(journal.close)
+    results: ResultsWriter | workbook.ResultsWorkbook
+    if workbook.is_workbook_name(settings.out):
+        results = workbook.ResultsWorkbook(settings.out, header=header)
+    else:
+        results = ResultsWriter(settings.out, header=header, bom=settings.bom)
+    stack.callback(results.close)
+    errors: ErrorsWriter | workbook.ErrorsWorkbook | None = None
+    if settings.errors_out is not None and workbook.is_workbook_name(settings.errors_out):
+        errors = workbook.ErrorsWorkbook(settings.errors_out, header=header)
+    elif settings.errors_out is not None:
+        errors = ErrorsWriter(
+            settings.errors_out, header=header, delimiter=source.delimiter, bom=settings.bom
+        )
+    if errors is not None:
+        stack.callback(errors.close)
+    return Prepared(
+        settings=settings,
+        source=source,
+        columns=columns,
+        journal=journal,
+        results=results,
+        errors=errors,
+        sheet=chosen,
+    )
+
+
+class _Unused(httpx.AsyncBaseTransport):
+    """The transport of a dry run, which sends nothing (and so imports no HTTP client)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise AssertionError("a dry run sends nothing")
+
+
+def make_endpoint(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Endpoint:
+    if transport is None and settings.dry_run:
+        transport = _Unused()
+    elif transport is None:
+        from affelios_import.wire.transport import aiohttp_transport  # aiohttp: 0.15 s to import
+
+        transport = aiohttp_transport(base_url=settings.base_url, concurrency=settings.concurrency)
+    return Endpoint(
+        transport,
+        base_url=settings.base_url,
+        headers={
+            "X-Api-Key": settings.api_key or "",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"affelios-import/{__version__}",
+        },
+        timeout=settings.timeout,
+        path=kinds.get(settings.kind).path,
+    )

@@ -1,0 +1,154 @@
+"""One request to the API and its answer: the `Endpoint` posts a body and reads the
+answer (`Answer`: its status, headers and as much of its body as is worth reading), and
+`parse_retry_after` reads the one header every kind of answer may carry.
+
+What an answer *means* is not said here: each kind of record says that (see
+`affelios_import.kinds`), and the submitter decides whether to try again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import parsedate_to_datetime
+from urllib.parse import unquote
+
+import httpx
+
+from affelios_import.redact import Redactor
+
+BODY_EXCERPT_CHARS = 200
+RETRY_AFTER_MAX = 300.0  # seconds; a longer Retry-After is capped, not obeyed
+# How much of an answer is read: a record is a kilobyte or two; of anything else only an
+# excerpt is kept, so a 100 MB error page is not read whole.
+RECORD_BODY_MAX = 1 << 20
+OTHER_BODY_MAX = 64 << 10
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the API answered to one request: its status, headers and (the start of) its
+    body. `complete` is False when the body was longer than was read."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    complete: bool = True
+
+    def text(self) -> str:
+        message = Message()
+        message["content-type"] = self.headers.get("Content-Type", "")
+        charset = message.get_content_charset() or "utf-8"
+        try:
+            return self.body.decode(charset, errors="replace")
+        except LookupError:
+            return self.body.decode("utf-8", errors="replace")
+
+    def affelios_id(self) -> str | None:
+        """The id of the record this answer carries, or None: a 2xx proves a creation
+        only with the record in it (not a maintenance page, an empty 202 or a 204)."""
+        if not self.complete:
+            return None
+        try:
+            record = json.loads(self.body)
+        except ValueError:  # not JSON (UnicodeDecodeError is a ValueError too)
+            return None
+        value = record.get("id") if isinstance(record, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # the contract says a string; a number is still an id
+        return None
+
+
+def excerpt(answer: Answer, redact: Redactor) -> str:
+    """A short one-line excerpt of an answer's body, for the results' error column, with
+    the key blanked out in whatever form the server echoed it."""
+    text = answer.text()
+    if not answer.complete:
+        text = text[: max(0, len(text) - redact.longest)]  # it may end in a part of the key
+    text = redact(" ".join(redact(text).split()))
+    if len(text) > BODY_EXCERPT_CHARS:
+        text = text[: BODY_EXCERPT_CHARS - 1] + "…"
+    return text
+
+
+class Endpoint:
+    """A kind's create endpoint (`path`, under `base_url`), reached through an httpx transport.
+
+    Requests go straight to the transport (by default aiohttp's, from `httpx-aiohttp`),
+    not through `httpx.AsyncClient.send`: at thousands of requests a second its auth,
+    redirect, cookie and hook machinery costs more CPU than the request itself, and
+    none of it is wanted here (a redirect must never carry the key to another host).
+
+    `timeout` bounds a whole attempt, from sending to the last byte of the answer read:
+    a server that trickles its answer a byte at a time cannot hold a slot for longer.
+    """
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport,
+        *,
+        base_url: str,
+        headers: dict[str, str],
+        timeout: float,
+        path: str,
+    ) -> None:
+        self._transport = transport
+        base = httpx.URL(base_url)  # a path in it is kept, as AsyncClient(base_url=) keeps it
+        self.url = base.copy_with(path=base.path.rstrip("/") + path)
+        self._headers = httpx.Headers(headers)
+        self._timeout = timeout
+        self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
+        self.redact = Redactor(
+            [headers.get("X-Api-Key"), unquote(self.url.password or ""), self.url.password]
+        )
+
+    async def post(self, body: bytes) -> Answer:
+        request = httpx.Request(
+            "POST", self.url, headers=self._headers, content=body, extensions=self._extensions
+        )
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._transport.handle_async_request(request)
+                try:
+                    return await _read(response)
+                finally:
+                    await response.aclose()
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("the answer took longer than --timeout") from exc
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+
+async def _read(response: httpx.Response) -> Answer:
+    """The answer, with as much of its body as it is worth reading."""
+    limit = RECORD_BODY_MAX if 200 <= response.status_code < 300 else OTHER_BODY_MAX
+    parts: list[bytes] = []
+    size = 0
+    async for part in response.aiter_bytes():
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            return Answer(response.status_code, response.headers, b"".join(parts)[:limit], False)
+    return Answer(response.status_code, response.headers, b"".join(parts))
