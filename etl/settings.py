@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 from affelios_import.config import ImportConfig
@@ -20,6 +20,23 @@ class Settings(ImportConfig):
 
     @classmethod
     def of(cls, config: ImportConfig, **paths: Path | None) -> Settings:
-        """`config` with the paths of one run (validated again: it is cheap)."""
-        values = {f.name: getattr(config, f.name) for f in fields(ImportConfig)}
-        return cls(**values, **paths)  # type: ignore[arg-type]
+        """`config` with the paths of one run. The config was checked when it was made,
+        and is not checked again (every rule is checked once); the paths are checked by
+        the stages that write them (`output.check`)."""
+        unknown = set(paths) - {f.name for f in fields(cls)} | set(paths) & {
+            f.name for f in fields(ImportConfig)
+        }
+        if unknown:
+            raise TypeError(f"Settings.of: not a path of a run: {', '.join(sorted(unknown))}")
+        settings = object.__new__(cls)
+        for f in fields(cls):
+            if f.name in paths:
+                value = paths[f.name]
+            elif hasattr(config, f.name):
+                value = getattr(config, f.name)
+            elif f.default is not MISSING:
+                value = f.default
+            else:
+                raise TypeError(f"Settings.of: the run's {f.name} is missing")
+            object.__setattr__(settings, f.name, value)
+        return settings

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import ast
 import csv
+import functools
 import os
 import subprocess
 import sys
@@ -95,3 +97,52 @@ def run(
         summary_json=settings.summary_json,
         report_html=settings.report_html,
     )
+
+
+# What starts a server or another process. A test that calls one of these, or a function
+# or fixture of its module that does, or uses the sandbox fixture, is `slow`: make
+# test-fast leaves it out, make test runs everything.
+_SLOW_CALLS = frozenset(
+    {
+        "subprocess.run",
+        "subprocess.Popen",
+        "run_cli",
+        "serve",
+        "serve_in_thread",
+        "serve_app_in_thread",
+    }
+)
+
+
+def _called(node: ast.AST) -> set[str]:
+    found = set()
+    for call in ast.walk(node):
+        if isinstance(call, ast.Call):
+            if isinstance(call.func, ast.Name):
+                found.add(call.func.id)
+            elif isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name):
+                found.add(f"{call.func.value.id}.{call.func.attr}")
+    return found
+
+
+@functools.cache
+def _slow_functions(path: str) -> frozenset[str]:
+    """The module's functions (tests, helpers, fixtures) that start a server or process."""
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    calls = {
+        node.name: _called(node)
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    slow = {name for name, called in calls.items() if called & _SLOW_CALLS}
+    while grown := {name for name, called in calls.items() if called & slow} - slow:
+        slow |= grown
+    return frozenset(slow)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        slow = _slow_functions(str(item.path))
+        names = {getattr(item, "originalname", item.name), *getattr(item, "fixturenames", ())}
+        if "sandbox" in names or names & slow:
+            item.add_marker(pytest.mark.slow)

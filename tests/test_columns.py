@@ -5,9 +5,11 @@ import pytest
 
 from affelios_import.errors import InputError
 from affelios_import.input.columns import parse_mapping, resolve, to_contract
-from affelios_import.kinds import get
+from affelios_import.kinds import NAMES, get
+from affelios_import.kinds.base import Kind
 
-CUSTOMERS = get("customers")
+CUSTOMERS, TRANSACTIONS = get("customers"), get("transactions")
+EVERY_KIND = [pytest.param(get(name), id=name) for name in NAMES]
 
 
 def test_headers_match_regardless_of_case_spaces_and_separators() -> None:
@@ -33,14 +35,25 @@ def test_clickkey_and_clickid_together_are_refused() -> None:
     )
 
 
-def test_a_missing_required_column_lists_what_was_found_and_expected() -> None:
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_a_missing_required_column_lists_what_was_found_and_expected(kind: Kind) -> None:
     with pytest.raises(InputError) as caught:
-        resolve(["externalId", "name"], brand=None, source="f.csv", kind=CUSTOMERS)
+        resolve(["externalId", "name"], brand=None, source="f.csv", kind=kind)
+    missing = [f for f in kind.required if f != "externalId"]
     assert str(caught.value) == (
-        "f.csv: no column for externalBrandId, registrationDate (or give --brand); "
+        f"f.csv: no column for {', '.join(missing)} (or give --brand); "
         "columns found: externalId, name; "
-        "expected: externalId, externalBrandId, registrationDate"
+        f"expected: {', '.join(kind.required)}"
     )
+
+
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_each_kinds_own_names_and_aliases_map_to_its_fields(kind: Kind) -> None:
+    columns = resolve(list(kind.required), brand=None, source="f.csv", kind=kind)
+    assert columns.to_field == {field: field for field in kind.required}
+    for alias, field in kind.aliases.items():
+        header = [*(f for f in kind.required if f != field), alias]
+        assert resolve(header, brand=None, source="f.csv", kind=kind).to_field[alias] == field
 
 
 def test_brand_fills_empty_brands_and_stands_in_for_a_missing_column() -> None:
@@ -125,6 +138,36 @@ def test_a_column_a_reader_takes_for_a_field_is_not_left_unsent(column: str, fie
     assert resolve(
         [*BASE, column], brand="b", source="f", kind=CUSTOMERS, mapping={column: "-"}
     ).unused == [column]
+
+
+TX_BASE = ["externalId", "externalBrandId", "externalCustomerId", "transactionDate"]
+
+
+@pytest.mark.parametrize(
+    ("column", "field"),
+    [
+        ("Brand", "externalBrandId"),
+        ("btag", "clickKey"),
+        ("Player ID", "externalCustomerId"),
+        ("Booking Date", "transactionDate"),
+        ("GGR", "depositAmount"),
+        ("Deposit", "depositAmount"),
+    ],
+)
+def test_a_transaction_column_a_reader_takes_for_a_field_is_not_left_unsent(
+    column: str, field: str
+) -> None:
+    with pytest.raises(InputError) as caught:
+        resolve([*TX_BASE, column], brand="b", source="f.csv", kind=TRANSACTIONS)
+    assert str(caught.value) == (
+        f"f.csv: column {column!r} (#5) looks like an API field but is sent nowhere; nothing "
+        f"was sent. Say what it is: --map '{column}={field}' (or another field), or leave it "
+        f"out: --map '{column}=-'"
+    )
+    left_out = resolve(
+        [*TX_BASE, column], brand="b", source="f", kind=TRANSACTIONS, mapping={column: "-"}
+    )
+    assert left_out.unused == [column]
 
 
 @pytest.mark.parametrize("column", ["signup_channel", "registration_ip", "notes", "Country Name"])

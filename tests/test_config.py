@@ -52,3 +52,8 @@ def test_good_settings_are_kept_and_the_key_is_not_shown() -> None:
     assert ImportConfig(base_url="http://127.0.0.1:8080").base_url == "http://127.0.0.1:8080"
     assert ImportConfig(base_url="http://example.com", allow_insecure_http=True)
     assert isinstance(ImportConfig().journal, Path)
+
+
+def test_accept_changes_is_for_customers_only() -> None:
+    with pytest.raises(ConfigError, match="only customers can be changed"):
+        ImportConfig(kind="transactions", accept_changes=True)

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from tests.conftest import (
     run_cli,
     write_csv,
 )
+from tests.kinds import TRANSACTIONS, TX_HEADER, transactions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -219,3 +221,61 @@ def test_two_runs_at_once_on_one_journal_never_both_send(tmp_path: Path, name: s
     assert not (tmp_path / "2.csv").exists()
     assert server.stats["requests"] == server.stats["201"] == 200
     assert len(server.customers) == 200
+
+
+def test_bad_transactions_are_invalid_and_good_ones_arrive_exact_once(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    rows = transactions(1000)
+    rows[10][3] = "28/06/2025"  # a bad date
+    rows[20][5] = "12,50"
+    rows[30][6] = "abc"
+    rows[40][2] = ""  # no customer
+    rows[50][0] = ""  # no id
+    source = write_csv(tmp_path / "tx.csv", rows, header=TX_HEADER)
+    journal = tmp_path / "j.db"
+    summary, report = tmp_path / "s.json", tmp_path / "r.html"
+    done = run_cli(
+        source, "--kind", "transactions", "--base-url", sandbox.url, "--journal", journal,
+        "--summary-json", summary, "--report-html", report,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    results = read_results(tmp_path / "tx.results.csv")
+    assert len(results) == 1000
+    invalid = {r["row"]: r["error_kind"] for r in results if r["status"] == "invalid"}
+    assert invalid == {
+        "11": "date_not_zulu:transactionDate",
+        "21": "amount_invalid:depositAmount",
+        "31": "amount_invalid:grossRevenue",
+        "41": "required_missing:externalCustomerId",
+        "51": "required_missing:externalId",
+    }
+    assert {r["status"] for r in results} == {"accepted", "invalid"}
+    taken = TRANSACTIONS.taken(sandbox.server)
+    assert len(taken) == 995
+    by_id = {str(t["externalId"]): t for t in sandbox.server.transactions}
+    assert str(by_id["T00001"]["depositAmount"]) == "1.01"
+    assert str(by_id["T00999"]["depositAmount"]) == "999.99"
+    assert str(by_id["T00002"]["grossRevenue"]) == "-2.1"
+    assert "grossRevenue" not in by_id["T00003"]  # empty: left out
+    deposits = sum(
+        (Decimal(r[5]) for i, r in enumerate(rows) if results[i]["status"] == "accepted"),
+        Decimal(0),
+    )
+    assert f"sums over the 995 transactions the API took: deposits {deposits:,}" in done.stderr
+    written = json.loads(summary.read_text())
+    assert written["amounts"]["depositAmount"] == str(deposits)
+    assert written["counts"]["accepted"] == 995
+    assert f"deposits {deposits:,}" in report.read_text(encoding="utf-8")
+    errors = read_results(tmp_path / "tx.errors.csv")
+    assert [r["source_row"] for r in errors] == ["11", "21", "31", "41", "51"]
+    # Run again: nothing is sent twice; every accepted one is skipped.
+    requests = sandbox.server.stats["requests"]
+    again = run_cli(
+        source, "--kind", "transactions", "--base-url", sandbox.url, "--journal", journal
+    )
+    assert again.returncode == 1, again.stderr
+    assert sandbox.server.stats["requests"] == requests
+    assert {r["status"] for r in read_results(tmp_path / "tx.results.csv")} == {
+        "skipped", "invalid"
+    }  # fmt: skip

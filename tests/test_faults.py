@@ -19,6 +19,7 @@ import trustme
 
 from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
 from tests.conftest import API_KEY, good_rows, read_results, run_cli, write_csv
+from tests.kinds import CUSTOMERS, SAMPLES, TRANSACTIONS, TX_HEADER, Sample, transactions
 
 RESENT = "an earlier run was sending this row and never learned whether it was created"
 
@@ -195,33 +196,53 @@ def test_a_long_run_of_5xx_stops_the_run_and_the_rerun_says_which_rows_were_unsu
     assert {r["row"] for r in results if r["error"].startswith(RESENT)} == unsure
 
 
-def test_killed_at_any_moment_then_rerun_creates_each_customer_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_killed_at_any_moment_then_rerun_sends_each_record_once(
+    tmp_path: Path, sample: Sample
+) -> None:
+    """SIGKILL mid-run, then the same command again: every row has one result, nothing
+    reached the API twice, and exactly the rows the dead run left `sending` say so (a
+    customer is sent again and the API's 409 tells; a transaction is never sent again)."""
     server = Sandbox(api_key=API_KEY, faults=Faults(latency_ms=20))
-    source = write_csv(tmp_path / "c.csv", good_rows(1500))
+    source = write_csv(tmp_path / "in.csv", sample.rows(1500), header=sample.header)
     journal = tmp_path / "j.db"
     with serve_in_thread(server) as url:
-        args: list[str | Path] = [source, "--base-url", url, "--journal", journal]
+        args: list[str | Path] = [
+            source, "--kind", sample.name, "--base-url", url, "--journal", journal,
+        ]  # fmt: skip
         run = start([*args, "--concurrency", "8"])
-        wait_for(lambda: len(server.customers) >= 300)
+        wait_for(lambda: sum(sample.taken(server).values()) >= 300)
         run.send_signal(signal.SIGKILL)
         assert run.wait(10) == -signal.SIGKILL
         in_flight = (
             sqlite3.connect(journal)
-            .execute("SELECT count(*) FROM customers WHERE status = 'sending'")
+            .execute(f"SELECT count(*) FROM {sample.name} WHERE status = 'sending'")
             .fetchone()[0]
         )
         time.sleep(0.2)  # let the requests the dead process left behind land
         again = run_cli(*args)
-    assert again.returncode == 0, again.stderr
-    results = read_results(tmp_path / "c.results.csv")
+    results = read_results(tmp_path / "in.results.csv")
     assert len(results) == 1500
-    assert {r["status"] for r in results} <= {"created", "exists", "skipped"}
-    assert_each_customer_once(server, results)
-    resent = [r for r in results if r["error"].startswith(RESENT)]
-    assert len(resent) == in_flight <= 6 * 8  # workers, retriers, queues, a batch: --concurrency 8
-    # "exists" can only come from a row the killed run sent without learning the answer
-    assert all(r["error"].startswith(RESENT) for r in results if r["status"] == "exists")
+    taken = sample.taken(server)  # asserts none twice
     assert sum(r["status"] == "skipped" for r in results) >= 250
+    assert 0 < in_flight <= 6 * 8  # workers, retriers, queues, a batch: --concurrency 8
+    if sample is CUSTOMERS:
+        assert again.returncode == 0, again.stderr
+        assert {r["status"] for r in results} <= {"created", "exists", "skipped"}
+        assert_each_customer_once(server, results)
+        resent = [r for r in results if r["error"].startswith(RESENT)]
+        assert len(resent) == in_flight
+        # "exists" can only come from a row the killed run sent without learning the answer
+        assert all(r["error"].startswith(RESENT) for r in results if r["status"] == "exists")
+    else:
+        assert again.returncode == 1, again.stderr  # rows in doubt are to look at
+        assert {r["status"] for r in results} == {"accepted", "skipped", "unconfirmed"}
+        unconfirmed = [r for r in results if r["status"] == "unconfirmed"]
+        assert len(unconfirmed) == in_flight
+        assert all(r["error_kind"] == "unconfirmed_earlier" for r in unconfirmed)
+        assert len(taken) == sum(r["status"] != "unconfirmed" for r in results) + sum(
+            r[sample.id_column] in taken for r in unconfirmed
+        )
 
 
 def test_ctrl_c_finishes_in_flight_requests_and_writes_every_row(tmp_path: Path) -> None:
@@ -386,3 +407,37 @@ def test_a_full_disk_part_way_stops_the_run_promptly_and_cleanly(
         again = run_cli(source, "--base-url", url, "--journal", moved, "-o", tmp_path / "2.csv")
     assert again.returncode == 0, again.stderr
     assert len(server.customers) == 6000 == server.stats["201"]
+
+
+def test_faults_never_make_a_transaction_arrive_twice(tmp_path: Path) -> None:
+    faults = Faults(
+        fail_rate=0.05,
+        fail_statuses=(503,),
+        throttle_rate=0.05,
+        drop_rate=0.02,
+        late_rate=0.02,
+        late_seconds=1.0,
+        seed=5,
+    )
+    server = Sandbox(api_key=API_KEY, faults=faults)
+    source = write_csv(tmp_path / "tx.csv", transactions(2000), header=TX_HEADER)
+    with serve_in_thread(server) as url:
+        done = run_cli(
+            source, "--kind", "transactions", "--base-url", url, "--journal", tmp_path / "j.db",
+            "--timeout", "0.5", "--retries", "8",
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr  # the unconfirmed ones are rows to look at
+    results = read_results(tmp_path / "tx.results.csv")
+    assert len(results) == 2000
+    assert {r["status"] for r in results} == {"accepted", "unconfirmed"}
+    taken = TRANSACTIONS.taken(server)
+    stats = server.stats
+    assert min(stats["429"], stats["503"], stats["dropped"], stats["late"]) > 10
+    unconfirmed = [r for r in results if r["status"] == "unconfirmed"]
+    # Only the faults that lose an answer leave a row unconfirmed: a drop or a late one.
+    assert len(unconfirmed) == stats["dropped"] + stats["late"]
+    late = [r["External Transaction ID"] for r in unconfirmed if "timed out" in r["error"]]
+    assert len(late) == stats["late"] and all(taken[t] == 1 for t in late)
+    assert all("affelios-journal forget --kind transactions" in r["error"] for r in unconfirmed)
+    accepted = [r for r in results if r["status"] == "accepted"]
+    assert all(taken[r["External Transaction ID"]] == 1 for r in accepted)

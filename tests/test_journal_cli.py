@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,9 @@ from click.testing import CliRunner
 
 from affelios_import.cli.journal import main
 from affelios_import.journal import Journal
-from tests.conftest import RunningSandbox, good_rows, read_results, run_cli, write_csv
+from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
+from tests.conftest import API_KEY, RunningSandbox, good_rows, read_results, run_cli, write_csv
+from tests.kinds import TRANSACTIONS, TX_HEADER, transactions
 
 
 @pytest.fixture
@@ -135,3 +139,37 @@ def test_a_keys_file_of_ids_alone_takes_the_brand_from_brand(
     done = CliRunner().invoke(main, [*args, "--yes"])
     assert done.exit_code == 0, done.stderr
     assert "forgot 2 customers" in done.stderr
+
+
+def test_an_unconfirmed_transaction_released_by_forget_is_sent_next_run(tmp_path: Path) -> None:
+    """A person checks an unconfirmed transaction in Affelios, finds it did not arrive,
+    releases it with `forget --kind transactions --yes`: the next run sends it, once."""
+    server = Sandbox(api_key=API_KEY, faults=Faults(drop_rate=0.2, seed=3))
+    source = write_csv(tmp_path / "tx.csv", transactions(50), header=TX_HEADER)
+    journal = tmp_path / "j.db"
+    with serve_in_thread(server) as url:
+        args: list[str | Path] = [
+            source, "--kind", "transactions", "--base-url", url, "--journal", journal,
+        ]  # fmt: skip
+        first = run_cli(*args)
+        assert first.returncode == 1, first.stderr
+        arrived = set(TRANSACTIONS.taken(server))
+        unconfirmed = [
+            r[TRANSACTIONS.id_column]
+            for r in read_results(tmp_path / "tx.results.csv")
+            if r["status"] == "unconfirmed"
+        ]
+        missing = [t for t in unconfirmed if t not in arrived]
+        assert missing, "a dropped request arrives nowhere"
+        forget = subprocess.run(
+            [sys.executable, "-m", "affelios_import.cli.journal", "forget", missing[0],
+             "--brand", "casino-x", "--kind", "transactions", "--journal", str(journal), "--yes"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert forget.returncode == 0, forget.stderr
+        server.faults = Faults()  # the API is well again
+        run_cli(*args)
+    again = {r[TRANSACTIONS.id_column]: r for r in read_results(tmp_path / "tx.results.csv")}
+    assert again[missing[0]]["status"] == "accepted"
+    assert {again[t]["status"] for t in unconfirmed if t != missing[0]} == {"unconfirmed"}
+    assert TRANSACTIONS.taken(server)[missing[0]] == 1  # asserts none twice

@@ -11,7 +11,8 @@ import pytest
 
 from affelios_import.errors import InputError, SetupError
 from affelios_import.settings import Settings
-from tests.conftest import good_rows, read_results, run, write_csv
+from tests.conftest import API_KEY, good_rows, read_results, run, write_csv
+from tests.kinds import CUSTOMERS, SAMPLES, TX_HEADER, Sample, transactions
 
 
 def settings(tmp_path: Path, source: Path, **overrides: object) -> Settings:
@@ -28,60 +29,79 @@ def settings(tmp_path: Path, source: Path, **overrides: object) -> Settings:
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 
 
-def counting_api() -> tuple[httpx.MockTransport, list[httpx.Request]]:
+def counting_api(sample: Sample = CUSTOMERS) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    """A mock API that takes every good row of `sample`'s kind, and what it was sent."""
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        body = json.loads(request.content)
-        return httpx.Response(201, json={"id": f"id-{body['externalId']}"})
+        assert request.url.path == sample.kind.path
+        return sample.answer(request)
 
     return httpx.MockTransport(handler), seen
 
 
-def test_every_row_gets_one_result_in_input_order_across_chunks(tmp_path: Path) -> None:
-    source = write_csv(tmp_path / "in.csv", good_rows(50))
-    transport, seen = counting_api()
-    summary = run(settings(tmp_path, source), transport=transport)
+def write_sample(path: Path, sample: Sample, rows: list[list[str]]) -> Path:
+    return write_csv(path, rows, header=sample.header)
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_every_row_gets_one_result_in_input_order_across_chunks(
+    tmp_path: Path, sample: Sample
+) -> None:
+    source = write_sample(tmp_path / "in.csv", sample, sample.rows(50))
+    transport, seen = counting_api(sample)
+    summary = run(settings(tmp_path, source, kind=sample.name), transport=transport)
     results = read_results(tmp_path / "out.csv")
     assert [r["row"] for r in results] == [str(i) for i in range(1, 51)]
-    assert [r["affelios_id"] for r in results] == [f"id-C{i:05d}" for i in range(1, 51)]
-    assert {r["status"] for r in results} == {"created"}
+    if sample.created_answer == 201:
+        assert [r["affelios_id"] for r in results] == [f"id-{r[sample.id_column]}" for r in results]
+    assert {r["status"] for r in results} == {sample.created}
     assert len(seen) == 50
+    sent = sorted(json.loads(r.content)["externalId"] for r in seen)  # in any order
+    assert sent == [r[sample.id_column] for r in results]
     assert all(r.headers["X-Api-Key"] == "secret-key" for r in seen)
     assert all(r.headers["Content-Type"] == "application/json" for r in seen)
     assert summary.exit_code == 0
-    assert summary.counts["created"] == 50
+    assert summary.counts[sample.created] == 50
 
 
-def test_the_journal_records_created_customers_and_a_rerun_skips_them(tmp_path: Path) -> None:
-    source = write_csv(tmp_path / "in.csv", good_rows(10))
-    transport, seen = counting_api()
-    run(settings(tmp_path, source), transport=transport)
-    rows = sqlite3.connect(tmp_path / "journal.sqlite3").execute(
-        "SELECT base_url, external_brand_id, external_id, affelios_id, status FROM customers"
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_the_journal_records_what_was_taken_and_a_rerun_skips_it(
+    tmp_path: Path, sample: Sample
+) -> None:
+    source = write_sample(tmp_path / "in.csv", sample, sample.rows(10))
+    transport, seen = counting_api(sample)
+    run(settings(tmp_path, source, kind=sample.name), transport=transport)
+    first = sqlite3.connect(tmp_path / "journal.sqlite3").execute(
+        f"SELECT base_url, external_brand_id, external_id, status FROM {sample.name}"
         " ORDER BY external_id"
     )
-    assert next(rows) == ("https://api.test", "casino-x", "C00001", "id-C00001", "created")
+    assert next(first) == ("https://api.test", "casino-x", sample.rows(1)[0][0], sample.created)
 
-    summary = run(settings(tmp_path, source), transport=transport)
+    summary = run(settings(tmp_path, source, kind=sample.name), transport=transport)
     assert len(seen) == 10
     results = read_results(tmp_path / "out.csv")
     assert {r["status"] for r in results} == {"skipped"}
-    assert results[3]["affelios_id"] == "id-C00004"
+    if sample.created_answer == 201:
+        assert results[3]["affelios_id"] == "id-C00004"
     assert summary.exit_code == 0
 
-    # The journal is per API: another base URL knows none of these customers.
-    run(settings(tmp_path, source, base_url="https://other.test"), transport=transport)
+    # The journal is per API: another base URL knows none of these records.
+    other = settings(tmp_path, source, kind=sample.name, base_url="https://other.test")
+    run(other, transport=transport)
     assert len(seen) == 20
 
 
-def test_a_repeated_key_is_sent_once_and_the_repeat_says_why(tmp_path: Path) -> None:
-    rows = good_rows(3)
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_a_repeated_key_is_sent_once_and_the_repeat_says_why(
+    tmp_path: Path, sample: Sample
+) -> None:
+    rows = sample.rows(3)
     rows.append(list(rows[1]))
-    source = write_csv(tmp_path / "in.csv", rows)
-    transport, seen = counting_api()
-    summary = run(settings(tmp_path, source), transport=transport)
+    source = write_sample(tmp_path / "in.csv", sample, rows)
+    transport, seen = counting_api(sample)
+    summary = run(settings(tmp_path, source, kind=sample.name), transport=transport)
     results = read_results(tmp_path / "out.csv")
     assert len(seen) == 3
     assert results[3]["status"] == "invalid"
@@ -91,29 +111,40 @@ def test_a_repeated_key_is_sent_once_and_the_repeat_says_why(tmp_path: Path) -> 
     assert summary.exit_code == 1
 
 
-def test_auth_refusal_sends_nothing_more_and_marks_the_rest_not_sent(tmp_path: Path) -> None:
-    source = write_csv(tmp_path / "in.csv", good_rows(100))
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_auth_refusal_sends_nothing_more_and_marks_the_rest_not_sent(
+    tmp_path: Path, sample: Sample
+) -> None:
+    source = write_sample(tmp_path / "in.csv", sample, sample.rows(100))
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return httpx.Response(401, json={"errors": ["bad key"]})
 
-    summary = run(settings(tmp_path, source), transport=httpx.MockTransport(handler))
-    assert summary.exit_code == 3
+    outcome = run(
+        settings(tmp_path, source, kind=sample.name), transport=httpx.MockTransport(handler)
+    )
+    assert outcome.exit_code == 3
     assert len(seen) == 1  # until the API first answers, one request goes alone
     results = read_results(tmp_path / "out.csv")
     assert len(results) == 100
-    assert summary.counts["failed"] == 1
-    assert summary.counts["not_sent"] == 99
+    assert outcome.counts["failed"] == 1
+    assert outcome.counts["not_sent"] == 99
     assert "secret-key" not in (tmp_path / "out.csv").read_text()
-    assert "secret-key" not in summary.to_json() + summary.to_text()
+    assert "secret-key" not in outcome.to_json() + outcome.to_text()
 
 
-def test_dry_run_sends_nothing_needs_no_key_and_creates_no_journal(tmp_path: Path) -> None:
-    source = write_csv(tmp_path / "in.csv", [*good_rows(3), ["", "casino-x", "bad", "", ""]])
-    transport, seen = counting_api()
-    summary = run(settings(tmp_path, source, dry_run=True, api_key=None), transport=transport)
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_dry_run_sends_nothing_needs_no_key_and_creates_no_journal(
+    tmp_path: Path, sample: Sample
+) -> None:
+    bad = sample.rows(1, start=9)[0]
+    bad[0] = ""  # no externalId
+    source = write_sample(tmp_path / "in.csv", sample, [*sample.rows(3), bad])
+    transport, seen = counting_api(sample)
+    dry = settings(tmp_path, source, kind=sample.name, dry_run=True, api_key=None)
+    summary = run(dry, transport=transport)
     assert seen == []
     assert [r["status"] for r in read_results(tmp_path / "out.csv")] == [
         "valid",
@@ -258,3 +289,37 @@ def test_a_row_waiting_out_its_backoff_holds_no_worker(tmp_path: Path) -> None:
     assert order == ["C00001", "C00002", "C00003", "C00004", "C00005", "C00006", "C00001"]
     assert summary.counts["created"] == 6
     assert summary.retries == 1
+
+
+def test_a_transaction_of_a_customer_the_journal_does_not_know_gets_a_note(
+    tmp_path: Path,
+) -> None:
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/customer":
+            return httpx.Response(201, json={"id": "c-1"})
+        return httpx.Response(202)
+
+    def settings(source: Path, kind: str) -> Settings:
+        return Settings(
+            input=source, out=tmp_path / f"{kind}.results.csv", kind=kind,
+            journal=tmp_path / "j.db", base_url="https://api.test", api_key=API_KEY,
+            brand="casino-x",
+        )  # fmt: skip
+
+    customers = write_csv(
+        tmp_path / "c.csv",
+        [["C00001", "casino-x", "2025-06-28T19:29:48Z"]],
+        header=("externalId", "externalBrandId", "registrationDate"),
+    )
+    run(settings(customers, "customers"), transport=httpx.MockTransport(api))
+    rows = transactions(2)  # of customers C00001 (known) and C00002 (not)
+    source = write_csv(tmp_path / "tx.csv", rows, header=TX_HEADER)
+    summary = run(settings(source, "transactions"), transport=httpx.MockTransport(api))
+    assert summary.exit_code == 0
+    known, unknown = read_results(tmp_path / "transactions.results.csv")
+    assert (known["status"], known["error"]) == ("accepted", "")
+    assert unknown["status"] == "accepted"
+    assert unknown["error"] == (
+        "customer 'C00002' of brand 'casino-x' is not in this journal "
+        "(it may have been registered another way)"
+    )

@@ -10,28 +10,45 @@ import pytest
 
 from affelios_import.config import ImportConfig
 from affelios_import.kinds import get
+from affelios_import.kinds.base import Kind
 from affelios_import.outcome import Outcome, Status, StopReason
 from affelios_import.send.submit import Submitter
 from affelios_import.wire.endpoint import Endpoint, parse_retry_after
 
-CUSTOMERS = get("customers")
+CUSTOMERS, TRANSACTIONS = get("customers"), get("transactions")
+EVERY_KIND = [pytest.param(k, id=k.name) for k in (CUSTOMERS, TRANSACTIONS)]
+
+
+def taken(kind: Kind) -> tuple[httpx.Response, Status]:
+    """A good answer to a row of `kind`, and the status it gives the row."""
+    if kind is TRANSACTIONS:
+        return httpx.Response(202), Status.ACCEPTED
+    return httpx.Response(201, json={"id": "x"}), Status.CREATED
+
 
 Handler = Callable[[httpx.Request], httpx.Response]
 BODY = b'{"externalId":"C1","externalBrandId":"b","registrationDate":"2025-06-28T19:29:48Z"}'
 
 
-def endpoint(handler: Callable[..., object], *, headers: dict[str, str] | None = None) -> Endpoint:
+def endpoint(
+    handler: Callable[..., object], *, headers: dict[str, str] | None = None, kind: Kind = CUSTOMERS
+) -> Endpoint:
     transport = httpx.MockTransport(handler)  # type: ignore[arg-type]
     return Endpoint(
-        transport, base_url="https://api.test", headers=headers or {}, timeout=5,
-        path=CUSTOMERS.path,
-    )  # fmt: skip
+        transport, base_url="https://api.test", headers=headers or {}, timeout=5, path=kind.path
+    )
 
 
-def send(handler: Handler, *, retries: int = 3, sleeps: list[float] | None = None) -> Outcome:
+def send(
+    handler: Handler,
+    *,
+    kind: Kind = CUSTOMERS,
+    retries: int = 3,
+    sleeps: list[float] | None = None,
+) -> Outcome:
     async def go() -> Outcome:
         config = ImportConfig(retries=retries, backoff_base=0.001, backoff_max=0.01)
-        submitter = Submitter(endpoint(handler), kind=CUSTOMERS, config=config)
+        submitter = Submitter(endpoint(handler, kind=kind), kind=kind, config=config)
         if sleeps is not None:
             original = submitter._sleep_unless_stopped
 
@@ -45,13 +62,17 @@ def send(handler: Handler, *, retries: int = 3, sleeps: list[float] | None = Non
     return asyncio.run(go())
 
 
-def answers(*responses: httpx.Response) -> tuple[Handler, list[httpx.Request]]:
+def answers(*responses: httpx.Response | Exception) -> tuple[Handler, list[httpx.Request]]:
+    """A handler that answers `responses` in turn (an exception: the transport raises it)."""
     seen: list[httpx.Request] = []
     queue = list(responses)
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return queue.pop(0)
+        answer = queue.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
     return handler, seen
 
@@ -86,9 +107,10 @@ def test_a_409_that_names_another_conflict_is_failed_not_exists(body: str) -> No
     assert outcome.error.endswith(body or "no body")
 
 
-def test_other_4xx_fail_at_once_with_an_excerpt_of_the_body() -> None:
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_other_4xx_fail_at_once_with_an_excerpt_of_the_body(kind: Kind) -> None:
     handler, seen = answers(httpx.Response(422, text="brand   not\nconfigured " + "x" * 400))
-    outcome = send(handler)
+    outcome = send(handler, kind=kind)
     assert outcome.status is Status.FAILED
     assert outcome.http_status == 422
     assert outcome.error.startswith("HTTP 422: brand not configured xxx")
@@ -96,12 +118,12 @@ def test_other_4xx_fail_at_once_with_an_excerpt_of_the_body() -> None:
     assert len(seen) == 1
 
 
+@pytest.mark.parametrize("kind", EVERY_KIND)
 @pytest.mark.parametrize("code", [401, 403])
-def test_auth_refusal_stops_the_run(code: int) -> None:
+def test_auth_refusal_stops_the_run(code: int, kind: Kind) -> None:
     async def go() -> tuple[Outcome, bool, str]:
-        submitter = Submitter(
-            endpoint(lambda r: httpx.Response(code)), kind=CUSTOMERS, config=ImportConfig(retries=3)
-        )
+        refuse = endpoint(lambda r: httpx.Response(code), kind=kind)
+        submitter = Submitter(refuse, kind=kind, config=ImportConfig(retries=3))
         outcome = await submitter.send(BODY)
         return outcome, submitter.stop.is_set(), submitter.stop_reason
 
@@ -111,7 +133,8 @@ def test_auth_refusal_stops_the_run(code: int) -> None:
     assert f"(HTTP {code})" in reason
 
 
-def test_one_request_goes_alone_until_the_first_answer() -> None:
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_one_request_goes_alone_until_the_first_answer(kind: Kind) -> None:
     in_flight = peak = 0
 
     async def go() -> list[Outcome]:
@@ -121,9 +144,11 @@ def test_one_request_goes_alone_until_the_first_answer() -> None:
             peak = max(peak, in_flight)
             await asyncio.sleep(0.01)
             in_flight -= 1
-            return httpx.Response(201, json={"id": "x"})
+            return taken(kind)[0]
 
-        submitter = Submitter(endpoint(handler), kind=CUSTOMERS, config=ImportConfig(retries=0))
+        submitter = Submitter(
+            endpoint(handler, kind=kind), kind=kind, config=ImportConfig(retries=0)
+        )
         first = asyncio.create_task(submitter.send(BODY))
         await asyncio.sleep(0)
         others = [submitter.send(BODY) for _ in range(9)]
@@ -132,27 +157,33 @@ def test_one_request_goes_alone_until_the_first_answer() -> None:
         return [await first, *await asyncio.gather(*others)]
 
     outcomes = asyncio.run(go())
-    assert {o.status for o in outcomes} == {Status.CREATED}
+    assert {o.status for o in outcomes} == {taken(kind)[1]}
     assert peak == 9  # then everyone at once
 
 
-def test_a_key_echoed_in_an_error_body_is_blanked() -> None:
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_a_key_echoed_in_an_error_body_is_blanked(kind: Kind) -> None:
     async def go() -> Outcome:
         refuse = endpoint(
-            lambda r: httpx.Response(401, text="bad key s3cr3t"), headers={"X-Api-Key": "s3cr3t"}
+            lambda r: httpx.Response(401, text="bad key s3cr3t"),
+            headers={"X-Api-Key": "s3cr3t"},
+            kind=kind,
         )
-        return await Submitter(refuse, kind=CUSTOMERS, config=ImportConfig(retries=0)).send(BODY)
+        return await Submitter(refuse, kind=kind, config=ImportConfig(retries=0)).send(BODY)
 
     assert asyncio.run(go()).error == "HTTP 401: the API refused the key: bad key [key]"
 
 
-@pytest.mark.parametrize("code", [429, 500, 502, 503, 504])
-def test_throttling_and_server_errors_are_retried(code: int) -> None:
-    handler, seen = answers(
-        httpx.Response(code), httpx.Response(code), httpx.Response(201, json={"id": "x"})
-    )
-    outcome = send(handler)
-    assert (outcome.status, outcome.affelios_id, outcome.attempts) == (Status.CREATED, "x", 3)
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [pytest.param(k, code, id=f"{k.name}-{code}") for k in (CUSTOMERS, TRANSACTIONS)
+     for code in (429, 500, 502, 503, 504) if k.repeatable(code, written=True)],
+)  # fmt: skip
+def test_what_the_kind_repeats_is_retried_with_backoff(kind: Kind, code: int) -> None:
+    good, status = taken(kind)
+    handler, seen = answers(httpx.Response(code), httpx.Response(code), good)
+    outcome = send(handler, kind=kind)
+    assert (outcome.status, outcome.attempts) == (status, 3)
     assert len(seen) == 3
 
 
@@ -172,32 +203,37 @@ def test_timeouts_and_dropped_connections_are_retried_then_fail() -> None:
     assert outcome.error == "gave up after 4 attempts: connection lost (RemoteProtocolError)"
 
 
-def test_retry_after_of_a_server_error_is_honoured_by_its_row() -> None:
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_retry_after_of_a_server_error_is_honoured_by_its_row(kind: Kind) -> None:
+    good, status = taken(kind)
     handler, _ = answers(
-        httpx.Response(503, headers={"Retry-After": "7"}),
-        httpx.Response(503),
-        httpx.Response(201, json={"id": "x"}),
+        httpx.Response(503, headers={"Retry-After": "7"}), httpx.Response(503), good
     )
     sleeps: list[float] = []
-    assert send(handler, sleeps=sleeps).status is Status.CREATED
+    assert send(handler, kind=kind, sleeps=sleeps).status is status
     assert sleeps[0] == 7
     assert 0 <= sleeps[1] <= 0.01  # no Retry-After: the jittered backoff
 
 
-def test_a_throttled_row_does_not_sleep_it_goes_back_through_the_pace() -> None:
-    handler, seen = answers(httpx.Response(429), httpx.Response(201, json={"id": "x"}))
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_a_throttled_row_does_not_sleep_it_goes_back_through_the_pace(kind: Kind) -> None:
+    good, status = taken(kind)
+    handler, seen = answers(httpx.Response(429), good)
     sleeps: list[float] = []
-    assert send(handler, sleeps=sleeps).status is Status.CREATED
+    assert send(handler, kind=kind, sleeps=sleeps).status is status
     assert sleeps == [0.0] and len(seen) == 2
 
 
-def test_a_stop_ends_the_runs_retry_after_pause_at_once() -> None:
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_a_stop_ends_the_runs_retry_after_pause_at_once(kind: Kind) -> None:
     # The first 429's Retry-After pauses the whole run; a stop (Ctrl-C) must not wait it
     # out (it waited the whole grace period before).
     handler, seen = answers(httpx.Response(429, headers={"Retry-After": "300"}))
 
     async def go() -> Outcome:
-        submitter = Submitter(endpoint(handler), kind=CUSTOMERS, config=ImportConfig(retries=3))
+        submitter = Submitter(
+            endpoint(handler, kind=kind), kind=kind, config=ImportConfig(retries=3)
+        )
         sending = asyncio.create_task(submitter.send(BODY))
         while not seen:
             await asyncio.sleep(0.01)
@@ -294,3 +330,61 @@ def test_a_409_says_exists_anywhere_in_what_was_read_not_only_in_the_excerpt() -
     outcome = send(handler)
     assert outcome.status is Status.EXISTS
     assert len(outcome.error) <= 210  # the excerpt is still short
+
+
+# Transactions: sent at most once (kinds.transactions), answer by answer.
+
+
+def test_202_is_accepted_and_200_or_201_created_with_the_id_if_any() -> None:
+    accepted = send(answers(httpx.Response(202))[0], kind=TRANSACTIONS)
+    assert (accepted.status, accepted.http_status) == (Status.ACCEPTED, 202)
+    created = send(answers(httpx.Response(201, json={"id": "tx9"}))[0], kind=TRANSACTIONS)
+    assert (created.status, created.affelios_id) == (Status.CREATED, "tx9")
+    assert send(answers(httpx.Response(200))[0], kind=TRANSACTIONS).status is Status.CREATED
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [httpx.Response(429, headers={"Retry-After": "0"}), httpx.Response(503),
+     httpx.ConnectError("refused")],
+)  # fmt: skip
+def test_a_transaction_that_provably_did_not_reach_the_api_is_retried(
+    answer: httpx.Response | Exception,
+) -> None:
+    handler, seen = answers(answer, httpx.Response(202))
+    outcome = send(handler, kind=TRANSACTIONS)
+    assert (outcome.status, len(seen)) == (Status.ACCEPTED, 2)
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [(httpx.Response(500), "HTTP 500"), (httpx.Response(502), "HTTP 502"),
+     (httpx.Response(504), "HTTP 504"), (httpx.ReadTimeout("slow"), "timed out"),
+     (httpx.RemoteProtocolError("dropped"), "after the request was sent"),
+     (httpx.Response(204), "HTTP 204"),
+     (httpx.Response(200, text="<html>maintenance</html>"), "HTTP 200 (<html>maintenance")],
+)  # fmt: skip
+def test_a_transaction_that_may_have_reached_the_api_is_unconfirmed_and_never_sent_again(
+    answer: httpx.Response | Exception, said: str
+) -> None:
+    handler, seen = answers(answer, httpx.Response(202))
+    outcome = send(handler, kind=TRANSACTIONS)
+    assert (outcome.status, len(seen)) == (Status.UNCONFIRMED, 1)
+    assert said in outcome.error
+    assert "affelios-journal forget --kind transactions" in outcome.error
+    assert outcome.code == "unconfirmed"
+
+
+def test_a_refused_transaction_is_failed_and_429s_without_end_give_up_unsent() -> None:
+    handler, _ = answers(httpx.Response(422, json={"errors": ["bad"]}))
+    refused = send(handler, kind=TRANSACTIONS)
+    assert (refused.status, refused.http_status) == (Status.FAILED, 422)
+    handler, seen = answers(*[httpx.Response(429, headers={"Retry-After": "0"})] * 4)
+    gave_up = send(handler, kind=TRANSACTIONS)
+    assert (gave_up.status, len(seen), gave_up.maybe_created) == (Status.FAILED, 4, False)
+
+
+def test_a_transaction_refused_after_a_503_is_failed_with_nothing_taken() -> None:
+    handler, seen = answers(httpx.Response(503), httpx.Response(422))
+    outcome = send(handler, kind=TRANSACTIONS)
+    assert (outcome.status, len(seen), outcome.maybe_created) == (Status.FAILED, 2, False)

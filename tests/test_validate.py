@@ -3,38 +3,64 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from affelios_import.input.validate import row_errors
+from affelios_import import kinds
+from affelios_import.input.read import TEXT
+from affelios_import.input.validate import near_amount, row_errors
+from affelios_import.kinds.base import Kind
 from affelios_import.sandbox import contract_schema
-from affelios_import.schemas.customer import (
-    BOOLEAN_FIELDS,
-    CONTRACT_FIELDS,
-    REQUIRED_FIELDS,
-    STRING_FIELDS,
-)
+from affelios_import.schemas import customer, transaction
 
-GOOD = {
-    "externalId": "C1",
-    "externalBrandId": "casino-x",
-    "registrationDate": "2025-06-28T19:29:48.174Z",
+CUSTOMERS, TRANSACTIONS = kinds.get("customers"), kinds.get("transactions")
+EVERY_KIND = [pytest.param(kinds.get(name), id=name) for name in kinds.NAMES]
+CONTRACT = {"customers": "CustomerCreate", "transactions": "TransactionCreate"}
+# A good row of each kind: its required fields only.
+GOOD_ROWS = {
+    "customers": {
+        "externalId": "C1",
+        "externalBrandId": "casino-x",
+        "registrationDate": "2025-06-28T19:29:48.174Z",
+    },
+    "transactions": {
+        "externalId": "T1",
+        "externalBrandId": "casino-x",
+        "externalCustomerId": "C1",
+        "transactionDate": "2025-06-28T19:29:48.174Z",
+    },
 }
+GOOD = GOOD_ROWS["customers"]
 
 
-def errors_of(rows: list[dict[str, str]], *, brand: str | None = None) -> dict[int, str]:
+def errors_of(
+    rows: list[dict[str, str]], *, brand: str | None = None, kind: Kind = CUSTOMERS
+) -> dict[int, str]:
     frame = pd.DataFrame(rows, dtype=str).fillna("")
-    found = row_errors(frame, brand=brand)
+    found = row_errors(frame, brand=brand, schema=kind.schema)
     return dict(zip(found.index, found["error"], strict=True))
 
 
 def test_schema_fields_are_the_contracts() -> None:
     contract = contract_schema("CustomerCreate")
-    assert set(CONTRACT_FIELDS) == set(contract["properties"])
-    assert set(REQUIRED_FIELDS) == set(contract["required"])
+    assert set(customer.CONTRACT_FIELDS) == set(contract["properties"])
+    assert set(customer.REQUIRED_FIELDS) == set(contract["required"])
     assert {f for f, p in contract["properties"].items() if p["type"] == "boolean"} == set(
-        BOOLEAN_FIELDS
+        customer.BOOLEAN_FIELDS
     )
     assert {f for f, p in contract["properties"].items() if p["type"] == "string"} == set(
-        STRING_FIELDS
+        customer.STRING_FIELDS
     )
+    contract = contract_schema("TransactionCreate")
+    assert set(transaction.CONTRACT_FIELDS) == set(contract["properties"])
+    assert {f for f, p in contract["properties"].items() if p["type"] == "number"} == set(
+        transaction.AMOUNT_FIELDS
+    )
+
+
+@pytest.mark.parametrize("kind", EVERY_KIND)
+def test_each_kinds_fields_are_its_contracts(kind: Kind) -> None:
+    contract = contract_schema(CONTRACT[kind.name])
+    assert set(kind.fields) == set(contract["properties"])
+    assert set(contract.get("required", [])) <= set(kind.required)
+    assert errors_of([GOOD_ROWS[kind.name]], kind=kind) == {}
 
 
 @pytest.mark.parametrize(
@@ -83,17 +109,21 @@ def test_each_message_has_its_kind_in_the_same_order() -> None:
     frame = pd.DataFrame(
         [GOOD | {"externalId": "", "registrationDate": "2025-02-30T10:00:00Z"}], dtype=str
     )
-    found = row_errors(frame, brand=None)
+    found = row_errors(frame, brand=None, schema=CUSTOMERS.schema)
     assert found["error_kind"].tolist() == [
         "required_missing:externalId; date_not_real:registrationDate"
     ]
     assert found["error"].tolist()[0].endswith("'2025-02-30T10:00:00Z': not a real date")
 
 
-@pytest.mark.parametrize("field", REQUIRED_FIELDS)
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [pytest.param(kinds.get(name), field, id=f"{name}-{field}")
+     for name in kinds.NAMES for field in kinds.get(name).required],
+)  # fmt: skip
 @pytest.mark.parametrize("value", ["", "   "])
-def test_required_fields_must_not_be_blank(field: str, value: str) -> None:
-    (message,) = errors_of([GOOD | {field: value}]).values()
+def test_required_fields_must_not_be_blank(kind: Kind, field: str, value: str) -> None:
+    (message,) = errors_of([GOOD_ROWS[kind.name] | {field: value}], kind=kind).values()
     assert message.startswith(f"{field} ")
     assert message.endswith(": expected a value (it is required)")
 
@@ -139,3 +169,55 @@ def test_long_values_are_cut_in_messages() -> None:
     (message,) = errors_of([GOOD | {"registrationDate": "x" * 500}]).values()
     assert len(message) < 200
     assert "…" in message
+
+
+# Amounts (transactions): exact decimals written with a point, and the fix shown.
+
+
+def amount_errors(**cells: str) -> list[str]:
+    frame = pd.DataFrame([GOOD_ROWS["transactions"] | cells], dtype=TEXT)
+    found = row_errors(frame, brand=None, schema=TRANSACTIONS.schema)
+    return [] if found.empty else str(found["error"].iloc[0]).split("; ")
+
+
+@pytest.mark.parametrize("amount", ["19.99", "-12.50", "0", "007.5", " 3.25 ", "", "1000000"])
+def test_a_decimal_written_with_a_point_is_an_amount(amount: str) -> None:
+    assert amount_errors(depositAmount=amount) == []
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("12,50", "depositAmount '12,50': expected a decimal number written with a point, "
+         "such as 1234.50 or -12.5 (did you mean 12.50?)"),
+        ("1.234,50", "depositAmount '1.234,50': expected a decimal number written with a "
+         "point, such as 1234.50 or -12.5 (did you mean 1234.50?)"),
+        ("1e3", "depositAmount '1e3': expected a decimal number written with a point, "
+         "such as 1234.50 or -12.5 (did you mean 1000?)"),
+        ("abc", "depositAmount 'abc': expected a decimal number written with a point, "
+         "such as 1234.50 or -12.5"),
+    ],
+)  # fmt: skip
+def test_other_ways_of_writing_an_amount_are_invalid_and_show_how(
+    amount: str, message: str
+) -> None:
+    assert amount_errors(depositAmount=amount) == [message]
+
+
+@pytest.mark.parametrize(
+    ("text", "fix"),
+    [("12,5", "12.5"), ("1,234.50", "1234.50"), ("1.234.567,00", "1234567.00"),
+     ("€12.50", "12.50"), ("12.50 EUR", "12.50"), ("+5", "5"), (".5", "0.5"),
+     ("1,234", None), ("abc", None), ("12.50", None)],
+)  # fmt: skip
+def test_near_amount_suggests_one_likely_meaning_or_none(text: str, fix: str | None) -> None:
+    assert near_amount(text) == fix
+
+
+def test_every_problem_of_a_transaction_in_one_message() -> None:
+    found = amount_errors(externalCustomerId="", transactionDate="28/06/2025", grossRevenue="x")
+    assert [m.split(":")[0] for m in found] == [
+        "externalCustomerId empty",
+        "transactionDate '28/06/2025'",
+        "grossRevenue 'x'",
+    ]

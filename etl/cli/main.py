@@ -493,7 +493,8 @@ def _import(opts: Options, checked: dict[str, Path]) -> RunResult:
         files = _files(opts)
         log_file = expand(opts.log_file) if opts.log_file else None
         metrics_file = expand(opts.metrics_file) if opts.metrics_file else None
-        # Before the log file is opened: it must not be the input, the journal, ...
+        # Before the log file is opened: it must not be the input, the journal, or another
+        # output (the run checks its own outputs when it starts).
         check_outputs(
             Settings.of(
                 config,
@@ -501,7 +502,8 @@ def _import(opts: Options, checked: dict[str, Path]) -> RunResult:
                 log_file=log_file,
                 metrics_file=metrics_file,
                 **files,
-            )
+            ),
+            only=("--log-file", "--metrics-file"),
         )
         if metrics_file is not None and not opts.dry_run:
             # A dry run is not an import: its exit 0 must not hide a nightly job that

@@ -18,7 +18,6 @@ from affelios_import.schemas.customer import (
     EXPECT_ZULU,
     NOT_REAL,
     ZULU_PATTERN,
-    customer_schema,
     zulu,
 )
 from affelios_import.schemas.transaction import AMOUNT_PATTERN, EXPECT_AMOUNT
@@ -114,7 +113,7 @@ def row_errors(
     frame: pd.DataFrame,
     *,
     brand: str | None,
-    schema: Callable[[str | None], pa.DataFrameSchema] = customer_schema,
+    schema: Callable[[str | None], pa.DataFrameSchema],
 ) -> pd.DataFrame:
     """The invalid rows of `frame` (same index), with columns `error` and `error_kind`.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 from affelios_import.errors import SetupError
@@ -49,11 +50,17 @@ def _kept(settings: Settings) -> list[tuple[str, Path]]:
     return kept
 
 
-def check(settings: Settings) -> None:
+def check(settings: Settings, *, only: Collection[str] | None = None) -> None:
     """Raise SetupError naming the first output that would overwrite another file, or
-    that cannot be written. Probing creates no file that was not there."""
+    that cannot be written. Probing creates no file that was not there.
+
+    `only` (options): check these outputs alone, each against the files kept and the
+    outputs before it (the CLI checks its log and metrics files, which come last, before
+    it opens the log; the run checks its own outputs once it starts)."""
     outputs = _outputs(settings)
     for i, (option, path) in enumerate(outputs):
+        if only is not None and option not in only:
+            continue
         for what, other in _kept(settings):
             if _same(path, other):
                 raise SetupError(f"{option} {path}: that is {what}; choose another path")
@@ -63,7 +70,8 @@ def check(settings: Settings) -> None:
                     f"{option} {path}: that is the file of {other_option}; choose another path"
                 )
     for option, path in outputs:
-        _probe(option, path)
+        if only is None or option in only:
+            _probe(option, path)
 
 
 def _probe(option: str, path: Path) -> None:

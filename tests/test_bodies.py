@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from affelios_import.kinds.customers import Body, build_payload, encode
+from affelios_import.kinds.transactions import body as transaction_body
+from affelios_import.kinds.transactions import json_number
 
 
 def test_strings_are_sent_exactly_as_written() -> None:
@@ -46,3 +49,33 @@ def test_encode_keeps_non_ascii_as_utf8() -> None:
     raw = encode(body)
     assert "山田".encode() in raw
     assert json.loads(raw) == body
+
+
+GOOD_TRANSACTION = {
+    "externalId": "T1",
+    "externalBrandId": "casino-x",
+    "externalCustomerId": "C1",
+    "transactionDate": "2025-06-28T19:29:48.174Z",
+}
+
+
+def test_amounts_are_sent_as_json_numbers_of_exactly_the_written_value() -> None:
+    body = transaction_body(
+        GOOD_TRANSACTION | {"depositAmount": "19.99", "grossRevenue": "-0.10",
+                            "cpaCommission": "007.50", "note": "Zoë", "label": " ",
+                            "wageredAmount": ""}
+    )  # fmt: skip
+    assert body.decode() == (
+        '{"externalId":"T1","externalCustomerId":"C1","externalBrandId":"casino-x",'
+        '"transactionDate":"2025-06-28T19:29:48.174Z","note":"Zoë",'
+        '"depositAmount":19.99,"grossRevenue":-0.10,"cpaCommission":7.50}'
+    )
+    sent = json.loads(body, parse_float=Decimal)
+    assert sent["depositAmount"] == Decimal("19.99")
+    assert json.loads(body)["depositAmount"] == 19.99  # and as a float, the nearest one
+
+
+def test_json_number_drops_leading_zeros_only() -> None:
+    assert [json_number(a) for a in ("0", "00", "-007.50", "10.0", "0.05")] == [
+        "0", "0", "-7.50", "10.0", "0.05"
+    ]  # fmt: skip
