@@ -16,6 +16,13 @@ import time
 
 import aiohttp
 
+# Loaded as in the importer's process (and as this loop always had it, through the body
+# builder's module until issue 22 made that module light): with pandas' objects in the
+# oldest generation, the collector's full passes are rarer, and this loop posts about
+# 20% more rows a second (11,300 against 13,700 here). Without it, the baseline would
+# drop and every ratio to it rise, with nothing in the importer changed.
+import pandas  # noqa: F401
+
 from affelios_import.kinds.customers import build_payload, encode
 
 

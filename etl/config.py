@@ -50,9 +50,7 @@ class ImportConfig:
     # The journal takes today's values of customers `changed` since they were imported
     # (once they were changed in Affelios): reported this once more, then skipped.
     accept_changes: bool = False
-    chunk_size: int | None = (
-        None  # None: 10,000 rows (25,000 in a dry run; see affelios_import.input.read)
-    )
+    chunk_size: int | None = None  # None: 10,000 rows (25,000 in a dry run; see input.read)
     limit: int | None = None  # only the first N data rows
     encoding: str | None = None  # None: detected
     delimiter: str | None = None  # None: sniffed

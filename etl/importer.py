@@ -36,14 +36,15 @@ from affelios_import.stopper import Stopper
 PathArg = str | PathLike[str]
 
 
-def default_output(input_path: Path, kind: str, *, dry_run: bool = False) -> Path:
-    """`customers.csv` -> `customers.<kind>.csv` beside it (`customers.dry-run.<kind>.csv`
-    for a dry run, which so never overwrites a real run's); `-` -> ./stdin.<kind>.csv.
-    A workbook's are workbooks: `customers.xlsx` (or `.ods`) -> `customers.<kind>.xlsx`."""
+def default_output(input_path: Path, what: str, *, dry_run: bool = False) -> Path:
+    """`customers.csv` -> `customers.<what>.csv` beside it (`customers.dry-run.<what>.csv`
+    for a dry run, which so never overwrites a real run's); `-` -> ./stdin.<what>.csv.
+    A workbook's are workbooks: `customers.xlsx` (or `.ods`) -> `customers.<what>.xlsx`.
+    `what`: "results" or "errors"."""
     if dry_run:
-        kind = f"dry-run.{kind}"
+        what = f"dry-run.{what}"
     if str(input_path) == "-":
-        return Path(f"stdin.{kind}.csv")
+        return Path(f"stdin.{what}.csv")
     name, extension = input_path.name, ".csv"
     for suffix in (".csv.gz", ".csv", ".txt", ".tsv", ".gz", *READ_SUFFIXES):
         if name.lower().endswith(suffix):
@@ -51,7 +52,7 @@ def default_output(input_path: Path, kind: str, *, dry_run: bool = False) -> Pat
             if suffix in READ_SUFFIXES:
                 extension = WRITE_SUFFIX
             break
-    return input_path.with_name(f"{name}.{kind}{extension}")
+    return input_path.with_name(f"{name}.{what}{extension}")
 
 
 @dataclass(frozen=True, kw_only=True)

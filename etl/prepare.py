@@ -37,13 +37,44 @@ class Prepared:
 
 
 def prepare(settings: Settings, stack: ExitStack) -> Prepared:
-    """Every check that can be made before the first request; raises SetupError."""
+    """Every check that can be made before the first request; raises SetupError. What
+    is opened is closed by `stack`."""
     if not settings.dry_run and not settings.api_key:
         raise SetupError(
             "no API key: set AFFELIOS_API_KEY or give --api-key-file (or use --dry-run)"
         )
     check_outputs(settings)
     kind = kinds.get(settings.kind)
+    source, chosen = _source(settings, stack)
+    columns = ColumnMap(header=(), to_field={})  # an empty file: nothing to map
+    if not source.empty:
+        mapping, brand = settings.mapping, settings.brand
+        columns = resolve(
+            list(source.header), brand=brand, source=source.name, mapping=mapping, kind=kind
+        )
+    rows = source.rows if settings.limit is None else min(settings.limit, source.rows)
+    for option, output in (("--out", settings.out), ("--errors-out", settings.errors_out)):
+        if output is not None and workbook.is_workbook_name(output):
+            workbook.check_rows(option, output, rows)
+    journal = open_ledger(
+        settings.journal, base_url=settings.base_url, read_only=settings.dry_run, kind=kind.name
+    )
+    stack.callback(journal.close)
+    results, errors = _outputs(settings, source, stack)
+    return Prepared(
+        settings=settings,
+        source=source,
+        columns=columns,
+        journal=journal,
+        results=results,
+        errors=errors,
+        sheet=chosen,
+    )
+
+
+def _source(settings: Settings, stack: ExitStack) -> tuple[Source, str | None]:
+    """The input, checked (standard input and a workbook's sheet as a CSV copy), and the
+    sheet read, if it is a workbook."""
     path, name = settings.input, str(settings.input)
     if name == "-":
         path, name = spool_stdin(stack), "standard input"
@@ -55,21 +86,14 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
         encoding = delimiter = None
     elif settings.sheet is not None:
         raise SetupError(f"--sheet {settings.sheet}: {name} is not a workbook")
-    source = inspect(path, name=name, encoding=encoding, delimiter=delimiter)
+    return inspect(path, name=name, encoding=encoding, delimiter=delimiter), chosen
+
+
+def _outputs(
+    settings: Settings, source: Source, stack: ExitStack
+) -> tuple[ResultsWriter | workbook.ResultsWorkbook, ErrorsWriter | workbook.ErrorsWorkbook | None]:
+    """The results file and the errors file (if asked for), opened: CSV or workbook."""
     header = list(source.header)
-    columns = ColumnMap(header=(), to_field={})  # an empty file: nothing to map
-    if not source.empty:
-        columns = resolve(
-            header, brand=settings.brand, source=name, mapping=settings.mapping, kind=kind
-        )
-    rows = source.rows if settings.limit is None else min(settings.limit, source.rows)
-    for option, output in (("--out", settings.out), ("--errors-out", settings.errors_out)):
-        if output is not None and workbook.is_workbook_name(output):
-            workbook.check_rows(option, output, rows)
-    journal = open_ledger(
-        settings.journal, base_url=settings.base_url, read_only=settings.dry_run, kind=kind.name
-    )
-    stack.callback(journal.close)
     results: ResultsWriter | workbook.ResultsWorkbook
     if workbook.is_workbook_name(settings.out):
         results = workbook.ResultsWorkbook(settings.out, header=header)
@@ -85,15 +109,7 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
         )
     if errors is not None:
         stack.callback(errors.close)
-    return Prepared(
-        settings=settings,
-        source=source,
-        columns=columns,
-        journal=journal,
-        results=results,
-        errors=errors,
-        sheet=chosen,
-    )
+    return results, errors
 
 
 class _Unused(httpx.AsyncBaseTransport):

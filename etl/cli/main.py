@@ -6,7 +6,6 @@ the signals, the progress bar, the printed summary and the exit code.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import logging
 import math
@@ -29,12 +28,13 @@ from affelios_import import (
     ConfigError,
     ImportConfig,
     Importer,
-    Progress,
     RunResult,
     SetupError,
 )
 from affelios_import.cli import process
 from affelios_import.cli.config_file import load_config
+from affelios_import.cli.key_file import ApiKey, read_api_key
+from affelios_import.cli.watch import Watch
 from affelios_import.config import CONCURRENCY_MAX, DEFAULT_BASE_URL, RETRIES_MAX, default_journal
 from affelios_import.importer import default_output
 from affelios_import.input.columns import parse_mapping
@@ -57,73 +57,6 @@ def expand(path: Path, *, now: datetime | None = None) -> Path:
             f"{path}: not a placeholder this tool knows ({exc}); the placeholders are "
             "{date} and {time}"
         ) from exc
-
-
-def read_api_key(api_key_file: Path | None, environ_key: str | None) -> ApiKey:
-    """The key from its file (surrounding whitespace and line ends dropped) or the
-    environment (as it is), and where it came from; a SetupError says what is wrong with
-    the file, never showing the key (`ImportConfig` checks the key itself)."""
-    if api_key_file is not None:
-        source = f"--api-key-file {api_key_file}"
-        try:
-            raw = api_key_file.read_bytes()
-        except OSError as exc:
-            raise SetupError(f"{source}: cannot be read ({exc.strerror})") from exc
-        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in raw:
-            raise SetupError(f"{source}: the file is UTF-16 text; save it as plain ASCII")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise SetupError(
-                f"{source}: the file is not UTF-8 text (Latin-1 or another code page?); "
-                "API keys are plain ASCII"
-            ) from exc
-        if not text.strip():
-            raise SetupError(f"{source}: the file is empty")
-        return ApiKey(text.strip(" \t\r\n"), source)
-    return ApiKey(environ_key or None, "AFFELIOS_API_KEY")
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    text: str | None
-    source: str  # the option or variable it came from, for messages about it
-
-
-class Watch:
-    """What a person at the terminal sees while the run goes: how the columns map (once,
-    before the first request), then, on a terminal, a bar with the total, percentage,
-    rate, ETA and live counts, redrawn at every report (four times a second)."""
-
-    def __init__(self, *, bar: bool) -> None:
-        self._want_bar = bar
-        self._bar: Any = None
-        self._told = False
-
-    def __call__(self, state: Progress) -> None:
-        if not self._told:
-            self._told = True
-            click.echo(state.columns, err=True)
-        if not self._want_bar:
-            return
-        if self._bar is None:
-            from tqdm import tqdm  # 35 ms to import, for runs that show progress only
-
-            self._bar = tqdm(
-                total=state.rows_total, unit=" rows", file=sys.stderr, dynamic_ncols=True
-            )
-        counts = state.counts
-        self._bar.set_postfix_str(
-            f"created={counts.get('created', 0)} failed={counts.get('failed', 0)} "
-            f"retries={state.retries}",
-            refresh=False,
-        )
-        self._bar.update(state.rows_done - self._bar.n)
-        self._bar.refresh()  # the clock and rate move even when no row finished
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
 
 
 EPILOG = """\b

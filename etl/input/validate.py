@@ -34,8 +34,8 @@ def _show(value: object) -> str:
     return repr(text) if text.strip() else f"{text!r} (blank)"
 
 
-# A check's "what was expected" text -> its kind (see affelios_import.codes).
-_CHECK_KINDS = {
+# A check's "what was expected" text -> its code (see affelios_import.codes).
+_CHECK_CODES = {
     EXPECT_PRESENT: "required_missing",
     EXPECT_ZULU: "date_not_zulu",
     EXPECT_BOOLEAN: "boolean_invalid",
@@ -44,7 +44,7 @@ _CHECK_KINDS = {
 
 
 def _message(column: str, value: object, check: str) -> tuple[str, str]:
-    """The message for one failed check, and its kind."""
+    """The message for one failed check, and its code."""
     shown = f"{column} {_show(value)}"
     if check == EXPECT_ZULU:
         text = str(value)
@@ -57,8 +57,8 @@ def _message(column: str, value: object, check: str) -> tuple[str, str]:
         return f"{shown}: expected {check} (did you mean {fix}?)", codes.item(
             "amount_invalid", column
         )
-    kind = _CHECK_KINDS.get(check, "brand_mismatch")  # the one check whose text varies
-    return f"{shown}: expected {check}", codes.item(kind, column)
+    code = _CHECK_CODES.get(check, "brand_mismatch")  # the one check whose text varies
+    return f"{shown}: expected {check}", codes.item(code, column)
 
 
 # A date and a time as exports write them: a space or T between, then an offset of zero
@@ -119,7 +119,7 @@ def row_errors(
 
     A row with several problems gets them all, in column order, in one `error`:
     `registrationDate '28/06/2025': expected an ISO-8601 Zulu timestamp ...`, and their
-    kinds in the same order in `error_kind` (`date_not_zulu:registrationDate`).
+    codes in the same order in `error_kind` (`date_not_zulu:registrationDate`).
     """
     try:
         schema(brand).validate(frame, lazy=True)

@@ -18,13 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from affelios_import import kinds
 from affelios_import.errors import SetupError
 from affelios_import.keys import Key
 from affelios_import.urls import identity
 
 T = TypeVar("T")
 
-TABLES = ("customers", "transactions")  # one per kind of record (see affelios_import.kinds)
+TABLES = kinds.NAMES  # one table per kind of record, named as the kind
+# The table of schema 0, the first journals': every journal has it (see `check`).
+FIRST_TABLE = "customers"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS {table} (
     base_url          TEXT NOT NULL,
@@ -126,7 +129,7 @@ def check(db: sqlite3.Connection, *, read_only: bool) -> None:
     check reads every page: 0.3 s for a journal of a million entries, 114 MB)."""
     application_id = db.execute("PRAGMA application_id").fetchone()[0]
     tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    if application_id not in (0, APPLICATION_ID) or (tables and "customers" not in tables):
+    if application_id not in (0, APPLICATION_ID) or (tables and FIRST_TABLE not in tables):
         held = f" (it holds the tables {', '.join(tables)})" if tables else ""
         raise NotAJournal(f"this SQLite file is not a journal of affelios-import{held}")
     version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -141,10 +144,10 @@ def check(db: sqlite3.Connection, *, read_only: bool) -> None:
         partial = version < 1 and columns == _COLUMNS_1[: len(columns)]
         if columns != _COLUMNS_1 and not (partial and len(columns) >= len(_COLUMNS)):
             raise NotAJournal("its customers table is not a journal's")
-    if "transactions" in tables:
-        columns = [row[1] for row in db.execute("PRAGMA table_info(transactions)")]
+    for table in set(TABLES) & set(tables) - {FIRST_TABLE}:  # tables of schema 1
+        columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
         if columns != _COLUMNS_1:
-            raise NotAJournal("its transactions table is not a journal's")
+            raise NotAJournal(f"its {table} table is not a journal's")
     problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
     if problems != ["ok"]:
         raise sqlite3.DatabaseError(f"damaged: {'; '.join(problems)}")

@@ -1,6 +1,6 @@
 """`--report-html`: one self-contained page (no scripts, no network) picturing a run.
 
-Counts per status, errors per kind, rows and retries over time (inline SVG), and the
+Counts per status, errors by code, rows and retries over time (inline SVG), and the
 first rows to fix. Everything shown is escaped: cell text from the input never becomes
 markup.
 """
@@ -73,10 +73,10 @@ def _errors(summary: Summary) -> str:
     top = summary.errors.most_common()
     biggest = top[0][1]
     rows = []
-    for kind, n in top:
-        first = ", ".join(map(str, summary.error_rows[kind]))
+    for label, n in top:
+        first = ", ".join(map(str, summary.error_rows[label]))
         rows.append(
-            f"<tr><td>{html.escape(kind)}</td><td class='n'>{n:,}</td>"
+            f"<tr><td>{html.escape(label)}</td><td class='n'>{n:,}</td>"
             f"<td class='spark'><span class='mini' style='width:{100 * n / biggest:.1f}%'>"
             "</span></td>"
             f"<td>{html.escape(first)}</td></tr>"
@@ -191,7 +191,7 @@ exit code {summary.exit_code}{" (dry run)" if summary.dry_run else ""}.
 {stopped}
 <h2>Rows per status</h2>
 {_bars(summary)}
-<h2>Errors per kind (top {TOP_ERRORS} in the summary; all here)</h2>
+<h2>Errors by code (top {TOP_ERRORS} in the summary; all here)</h2>
 {_errors(summary)}
 <h2>Rows over time</h2>
 {_timeline(trace)}
