@@ -46,7 +46,7 @@ class ImportConfig:
     retries: int = 5
     timeout: float = 30.0  # seconds one attempt may take, to the last byte of the answer
     dry_run: bool = False
-    kind: str = "customers"  # what the rows are: "customers" or "transactions"
+    kind: str = "customers"  # what the rows are: one of kinds.NAMES
     # The journal takes today's values of customers `changed` since they were imported
     # (once they were changed in Affelios): reported this once more, then skipped.
     accept_changes: bool = False

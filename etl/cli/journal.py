@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import click
 
+from affelios_import import kinds
 from affelios_import.config import default_journal
 from affelios_import.errors import AffeliosImportError, InputError, SetupError
 from affelios_import.input.columns import normalise
@@ -37,7 +38,7 @@ JOURNAL_OPTION = click.option(
 )
 KIND_OPTION = click.option(
     "--kind",
-    type=click.Choice(["customers", "transactions"]),
+    type=click.Choice(kinds.NAMES),
     default="customers",
     show_default=True,
     help="Which records: the journal keeps customers and transactions apart.",
@@ -63,9 +64,7 @@ def main() -> None:
 
 
 @contextmanager
-def _opened(
-    path: Path | None, *, read_only: bool = True, kind: str = "customers"
-) -> Iterator[Journal]:
+def _opened(path: Path | None, *, kind: str, read_only: bool = True) -> Iterator[Journal]:
     """The journal, or one line and exit 2."""
     path = path or default_journal()
     try:

@@ -30,6 +30,7 @@ from affelios_import import (
     Importer,
     RunResult,
     SetupError,
+    kinds,
 )
 from affelios_import.cli import process
 from affelios_import.cli.config_file import load_config
@@ -153,7 +154,7 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
 )
 @click.option(
     "--kind",
-    type=click.Choice(["customers", "transactions"]),
+    type=click.Choice(kinds.NAMES),
     default="customers",
     show_default=True,
     help="What the rows are. Transactions are sent at most once: one that may have "

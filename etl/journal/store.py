@@ -51,7 +51,7 @@ _MIGRATE_TO_1 = {  # column -> how to add it (a migration cut short is taken up 
 LOOKUP_BATCH = 500
 
 
-def spellings(db: sqlite3.Connection, table: str = "customers") -> list[str]:
+def spellings(db: sqlite3.Connection, table: str) -> list[str]:
     """Every base URL the table holds, each found from the primary key in a step."""
     found: list[str] = []
     row = db.execute(f"SELECT MIN(base_url) FROM {table}").fetchone()
@@ -63,7 +63,7 @@ def spellings(db: sqlite3.Connection, table: str = "customers") -> list[str]:
     return found
 
 
-def normalize(db: sqlite3.Connection, spellings: list[str], table: str = "customers") -> None:
+def normalize(db: sqlite3.Connection, spellings: list[str], table: str) -> None:
     """Rewrite entries kept under a URL as it was given to its normalized form (and so
     without credentials). Where both forms hold a customer, the normalized one stays."""
     with db:
@@ -138,7 +138,7 @@ def check(db: sqlite3.Connection, *, read_only: bool) -> None:
             f"it was written by a newer affelios-import (journal schema {version}; this "
             f"version reads up to {SCHEMA_VERSION}): upgrade affelios-import"
         )
-    if "customers" in tables:
+    if FIRST_TABLE in tables:
         columns = [row[1] for row in db.execute("PRAGMA table_info(customers)")]
         # Schema 0 may hold some of schema 1's columns: a migration cut short.
         partial = version < 1 and columns == _COLUMNS_1[: len(columns)]
