@@ -38,6 +38,7 @@ CODES: dict[str, str] = {
     "gave_up_connection": "gave up: connection lost",
     "stopped_before_retry": "the run stopped before the retry",
     "interrupted_in_flight": "interrupted with the request in flight",
+    "answer_unreadable": "the answer could not be read",
     # unconfirmed: a transaction that may have reached the API, never sent again
     "unconfirmed": "may have reached the API, its answer lost: check in Affelios",
     "unconfirmed_earlier": "an earlier run may have sent it: check in Affelios",

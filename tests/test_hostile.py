@@ -14,8 +14,9 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from affelios_import.cli.main import main
-from tests.conftest import API_KEY, good_rows, read_results, write_csv
+from tests.conftest import API_KEY, HEADER, good_rows, read_results, write_csv
 from tests.hostile import answer, serve
+from tests.kinds import TX_HEADER, transactions
 
 ID_ANSWER = (201, b'{"id": "aff-1"}', "application/json")
 
@@ -175,3 +176,80 @@ def test_the_journal_and_summary_json_record_a_2xx_without_id_as_failed(
     summary = json.loads(out.read_text())
     assert summary["counts"]["failed"] == 2
     assert summary["top_errors"][0]["error"] == "HTTP 204 without a customer id"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({"Location": "/api/v1/transaction/t-1"}, 303), ({}, 302), ({"Location": "/x"}, 307)],
+)
+def test_a_redirected_transaction_is_unconfirmed_and_never_sent_again(
+    tmp_path: Path, headers: dict[str, str], status: int
+) -> None:
+    """A 303 is the usual answer to a POST that was processed: the API may have taken it."""
+    source = write_csv(tmp_path / "tx.csv", transactions(3), header=TX_HEADER)
+    journal = tmp_path / "j.db"
+    posts: list[bytes] = []
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        posts.append(await request.read())
+        return web.Response(status=status, headers=headers)
+
+    with serve(api) as url:
+        code, stderr = import_into(url, source, journal, "--kind", "transactions")
+        assert code == 1, stderr
+        results = read_results(tmp_path / "tx.results.csv")
+        assert {r["status"] for r in results} == {"unconfirmed"}
+        assert all(r["error"].startswith(f"HTTP {status} (") for r in results)
+        assert len(posts) == 3
+        again, stderr = import_into(url, source, journal, "--kind", "transactions")
+        assert again == 1, stderr
+    assert len(posts) == 3  # not sent again
+    assert {r["error_kind"] for r in read_results(tmp_path / "tx.results.csv")} == {
+        "unconfirmed_earlier"
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "source_rows", "header", "taken", "status", "code"),
+    [
+        ("customers", good_rows(5), None, (201, b'{"id": "aff-1"}'), "failed",
+         "answer_unreadable"),
+        ("transactions", transactions(5), TX_HEADER, (202, b""), "unconfirmed", "unconfirmed"),
+    ],
+)  # fmt: skip
+def test_an_answer_that_breaks_its_reader_leaves_no_row_unrecorded(
+    tmp_path: Path,
+    kind: str,
+    source_rows: list[list[str]],
+    header: tuple[str, ...] | None,
+    taken: tuple[int, bytes],
+    status: str,
+    code: str,
+) -> None:
+    """`X-RateLimit-Limit: ²` (a digit to str.isdigit, not to int) stopped the run with
+    exit 3, the rows the API had taken unrecorded. Now each such row ends in doubt, the
+    run goes on, and the journal keeps it: a customer is sent again (the API's 409
+    tells), a transaction never."""
+    source = write_csv(tmp_path / "in.csv", source_rows, header=header or HEADER)
+    journal = tmp_path / "j.db"
+    posts: list[bytes] = []
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        posts.append(await request.read())
+        code_, body = taken
+        return web.Response(
+            status=code_, body=body, content_type="application/json",
+            headers={"X-RateLimit-Limit": "²", "X-RateLimit-Remaining": "5"},
+        )  # fmt: skip
+
+    with serve(api) as url:
+        done, stderr = import_into(url, source, journal, "--kind", kind)
+        assert done == 1, stderr  # not 3: the run was not stopped
+        results = read_results(tmp_path / "in.results.csv")
+        assert len(results) == 5
+        assert {(r["status"], r["error_kind"]) for r in results} == {(status, code)}
+        assert all("the answer could not be read (ValueError)" in r["error"] for r in results)
+        held = sqlite3.connect(journal).execute(f"SELECT count(*) FROM {kind}").fetchone()[0]
+        assert held == 5  # in doubt, kept
+        import_into(url, source, journal, "--kind", kind)
+    assert len(posts) == (10 if kind == "customers" else 5)

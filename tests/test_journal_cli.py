@@ -173,3 +173,85 @@ def test_an_unconfirmed_transaction_released_by_forget_is_sent_next_run(tmp_path
     assert again[missing[0]]["status"] == "accepted"
     assert {again[t]["status"] for t in unconfirmed if t != missing[0]} == {"unconfirmed"}
     assert TRANSACTIONS.taken(server)[missing[0]] == 1  # asserts none twice
+
+
+def transactions_journal(path: Path) -> Path:
+    """A journal holding one transaction of each status a run leaves."""
+    journal = Journal.open(path, base_url="https://api.test", kind="transactions")
+    for external_id, status in (("T1", "accepted"), ("T2", "created"), ("T3", "unconfirmed")):
+        journal.record(("b", external_id), affelios_id=None, status=status, sent=b"{}")
+    journal.flush()
+    journal.db.execute(  # a crash's entry: sent, never answered
+        "INSERT INTO transactions VALUES ('https://api.test','b','T4',NULL,'sending',"
+        "'2026-12-01T00:00:00.000Z','2026-12-01T00:00:00.000Z',NULL)"
+    )
+    journal.db.commit()
+    journal.close()
+    return path
+
+
+def held(path: Path) -> dict[str, str]:
+    rows = sqlite3.connect(path).execute("SELECT external_id, status FROM transactions")
+    return dict(rows.fetchall())
+
+
+def test_forgetting_transactions_releases_only_those_in_doubt_unless_told(tmp_path: Path) -> None:
+    journal = transactions_journal(tmp_path / "j.db")
+    runner = CliRunner()
+    base = ["forget", "T1", "T2", "T3", "T4", "--brand", "b", "--kind", "transactions"]
+    asked = runner.invoke(main, [*base, "--journal", str(journal)])
+    assert asked.exit_code == 1
+    assert "2 transactions in the journal are not sending, unconfirmed: kept" in asked.stderr
+    assert "would forget 2 transactions" in asked.stderr
+    done = runner.invoke(main, [*base, "--journal", str(journal), "--yes"])
+    assert done.exit_code == 0, done.stderr
+    assert held(journal) == {"T1": "accepted", "T2": "created"}  # the API took these
+    told = runner.invoke(main, [*base, "--status", "accepted", "--journal", str(journal), "--yes"])
+    assert told.exit_code == 0, told.stderr
+    assert held(journal) == {"T2": "created"}
+
+
+def test_forget_keys_of_a_results_file_releases_only_its_rows_in_doubt(tmp_path: Path) -> None:
+    journal = transactions_journal(tmp_path / "j.db")
+    results = write_csv(
+        tmp_path / "tx.results.csv",
+        [["1", "skipped", "", "", "0", "sent", "", "T1", "b"],
+         ["2", "unconfirmed", "", "", "1", "in doubt", "unconfirmed", "T3", "b"],
+         ["3", "unconfirmed", "", "", "0", "in doubt", "unconfirmed_earlier", "T4", "b"],
+         ["4", "skipped", "", "", "0", "sent", "", "T2", "b"]],
+        header=("row", "status", "affelios_id", "http_status", "attempts", "error",
+                "error_kind", "externalId", "externalBrandId"),
+    )  # fmt: skip
+    done = CliRunner().invoke(
+        main,
+        ["forget", "--keys", str(results), "--kind", "transactions", "--status", "accepted",
+         "--status", "created", "--status", "unconfirmed", "--status", "sending",
+         "--journal", str(journal), "--yes"],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    # Even with every status named, the skipped rows of the results were not asked for.
+    assert held(journal) == {"T1": "accepted", "T2": "created"}
+
+
+@pytest.mark.parametrize("own", ["j.db", "j.db-wal", "j.db-shm", "j.db.lock", "c.csv"])
+def test_export_writes_over_nothing_but_an_earlier_export(tmp_path: Path, own: str) -> None:
+    journal = transactions_journal(tmp_path / "j.db")
+    write_csv(tmp_path / "c.csv", good_rows(2))
+    target = tmp_path / own
+    before = target.read_bytes() if own in ("j.db", "c.csv") else None
+    runner = CliRunner()
+    refused = runner.invoke(
+        main, ["export", "--kind", "transactions", "--journal", str(journal), "-o", str(target)]
+    )
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith(f"affelios-journal: -o {target}: ")
+    if before is not None:
+        assert target.read_bytes() == before
+    export = tmp_path / "export.csv"
+    for _ in range(2):  # a new path, then over the export written the first time
+        done = runner.invoke(
+            main,
+            ["export", "--kind", "transactions", "--journal", str(journal), "-o", str(export)],
+        )
+        assert done.exit_code == 0, done.stderr
+        assert len(list(csv.DictReader(export.open()))) == 4

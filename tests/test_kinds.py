@@ -123,6 +123,8 @@ ANSWERS = [
     ("transactions", 204, b"", 1, Status.UNCONFIRMED, "unconfirmed", "", False),
     ("transactions", 500, b"", 1, Status.UNCONFIRMED, "unconfirmed", "", False),
     ("transactions", 504, b"", 2, Status.UNCONFIRMED, "unconfirmed", "", False),
+    ("transactions", 303, b"", 1, Status.UNCONFIRMED, "unconfirmed", "", False),
+    ("transactions", 301, b"", 1, Status.UNCONFIRMED, "unconfirmed", "", False),
     ("transactions", 400, b"bad amount", 1, Status.FAILED, "refused", "", False),
     ("transactions", 409, b"", 1, Status.FAILED, "conflict", "", False),
 ]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -388,3 +388,26 @@ def test_a_transaction_refused_after_a_503_is_failed_with_nothing_taken() -> Non
     handler, seen = answers(httpx.Response(503), httpx.Response(422))
     outcome = send(handler, kind=TRANSACTIONS)
     assert (outcome.status, len(seen), outcome.maybe_created) == (Status.FAILED, 2, False)
+
+
+class _BrokenBody(httpx.AsyncByteStream):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'{"id": '
+        raise RuntimeError("a body that breaks its reader")
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code", "maybe"),
+    [(CUSTOMERS, Status.FAILED, "answer_unreadable", True),
+     (TRANSACTIONS, Status.UNCONFIRMED, "unconfirmed", False)],
+)  # fmt: skip
+def test_an_answer_that_cannot_be_read_is_in_doubt_not_lost(
+    kind: Kind, status: Status, code: str, maybe: bool
+) -> None:
+    """Whatever breaks while an answer is read, the row gets an outcome that keeps it
+    in the journal (and the run goes on); it is not sent again by this run."""
+    handler, seen = answers(httpx.Response(201, stream=_BrokenBody()), *taken(kind)[:1])
+    outcome = send(handler, kind=kind)
+    assert (outcome.status, outcome.code, outcome.maybe_created) == (status, code, maybe)
+    assert "the answer could not be read (RuntimeError)" in outcome.error
+    assert len(seen) == 1

@@ -25,8 +25,9 @@ from affelios_import import kinds
 from affelios_import.config import default_journal
 from affelios_import.errors import AffeliosImportError, InputError, SetupError
 from affelios_import.input.columns import normalise
-from affelios_import.journal import Journal, queries
+from affelios_import.journal import Journal, queries, store
 from affelios_import.journal.queries import EXPORT_COLUMNS
+from affelios_import.output.check import same_file
 from affelios_import.urls import identity
 from affelios_import.version import __version__
 
@@ -139,8 +140,8 @@ def export(out: Path, journal: Path | None, kind: str) -> None:
         if str(out) == "-":
             _write_csv(sys.stdout, opened)
             return
-        if out.exists() and out.samefile(opened.path):
-            click.echo(f"affelios-journal: -o {out}: that is the journal", err=True)
+        if (refused := _not_an_export(out, Path(opened.path))) is not None:
+            click.echo(f"affelios-journal: -o {out}: {refused}", err=True)
             sys.exit(2)
         try:
             with out.open("w", newline="", encoding="utf-8") as file:
@@ -149,6 +150,26 @@ def export(out: Path, journal: Path | None, kind: str) -> None:
             click.echo(f"affelios-journal: -o {out}: cannot be written ({exc.strerror})", err=True)
             sys.exit(2)
     click.echo(f"{count:,} customers written to {out}", err=True)
+
+
+def _not_an_export(out: Path, journal: Path) -> str | None:
+    """Why `out` may not be written over: the journal, one of its own files, or a file
+    that is not an export (the input of an import, say); None if it may."""
+    if str(journal) != ":memory:":
+        if same_file(out, journal):
+            return "that is the journal; choose another path"
+        if any(same_file(out, own) for own in store.own_files(journal)):
+            return "that is one of the journal's own files; choose another path"
+    if not out.exists():
+        return None
+    try:
+        with out.open(encoding="utf-8", newline="") as file:
+            first = file.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        first = ""
+    if first != ",".join(EXPORT_COLUMNS):
+        return "the file exists and is not an export of a journal; choose a new path"
+    return None
 
 
 def _write_csv(file: IO[str], journal: Journal) -> int:
@@ -171,6 +192,13 @@ def _write_csv(file: IO[str], journal: Journal) -> int:
     "(an export of this journal, or an import's results file, will do).",
 )
 @click.option("--base-url", help="Only the entries of this API.  [default: every API]")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    help="Only entries of this status (repeat for more).  [default: transactions: "
+    "unconfirmed and sending only; customers: any]",
+)
 @click.option("--yes", is_flag=True, help="Forget them; without it, only say what would go.")
 @JOURNAL_OPTION
 @KIND_OPTION
@@ -185,15 +213,32 @@ def forget(base_url: str | None, yes: bool, journal: Path | None, kind: str, **a
       affelios-journal forget C1 C2 --brand casino-x --yes
       affelios-journal forget --keys to-send-again.csv --yes
       affelios-journal forget T17 --brand casino-x --kind transactions --yes
+
+    A transaction the API took (`accepted`, `created`) is forgotten only when --status
+    names its status: forgotten, it would be sent, and counted, again. A results file
+    given to --keys releases only its rows in doubt (`unconfirmed` or `failed`).
     """
     wanted = sorted(_wanted(asked["external_ids"], asked["brand"], asked["keys"]))
     api = None if base_url is None else identity(base_url)
+    statuses = set(asked["statuses"]) or kinds.get(kind).released_by_default
     with _opened(journal, read_only=not yes, kind=kind) as opened:
-        found = [
-            (entry["base_url"] or "", entry["externalBrandId"] or "", entry["externalId"] or "")
+        held = [
+            entry
             for entry in queries.entries_of(opened, wanted)
             if api is None or entry["base_url"] == api
         ]
+        found = [
+            (entry["base_url"] or "", entry["externalBrandId"] or "", entry["externalId"] or "")
+            for entry in held
+            if statuses is None or entry["status"] in statuses
+        ]
+        if kept := len(held) - len(found):
+            shown = ", ".join(sorted(statuses or ()))
+            click.echo(
+                f"{kept:,} {kind} in the journal are not {shown}: kept (name their status "
+                "with --status to forget them)",
+                err=True,
+            )
         if not found:
             click.echo(f"no such {kind[:-1]} in the journal: nothing to forget", err=True)
             sys.exit(1)
@@ -250,15 +295,25 @@ def _keys_file(path: Path, brand: str | None) -> set[tuple[str, str]]:
         )
     at_id = header.index("externalid")
     at_brand = header.index("externalbrandid") if "externalbrandid" in header else None
+    # A results file (it has the status of each row): only its rows in doubt.
+    results = {normalise(name) for name in ("row", "status", "affelios_id")} <= set(header)
+    at_status = header.index("status") if results else None
     wanted = set()
     for number, row in enumerate(rows[1:], start=1):
         if len(row) != len(header):
             raise InputError(
                 f"--keys {path}: row {number} has {len(row)} fields, the header {len(header)}"
             )
+        if at_status is not None and row[at_status] not in IN_DOUBT:
+            continue
         row_brand = row[at_brand] if at_brand is not None else ""
         wanted.add((row_brand or brand or "", row[at_id]))
     return wanted
+
+
+# The statuses of a results file's rows that a person may release after checking: the
+# rest were taken by the API (or never reached the journal).
+IN_DOUBT = frozenset({"unconfirmed", "failed"})
 
 
 if __name__ == "__main__":

@@ -153,6 +153,12 @@ def check(db: sqlite3.Connection, *, read_only: bool) -> None:
         raise sqlite3.DatabaseError(f"damaged: {'; '.join(problems)}")
 
 
+def own_files(path: Path) -> list[Path]:
+    """The files beside a journal that are part of it: SQLite's write-ahead log and its
+    index, and the note of the run holding the lock. No output may be one of them."""
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", ".lock")]
+
+
 def release(lock: int | None) -> None:
     if lock is not None:
         os.close(lock)

@@ -75,6 +75,9 @@ class Kind(ABC):
     references: Reference | None = None
     # Whether a record changed since it was sent can be accepted (--accept-changes).
     accepts_changes: bool = False
+    # The journal statuses `affelios-journal forget` releases unless told others (None:
+    # any): a record whose repeat the API may count is released only in doubt.
+    released_by_default: frozenset[str] | None = None
 
     def __repr__(self) -> str:
         return f"<kind {self.name}>"

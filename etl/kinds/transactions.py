@@ -76,6 +76,7 @@ class Transactions(Kind):
     }
     amounts = transaction.AMOUNT_FIELDS
     references = Reference(kind="customers", field="externalCustomerId")
+    released_by_default = frozenset({"unconfirmed", "sending"})
 
     def schema(self, brand: str | None) -> pa.DataFrameSchema:
         return transaction.transaction_schema(brand)
@@ -110,8 +111,8 @@ class Transactions(Kind):
     def answered(self, answer: Answer, *, attempts: int, redact: Redactor) -> Outcome:
         """202 is queued (`accepted`); a 200 or 201 `created`, with the id it carries,
         if any. Any other 2xx, a 200/201 whose body is neither empty nor JSON (a
-        maintenance page), or a 5xx: the API may have taken it (`unconfirmed`). Any other
-        answer refused it (`failed`: nothing was taken, the next run sends it again)."""
+        maintenance page), a 3xx or a 5xx: the API may have taken it (`unconfirmed`). A
+        4xx refused it (`failed`: nothing was taken, the next run sends it again)."""
         status = answer.status
         if status == 202:
             return Outcome(status=Status.ACCEPTED, http_status=status, attempts=attempts)
@@ -120,7 +121,9 @@ class Transactions(Kind):
                 status=Status.CREATED, affelios_id=answer.affelios_id() or "",
                 http_status=status, attempts=attempts,
             )  # fmt: skip
-        if 200 <= status < 300:
+        if 200 <= status < 400:
+            # A 2xx of another shape, or a redirect (a 303 is the usual answer to a POST
+            # that was processed): the API may have taken it.
             shown = excerpt(answer, redact) or "no body"
             return self.lost(f"HTTP {status} ({shown})", attempts=attempts, status=status)
         if status >= 500:

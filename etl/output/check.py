@@ -13,10 +13,11 @@ from collections.abc import Collection
 from pathlib import Path
 
 from affelios_import.errors import SetupError
+from affelios_import.journal.store import own_files
 from affelios_import.settings import Settings
 
 
-def _same(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     """Whether two paths name one file: by device and inode when both exist, else by
     their resolved paths (symbolic links followed)."""
     with contextlib.suppress(OSError):
@@ -45,8 +46,7 @@ def _kept(settings: Settings) -> list[tuple[str, Path]]:
     if str(settings.journal) != ":memory:":
         journal = Path(settings.journal)
         kept.append(("the journal", journal))
-        for suffix in ("-wal", "-shm", ".lock"):
-            kept.append(("the journal's own file", journal.with_name(journal.name + suffix)))
+        kept.extend(("the journal's own file", own) for own in own_files(journal))
     return kept
 
 
@@ -62,10 +62,10 @@ def check(settings: Settings, *, only: Collection[str] | None = None) -> None:
         if only is not None and option not in only:
             continue
         for what, other in _kept(settings):
-            if _same(path, other):
+            if same_file(path, other):
                 raise SetupError(f"{option} {path}: that is {what}; choose another path")
         for other_option, other in outputs[:i]:
-            if _same(path, other):
+            if same_file(path, other):
                 raise SetupError(
                     f"{option} {path}: that is the file of {other_option}; choose another path"
                 )

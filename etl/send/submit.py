@@ -16,6 +16,7 @@ import contextlib
 import functools
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -63,6 +64,15 @@ class _Lost(Exception):
 
 class _Stopped(Exception):
     """The run was stopped while this row waited to retry."""
+
+
+class _Unreadable(Exception):
+    """An answer (or what came back instead of one) that could not be read or handled."""
+
+    def __init__(self, cause: Exception, *, status: int | None = None) -> None:
+        super().__init__(repr(cause))
+        self.cause = cause
+        self.status = status
 
 
 def _log_retry(state: RetryCallState) -> None:
@@ -247,9 +257,28 @@ class Submitter:
             return self._unfinished(
                 row.attempts, row.reached or row.posting, "interrupted_in_flight"
             )
+        except _Unreadable as exc:
+            return self._unreadable(exc.cause, row, status=exc.status)
         finally:
             self._in_flight.discard(task)
-        return self.kind.answered(answer, attempts=row.attempts, redact=self.redact)
+        try:
+            return self.kind.answered(answer, attempts=row.attempts, redact=self.redact)
+        except Exception as exc:
+            return self._unreadable(exc, row, status=answer.status)
+
+    def _unreadable(self, exc: Exception, row: Sending, *, status: int | None = None) -> Outcome:
+        """A row whose answer could not be read or handled (a malformed header, a bug):
+        never left without an outcome, and never taken for one that did not act."""
+        event(
+            "answer_unreadable",
+            logging.WARNING,
+            error=self.redact(repr(exc)),
+            traceback=self.redact("".join(traceback.format_exception(exc))),
+        )
+        detail = f"{codes.CODES['answer_unreadable']} ({type(exc).__name__})"
+        return self.kind.lost(
+            detail, attempts=row.attempts, status=status, code="answer_unreadable"
+        )
 
     async def _attempt(self, row: Sending) -> Answer:
         """One request for `row`, in a slot and at the shared pace; raises `_Retryable`
@@ -272,10 +301,18 @@ class Submitter:
             except httpx.TransportError as exc:
                 row.posting = False
                 raise self._not_answered(row, exc) from exc
+            except Exception as exc:  # not a transport's error: the answer was unreadable
+                row.posting = False
+                raise _Unreadable(exc) from exc
             finally:
                 self._first_answer.set()
         row.reached = row.reached or self.kind.may_have_acted(answer.status, written=True)
-        return self._answered(answer, row.attempts, sent_at, ticket)
+        try:
+            return self._answered(answer, row.attempts, sent_at, ticket)
+        except (_Retryable, _Stopped):
+            raise
+        except Exception as exc:  # a header that broke its reader, say
+            raise _Unreadable(exc, status=answer.status) from exc
 
     def _not_answered(self, row: Sending, exc: httpx.TransportError) -> Exception:
         """What a failed connection, send or read means: retry, or stop the run."""
