@@ -50,6 +50,9 @@ class ImportConfig:
     # The journal takes today's values of customers `changed` since they were imported
     # (once they were changed in Affelios): reported this once more, then skipped.
     accept_changes: bool = False
+    # This is the first import of transactions into Affelios from anywhere: a journal that
+    # never recorded one for this API (and brand) is not refused (see Kind.needs_history).
+    new_journal: bool = False
     chunk_size: int | None = None  # None: 10,000 rows (25,000 in a dry run; see input.read)
     limit: int | None = None  # only the first N data rows
     encoding: str | None = None  # None: detected
@@ -74,7 +77,7 @@ class ImportConfig:
             _seconds(name, getattr(self, name), positive=False)
         if self.rate is not None:
             _seconds("rate", self.rate, positive=True)
-        for name in ("allow_insecure_http", "dry_run", "accept_changes", "bom"):
+        for name in ("allow_insecure_http", "dry_run", "accept_changes", "new_journal", "bom"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r}: expected True or False")
         self._check_text()

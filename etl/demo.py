@@ -30,9 +30,12 @@ def main() -> None:
     worst = 0
     with serve_in_thread(Sandbox(api_key=key)) as url:
         for kind in ("customers", "transactions"):
-            print(f"\n== affelios-import {SAMPLES / kind}.csv --kind {kind}", flush=True)
+            # The demo's journal is new: its first import of transactions says so.
+            first = ["--new-journal"] if kind == "transactions" else []
+            shown = " ".join([f"{SAMPLES / kind}.csv", "--kind", kind, *first])
+            print(f"\n== affelios-import {shown}", flush=True)
             args = [
-                str(SAMPLES / f"{kind}.csv"), "--kind", kind, "--brand", "casino-x",
+                str(SAMPLES / f"{kind}.csv"), "--kind", kind, *first, "--brand", "casino-x",
                 "--base-url", url, "--journal", str(OUT / "journal.sqlite3"),
                 "-o", str(OUT / f"{kind}.results.csv"),
                 "--errors-out", str(OUT / f"{kind}.errors.csv"),

@@ -510,6 +510,7 @@ class _Run:
         self.summary.add_chunk(rows, planned.status, planned.error_kind, planned.http_status)
         if planned.amounts:
             self.summary.add_amounts(planned.status, planned.amounts)
+        self.summary.unknown_references += planned.unknown_references
         self.trace.note_chunk(rows, planned.status, planned.error)
 
     async def _write(self) -> None:

@@ -64,6 +64,7 @@ class PlannedChunk:
     # text, to sum.
     reference_keys: list[Key] = field(default_factory=list)
     amounts: dict[str, Column] = field(default_factory=dict)
+    unknown_references: int = 0  # rows sent (or valid) naming a record the journal lacks
 
     @classmethod
     def of(cls, raw: pd.DataFrame, frame: pd.DataFrame) -> PlannedChunk:
@@ -245,6 +246,7 @@ class Planner:
         resent = self._settle_held(chunk, known, keep, texts)
         notes = self._notes(chunk, referenced or set())
         positions = np.flatnonzero(keep)
+        chunk.unknown_references = sum(position in notes for position in positions.tolist())
         if dry_run:
             chunk.status[positions] = Status.VALID.value
             for position in positions.tolist():

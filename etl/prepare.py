@@ -21,6 +21,7 @@ from affelios_import.output import workbook
 from affelios_import.output.check import check as check_outputs
 from affelios_import.output.results import ErrorsWriter, ResultsWriter
 from affelios_import.settings import Settings
+from affelios_import.urls import public
 from affelios_import.version import __version__
 from affelios_import.wire.endpoint import Endpoint
 
@@ -60,6 +61,8 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
         settings.journal, base_url=settings.base_url, read_only=settings.dry_run, kind=kind.name
     )
     stack.callback(journal.close)
+    if kind.needs_history and not settings.new_journal:
+        _refuse_a_blind_run(journal, settings)
     results, errors = _outputs(settings, source, stack)
     return Prepared(
         settings=settings,
@@ -69,6 +72,22 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
         results=results,
         errors=errors,
         sheet=chosen,
+    )
+
+
+def _refuse_a_blind_run(journal: Ledger, settings: Settings) -> None:
+    """A journal that never recorded a record of this kind sent to this API (and brand)
+    cannot tell what was sent before (a fresh worker, another journal, another spelling
+    of the URL): refuse, unless this is the first import from anywhere."""
+    if journal.holds(brand=settings.brand):
+        return
+    brand = f" for brand {settings.brand!r}" if settings.brand is not None else ""
+    raise SetupError(
+        f"journal {journal.path}: it has never recorded {settings.kind} sent to "
+        f"{public(settings.base_url)}{brand}, so it cannot tell which of these were sent "
+        "before and would send them all again; run on the journal of the earlier imports "
+        "(--journal), or, if this is the first import of them from anywhere, add "
+        "--new-journal"
     )
 
 

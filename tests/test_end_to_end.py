@@ -236,7 +236,8 @@ def test_bad_transactions_are_invalid_and_good_ones_arrive_exact_once(
     journal = tmp_path / "j.db"
     summary, report = tmp_path / "s.json", tmp_path / "r.html"
     done = run_cli(
-        source, "--kind", "transactions", "--base-url", sandbox.url, "--journal", journal,
+        source, "--kind", "transactions", "--new-journal", "--base-url", sandbox.url,
+        "--journal", journal,
         "--summary-json", summary, "--report-html", report,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
@@ -279,3 +280,33 @@ def test_bad_transactions_are_invalid_and_good_ones_arrive_exact_once(
     assert {r["status"] for r in read_results(tmp_path / "tx.results.csv")} == {
         "skipped", "invalid"
     }  # fmt: skip
+
+
+def test_a_blind_transactions_run_is_refused_before_anything_is_sent(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """A fresh worker's journal, or another spelling of the API's URL, cannot tell what
+    was sent before: refused (exit 2, one line) until --new-journal says this is the
+    first import of transactions from anywhere."""
+    source = write_csv(tmp_path / "tx.csv", transactions(20), header=TX_HEADER)
+    journal = tmp_path / "j.db"
+    args: list[str | Path] = [source, "--kind", "transactions", "--journal", journal]
+    for extra in ([], ["--dry-run"], ["--brand", "casino-x"]):
+        refused = run_cli(*args, "--base-url", sandbox.url, *extra)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.startswith(f"affelios-import: journal {journal}: it has never ")
+        assert refused.stderr.count("\n") == 1 and "add --new-journal" in refused.stderr
+    assert sandbox.server.stats["requests"] == 0
+    first = run_cli(*args, "--base-url", sandbox.url, "--new-journal")
+    assert first.returncode == 0, first.stderr
+    assert len(TRANSACTIONS.taken(sandbox.server)) == 20
+    # The next night needs no flag; a brand this journal never sent for is refused.
+    again = run_cli(*args, "--base-url", sandbox.url)
+    assert again.returncode == 0, again.stderr
+    other = run_cli(*args, "--base-url", sandbox.url, "--brand", "other-brand")
+    assert other.returncode == 2 and "for brand 'other-brand'" in other.stderr
+    # The same API spelled another way: the journal never recorded it, so refused.
+    port = sandbox.url.rsplit(":", 1)[1]
+    alias = run_cli(*args, "--base-url", f"http://localhost:{port}")
+    assert alias.returncode == 2 and f"sent to http://localhost:{port}" in alias.stderr
+    assert sandbox.server.stats["requests"] == 20  # nothing more was sent

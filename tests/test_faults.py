@@ -208,7 +208,8 @@ def test_killed_at_any_moment_then_rerun_sends_each_record_once(
     journal = tmp_path / "j.db"
     with serve_in_thread(server) as url:
         args: list[str | Path] = [
-            source, "--kind", sample.name, "--base-url", url, "--journal", journal,
+            source, "--kind", sample.name, "--new-journal", "--base-url", url,
+            "--journal", journal,
         ]  # fmt: skip
         run = start([*args, "--concurrency", "8"])
         wait_for(lambda: sum(sample.taken(server).values()) >= 300)
@@ -423,7 +424,8 @@ def test_faults_never_make_a_transaction_arrive_twice(tmp_path: Path) -> None:
     source = write_csv(tmp_path / "tx.csv", transactions(2000), header=TX_HEADER)
     with serve_in_thread(server) as url:
         done = run_cli(
-            source, "--kind", "transactions", "--base-url", url, "--journal", tmp_path / "j.db",
+            source, "--kind", "transactions", "--new-journal", "--base-url", url,
+            "--journal", tmp_path / "j.db",
             "--timeout", "0.5", "--retries", "8",
         )  # fmt: skip
     assert done.returncode == 1, done.stderr  # the unconfirmed ones are rows to look at

@@ -195,7 +195,7 @@ def test_a_redirected_transaction_is_unconfirmed_and_never_sent_again(
         return web.Response(status=status, headers=headers)
 
     with serve(api) as url:
-        code, stderr = import_into(url, source, journal, "--kind", "transactions")
+        code, stderr = import_into(url, source, journal, "--kind", "transactions", "--new-journal")
         assert code == 1, stderr
         results = read_results(tmp_path / "tx.results.csv")
         assert {r["status"] for r in results} == {"unconfirmed"}
@@ -243,7 +243,7 @@ def test_an_answer_that_breaks_its_reader_leaves_no_row_unrecorded(
         )  # fmt: skip
 
     with serve(api) as url:
-        done, stderr = import_into(url, source, journal, "--kind", kind)
+        done, stderr = import_into(url, source, journal, "--kind", kind, "--new-journal")
         assert done == 1, stderr  # not 3: the run was not stopped
         results = read_results(tmp_path / "in.results.csv")
         assert len(results) == 5

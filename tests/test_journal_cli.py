@@ -149,7 +149,8 @@ def test_an_unconfirmed_transaction_released_by_forget_is_sent_next_run(tmp_path
     journal = tmp_path / "j.db"
     with serve_in_thread(server) as url:
         args: list[str | Path] = [
-            source, "--kind", "transactions", "--base-url", url, "--journal", journal,
+            source, "--kind", "transactions", "--new-journal", "--base-url", url,
+            "--journal", journal,
         ]  # fmt: skip
         first = run_cli(*args)
         assert first.returncode == 1, first.stderr

@@ -25,6 +25,7 @@ def settings(tmp_path: Path, source: Path, **overrides: object) -> Settings:
         "chunk_size": 7,
         "concurrency": 4,
         "backoff_base": 0.001,
+        "new_journal": True,  # a fresh journal (see test_a_blind_transactions_run_...)
     }
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 
@@ -301,7 +302,7 @@ def test_a_transaction_of_a_customer_the_journal_does_not_know_gets_a_note(
 
     def settings(source: Path, kind: str) -> Settings:
         return Settings(
-            input=source, out=tmp_path / f"{kind}.results.csv", kind=kind,
+            input=source, out=tmp_path / f"{kind}.results.csv", kind=kind, new_journal=True,
             journal=tmp_path / "j.db", base_url="https://api.test", api_key=API_KEY,
             brand="casino-x",
         )  # fmt: skip
@@ -323,3 +324,5 @@ def test_a_transaction_of_a_customer_the_journal_does_not_know_gets_a_note(
         "customer 'C00002' of brand 'casino-x' is not in this journal "
         "(it may have been registered another way)"
     )
+    assert json.loads(summary.to_json())["unknown_customers"] == 1
+    assert "1 transaction names a customer this journal does not know" in summary.to_text()

@@ -86,7 +86,8 @@ Examples, by group of options:
   affelios-import customers.csv --brand casino-x -o results.xlsx --errors-out fix.xlsx
   affelios-import customers.csv --brand casino-x --bom
 \b
-  # transactions (deposits, revenue): each sent at most once
+  # transactions (deposits, revenue): each sent at most once; the first time, say so
+  affelios-import deposits.csv --kind transactions --brand casino-x --new-journal
   affelios-import deposits.csv --kind transactions --brand casino-x
 \b
   # customers reported `changed`, once changed in Affelios by hand: report them no more
@@ -289,6 +290,12 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     "collector: a .prom file in its folder).",
 )
 @click.option(
+    "--new-journal",
+    is_flag=True,
+    help="Transactions: this is the first import of them from anywhere, so a journal that "
+    "never recorded one for this API (and brand) is not refused.",
+)
+@click.option(
     "--accept-changes",
     is_flag=True,
     help="Customers changed since they were imported (and since changed in Affelios by "
@@ -339,6 +346,7 @@ class Options:
     summary_json: Path | None
     metrics_file: Path | None
     accept_changes: bool
+    new_journal: bool
 
 
 def run(opts: Options) -> int:
@@ -405,6 +413,7 @@ def _config(opts: Options, url: str, key: ApiKey, memory: bool) -> ImportConfig:
             timeout=opts.timeout,
             dry_run=opts.dry_run,
             accept_changes=opts.accept_changes,
+            new_journal=opts.new_journal,
             limit=opts.limit,
             encoding=opts.encoding,
             delimiter=opts.delimiter,

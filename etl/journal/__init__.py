@@ -28,6 +28,10 @@ class Ledger(Protocol):
     path: Path | str
     was_empty: bool  # held nothing for this API and kind when opened
 
+    def holds(self, *, brand: str | None) -> bool:
+        """Whether it holds any record of its kind sent to this API (of `brand`, if one)."""
+        ...
+
     async def alookup(self, keys: Iterable[Key], *, kind: str | None = None) -> dict[Key, Entry]:
         """The entries among `keys` (of this kind of record, or of `kind`)."""
         ...

@@ -143,6 +143,21 @@ class Journal:
                     found[brand, ext] = entry
         return found
 
+    def holds(self, *, brand: str | None) -> bool:
+        """Whether it holds any record of its kind sent to this API (of `brand`, if one),
+        under any spelling of the API's URL it holds."""
+        if not self.has_table:
+            return False
+        where = " AND external_brand_id = ?" if brand is not None else ""
+        for spelling in self._spellings:
+            found = self.db.execute(
+                f"SELECT 1 FROM {self.table} WHERE base_url = ?{where} LIMIT 1",
+                (spelling, brand) if brand is not None else (spelling,),
+            ).fetchone()
+            if found is not None:
+                return True
+        return False
+
     def first_and_sent(self, table: str) -> str:
         """The columns of the first record's time and what was sent; a read-only journal
         of schema 0 (a dry run's, or affelios-journal's) has neither."""

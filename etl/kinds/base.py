@@ -78,6 +78,10 @@ class Kind(ABC):
     # The journal statuses `affelios-journal forget` releases unless told others (None:
     # any): a record whose repeat the API may count is released only in doubt.
     released_by_default: frozenset[str] | None = None
+    # Whether a run is refused on a journal that never recorded a record of this kind for
+    # this API (and brand), unless told it is the first import (--new-journal): such a
+    # journal cannot know what was sent before, and a repeat may be counted.
+    needs_history: bool = False
 
     def __repr__(self) -> str:
         return f"<kind {self.name}>"

@@ -77,6 +77,7 @@ class Transactions(Kind):
     amounts = transaction.AMOUNT_FIELDS
     references = Reference(kind="customers", field="externalCustomerId")
     released_by_default = frozenset({"unconfirmed", "sending"})
+    needs_history = True
 
     def schema(self, brand: str | None) -> pa.DataFrameSchema:
         return transaction.transaction_schema(brand)

@@ -55,6 +55,9 @@ class Summary:
     # Transactions: each amount summed exactly over the rows the API took.
     amounts: dict[str, Decimal] = field(default_factory=dict)
     amounts_rows: int = 0
+    # Rows sent (or valid) naming a record of another kind the journal does not hold (a
+    # transaction's customer): a note each; "unknown_customers" in the JSON.
+    unknown_references: int = 0
 
     def add_chunk(
         self,
@@ -133,6 +136,7 @@ class Summary:
             "retries": self.retries,
             "rate_limit": self.rate_limit or None,
             "amounts": {name: str(total) for name, total in self.amounts.items()} or None,
+            "unknown_customers": self.unknown_references,
             "results": self.results_path,
             "errors_file": self.errors_path or None,
             "rows_to_fix": self.to_fix,
@@ -163,6 +167,11 @@ class Summary:
                 f"{AMOUNT_LABELS.get(name, name)} {total:,}" for name, total in self.amounts.items()
             )
             lines.append(f"sums over the {self.amounts_rows:,} transactions the API took: {taken}")
+        if n := self.unknown_references:
+            lines.append(
+                f"{n:,} transaction{'s' if n > 1 else ''} name{'' if n > 1 else 's'} a customer "
+                "this journal does not know (registered another way?): see the notes"
+            )
         if self.sheet is not None:
             lines.append(f"read: sheet {self.sheet!r} of {self.input}, every cell as text")
         if changed := self.counts[Status.CHANGED.value]:
