@@ -223,7 +223,7 @@ def test_killed_at_any_moment_then_rerun_sends_each_record_once(
         time.sleep(0.2)  # let the requests the dead process left behind land
         again = run_cli(*args)
     results = read_results(tmp_path / "in.results.csv")
-    assert len(results) == 1500
+    assert len(results) == 1500, again.stderr
     taken = sample.taken(server)  # asserts none twice
     assert sum(r["status"] == "skipped" for r in results) >= 250
     assert 0 < in_flight <= 6 * 8  # workers, retriers, queues, a batch: --concurrency 8
@@ -443,3 +443,49 @@ def test_faults_never_make_a_transaction_arrive_twice(tmp_path: Path) -> None:
     assert all("affelios-journal forget --kind transactions" in r["error"] for r in unconfirmed)
     accepted = [r for r in results if r["status"] == "accepted"]
     assert all(taken[r["External Transaction ID"]] == 1 for r in accepted)
+
+
+def test_a_copy_of_the_journal_file_alone_sends_nothing_the_original_had_begun(
+    tmp_path: Path,
+) -> None:
+    """The journal runs in WAL mode, its last entries in journal-wal: a copy of the main
+    file alone, taken mid-run or after a SIGKILL, sent up to every transaction again.
+    Every intent is now in the main file before its request leaves; and `affelios-journal
+    backup` copies every entry, those in the log too."""
+    server = Sandbox(api_key=API_KEY, faults=Faults(latency_ms=20))
+    source = write_csv(tmp_path / "tx.csv", transactions(1500), header=TX_HEADER)
+    journal = tmp_path / "run" / "j.db"
+    copies = {name: tmp_path / name / "j.db" for name in ("mid", "after", "backup", "clean")}
+    for copy in copies.values():
+        copy.parent.mkdir()
+    with serve_in_thread(server) as url:
+        args = ["--kind", "transactions", "--base-url", url]
+        run = start([source, *args, "--new-journal", "--journal", journal, "--concurrency", "8"])
+        wait_for(lambda: len(server.transactions) >= 300)
+        run.send_signal(signal.SIGSTOP)  # a `cp` during the run, at one instant
+        shutil.copy(journal, copies["mid"])
+        run.send_signal(signal.SIGKILL)
+        assert run.wait(10) == -signal.SIGKILL
+        shutil.copy(journal, copies["after"])
+        backup = subprocess.run(
+            [sys.executable, "-m", "affelios_import.cli.journal", "backup", str(copies["backup"]),
+             "--journal", str(journal)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert backup.returncode == 0, backup.stderr
+        time.sleep(0.2)  # let the requests the dead process left behind land
+        original = set(TRANSACTIONS.taken(server))
+        for name in ("mid", "after", "backup"):
+            done = run_cli(source, *args, "--journal", copies[name])
+            assert done.returncode == 1, done.stderr  # the rows in doubt stay so
+            results = read_results(tmp_path / "tx.results.csv")
+            sent_now = {r[TRANSACTIONS.id_column] for r in results if r["status"] == "accepted"}
+            assert sent_now and not sent_now & original, name
+            doubt = [r for r in results if r["status"] == "unconfirmed"]
+            assert doubt and {r["error_kind"] for r in doubt} == {"unconfirmed_earlier"}
+        # A journal closed by its run holds everything in its main file.
+        shutil.copy(copies["backup"], copies["clean"])
+        requests = server.stats["requests"]
+        again = run_cli(source, *args, "--journal", copies["clean"])
+        assert again.returncode == 1, again.stderr
+        assert server.stats["requests"] == requests

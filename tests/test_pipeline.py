@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -74,11 +75,12 @@ def test_the_journal_records_what_was_taken_and_a_rerun_skips_it(
     source = write_sample(tmp_path / "in.csv", sample, sample.rows(10))
     transport, seen = counting_api(sample)
     run(settings(tmp_path, source, kind=sample.name), transport=transport)
-    first = sqlite3.connect(tmp_path / "journal.sqlite3").execute(
-        f"SELECT base_url, external_brand_id, external_id, status FROM {sample.name}"
-        " ORDER BY external_id"
-    )
-    assert next(first) == ("https://api.test", "casino-x", sample.rows(1)[0][0], sample.created)
+    with contextlib.closing(sqlite3.connect(tmp_path / "journal.sqlite3")) as db:
+        first = db.execute(
+            f"SELECT base_url, external_brand_id, external_id, status FROM {sample.name}"
+            " ORDER BY external_id"
+        ).fetchone()
+    assert first == ("https://api.test", "casino-x", sample.rows(1)[0][0], sample.created)
 
     summary = run(settings(tmp_path, source, kind=sample.name), transport=transport)
     assert len(seen) == 10

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -180,6 +181,31 @@ def _write_csv(file: IO[str], journal: Journal) -> int:
         writer.writerow(entry)
         count += 1
     return count
+
+
+@main.command()
+@click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
+@JOURNAL_OPTION
+def backup(target: Path, journal: Path | None) -> None:
+    """A consistent copy of the journal at TARGET (a new file): every customer and
+    transaction, those still in its write-ahead log too. Safe while an import runs;
+    copying the journal file alone is not (a run on such a copy is refused).
+
+    \b
+    Example:
+      affelios-journal backup /backups/journal-2026-12-05.sqlite3
+    """
+    with _opened(journal, kind=kinds.NAMES[0]) as opened:
+        if target.exists() or (refused := _not_an_export(target, Path(opened.path))):
+            why = "the file exists; give a new path" if target.exists() else refused
+            click.echo(f"affelios-journal: {target}: {why}", err=True)
+            sys.exit(2)
+        try:
+            store.backup(opened.db, target)
+        except (OSError, sqlite3.Error) as exc:
+            click.echo(f"affelios-journal: {target}: cannot be written ({exc})", err=True)
+            sys.exit(2)
+    click.echo(f"journal {opened.path} copied to {target}", err=True)
 
 
 @main.command()

@@ -214,6 +214,11 @@ class Journal:
                     # Outcomes recorded since the last commit ride along, so a killed
                     # run loses at most the answers of the last moment, not a chunk's.
                     self._execute(pending)
+                # Into the journal's main file before any of them is sent: a copy of
+                # that file alone (a backup, a move to a new host, after a SIGKILL)
+                # then knows every row this run began to send. (PASSIVE: it waits for
+                # nobody; SQLite folds the log in by itself every 1,000 pages anyway.)
+                self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
             await self._in_thread(commit)
 

@@ -159,6 +159,15 @@ def own_files(path: Path) -> list[Path]:
     return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", ".lock")]
 
 
+def backup(db: sqlite3.Connection, target: Path) -> None:
+    """A consistent copy of the journal at `target` (a new file, its owner's only), with
+    every entry committed, those still in the write-ahead log too."""
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    with contextlib.closing(sqlite3.connect(target)) as copy:
+        db.backup(copy)
+        copy.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def release(lock: int | None) -> None:
     if lock is not None:
         os.close(lock)
