@@ -25,6 +25,7 @@ CODES: dict[str, str] = {
     "brand_mismatch": "{column}: expected the brand given with --brand",
     "nul_byte": "{column}: holds a NUL byte",
     "duplicate_row": "duplicate of an earlier row",
+    "near_duplicate_row": "the key of an earlier row, but for case or spaces",
     "wrong_field_count": "wrong number of fields",
     "unclosed_quote": "a quote never closed",
     # failed: sent, and not done

@@ -9,6 +9,7 @@ each with the body the kind builds from it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,6 +126,17 @@ class SeenKeys:
         return np.where(found == rows, 0, found)
 
 
+REPEATS = {  # code -> the error of a row whose key an earlier row of the file had
+    "duplicate_row": "duplicate of row {row} (same externalBrandId and externalId); not sent",
+    "near_duplicate_row": "the same externalBrandId and externalId as row {row} but for case "
+    "or surrounding spaces, which an API may not tell apart; not sent",
+}
+
+
+def _hashes(keys: Iterable[tuple[str, str]], count: int) -> npt.NDArray[np.int64]:
+    return np.fromiter(map(hash, keys), np.int64, count)
+
+
 def _nul_cells(raw: pd.DataFrame) -> list[tuple[int, str]]:
     """(position, column) of the first cell holding a NUL byte in each row that has one."""
     found: dict[int, str] = {}
@@ -157,6 +169,7 @@ class Planner:
         self._journal_empty = journal_empty
         self._broken = broken or {}  # data row index -> (code, why the row is broken)
         self._seen = SeenKeys()
+        self._folded = SeenKeys() if kind.folded_keys else None
 
     def check(self, raw: pd.DataFrame) -> PlannedChunk:
         """Validate a chunk and find the rows to send (CPU only, no I/O), column-wise."""
@@ -181,18 +194,7 @@ class Planner:
                     chunk.error_kind[i] = codes.item(code)
         brands, ids = _texts(frame, "externalBrandId"), _texts(frame, "externalId")
         valid = np.flatnonzero(chunk.status != Status.INVALID.value)
-        hashes = np.fromiter(
-            map(hash, zip(brands[valid], ids[valid], strict=True)), np.int64, len(valid)
-        )
-        first = self._seen.first_rows(hashes, chunk.rows[valid])
-        repeats = first > 0
-        chunk.status[valid[repeats]] = Status.INVALID.value
-        chunk.error[valid[repeats]] = [
-            f"duplicate of row {row} (same externalBrandId and externalId); not sent"
-            for row in first[repeats].tolist()
-        ]
-        chunk.error_kind[valid[repeats]] = codes.item("duplicate_row")
-        chunk.candidates = valid[~repeats]
+        chunk.candidates = self._first_of_each_key(chunk, valid, brands, ids)
         if not self._journal_empty:
             chunk.readable = np.flatnonzero(self._readable(frame, [i for i, _ in nul_cells]))
             at = chunk.readable
@@ -202,6 +204,35 @@ class Planner:
             named = _texts(frame, reference.field)[at].tolist()
             chunk.reference_keys = list(zip(brands[at].tolist(), named, strict=True))
         return chunk
+
+    def _first_of_each_key(
+        self, chunk: PlannedChunk, valid: npt.NDArray[np.intp], brands: Column, ids: Column
+    ) -> npt.NDArray[np.intp]:
+        """Of the `valid` rows, those whose key no earlier row of the file had; the others
+        are invalid, naming the row. For a kind with `Kind.folded_keys`, keys that differ
+        only by case or surrounding spaces are one key (an API that trims or folds them
+        would take both rows for one record)."""
+        keys: Iterable[tuple[str, str]] = zip(brands[valid], ids[valid], strict=True)
+        first = self._seen.first_rows(_hashes(keys, len(valid)), chunk.rows[valid])
+        self._invalid(chunk, valid[first > 0], first[first > 0], "duplicate_row")
+        valid = valid[first == 0]
+        if self._folded is None:
+            return valid
+        folded = ((b.strip().casefold(), i.strip().casefold()) for b, i in zip(
+            brands[valid], ids[valid], strict=True))  # fmt: skip
+        first = self._folded.first_rows(_hashes(folded, len(valid)), chunk.rows[valid])
+        self._invalid(chunk, valid[first > 0], first[first > 0], "near_duplicate_row")
+        kept: npt.NDArray[np.intp] = valid[first == 0]
+        return kept
+
+    @staticmethod
+    def _invalid(
+        chunk: PlannedChunk, at: npt.NDArray[np.intp], earlier: npt.NDArray[np.int64], code: str
+    ) -> None:
+        how = REPEATS[code]
+        chunk.status[at] = Status.INVALID.value
+        chunk.error[at] = [how.format(row=row) for row in earlier.tolist()]
+        chunk.error_kind[at] = codes.item(code)
 
     def _readable(self, frame: pd.DataFrame, nul_rows: list[int]) -> npt.NDArray[np.bool_]:
         """Whether each row's key can be read: both parts present (the brand the one

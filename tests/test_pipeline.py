@@ -13,7 +13,7 @@ import pytest
 from affelios_import.errors import InputError, SetupError
 from affelios_import.settings import Settings
 from tests.conftest import API_KEY, good_rows, read_results, run, write_csv
-from tests.kinds import CUSTOMERS, SAMPLES, TX_HEADER, Sample, transactions
+from tests.kinds import CUSTOMERS, SAMPLES, TRANSACTIONS, TX_HEADER, Sample, transactions
 
 
 def settings(tmp_path: Path, source: Path, **overrides: object) -> Settings:
@@ -328,3 +328,30 @@ def test_a_transaction_of_a_customer_the_journal_does_not_know_gets_a_note(
     )
     assert json.loads(summary.to_json())["unknown_customers"] == 1
     assert "1 transaction names a customer this journal does not know" in summary.to_text()
+
+
+def test_transaction_keys_that_differ_by_case_or_spaces_are_reported_not_sent_twice(
+    tmp_path: Path,
+) -> None:
+    """`T1`, `" T1"`, `t1 ` were three transactions: an API that trims or folds case
+    books them three times. The first is sent, the others are invalid, naming it."""
+    rows = transactions(4)
+    for i, external_id in enumerate(["T1", " T1", "t1 ", "T2"]):
+        rows[i][0] = external_id
+    rows[3][1] = "Casino-X "  # the brand, too
+    rows[3][0] = "T1"
+    source = write_csv(tmp_path / "tx.csv", rows, header=TX_HEADER)
+    transport, seen = counting_api(TRANSACTIONS)
+    done = run(settings(tmp_path, source, kind="transactions"), transport=transport)
+    assert len(seen) == 1 and done.exit_code == 1
+    results = read_results(tmp_path / "out.csv")
+    assert [r["status"] for r in results] == ["accepted", "invalid", "invalid", "invalid"]
+    assert {r["error_kind"] for r in results[1:]} == {"near_duplicate_row"}
+    assert results[1]["error"].startswith("the same externalBrandId and externalId as row 1 ")
+    # Customers keep their keys as written: the API's 409 tells a repeat.
+    customers = CUSTOMERS.rows(2)
+    customers[1][0] = customers[0][0].lower()
+    source = write_csv(tmp_path / "c.csv", customers, header=CUSTOMERS.header)
+    transport, seen = counting_api(CUSTOMERS)
+    run(settings(tmp_path, source, journal=tmp_path / "c.db"), transport=transport)
+    assert len(seen) == 2

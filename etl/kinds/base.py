@@ -82,6 +82,10 @@ class Kind(ABC):
     # this API (and brand), unless told it is the first import (--new-journal): such a
     # journal cannot know what was sent before, and a repeat may be counted.
     needs_history: bool = False
+    # Whether keys that differ only by case or surrounding spaces are one record (after
+    # the first row of a file, such a row is invalid): an API that trims or folds them
+    # would take both for one record, and a repeat may be counted.
+    folded_keys: bool = False
 
     def __repr__(self) -> str:
         return f"<kind {self.name}>"

@@ -78,6 +78,7 @@ class Transactions(Kind):
     references = Reference(kind="customers", field="externalCustomerId")
     released_by_default = frozenset({"unconfirmed", "sending"})
     needs_history = True
+    folded_keys = True
 
     def schema(self, brand: str | None) -> pa.DataFrameSchema:
         return transaction.transaction_schema(brand)
