@@ -43,6 +43,8 @@ CODES: dict[str, str] = {
     # unconfirmed: a transaction that may have reached the API, never sent again
     "unconfirmed": "may have reached the API, its answer lost: check in Affelios",
     "unconfirmed_earlier": "an earlier run may have sent it: check in Affelios",
+    # corrected: a transaction sent before whose row now holds other values
+    "corrected": "sent before with other values: correct it in Affelios",
 }
 
 

@@ -20,6 +20,9 @@ class Status(StrEnum):
     # A transaction that may have reached the API, whose answer was never learned: never
     # sent again until a person has checked (affelios-journal forget --kind transactions).
     UNCONFIRMED = "unconfirmed"
+    # A transaction sent before (the API took it) whose row now holds other values: not
+    # sent again; someone looks (a correction is made in Affelios, not by a second send).
+    CORRECTED = "corrected"
 
 
 # What a person does with an unconfirmed transaction, as its results line says.
@@ -33,7 +36,7 @@ GOOD = frozenset(
     {Status.CREATED, Status.ACCEPTED, Status.EXISTS, Status.SKIPPED, Status.CHANGED, Status.VALID}
 )
 # The errors file's rows: to fix, or (unconfirmed) to check.
-TO_FIX = frozenset({Status.INVALID, Status.FAILED, Status.UNCONFIRMED})
+TO_FIX = frozenset({Status.INVALID, Status.FAILED, Status.UNCONFIRMED, Status.CORRECTED})
 
 
 def exit_code(*, stopped: bool, counts: Mapping[str, int]) -> int:

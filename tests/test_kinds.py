@@ -177,7 +177,8 @@ HELD = [
     ("customers", entry("sending"), SENT.encode(), Held.RESEND),
     ("customers", entry("sending"), None, Held.AS_IS),
     ("transactions", entry("accepted"), SENT.encode(), Status.SKIPPED),
-    ("transactions", entry("created"), OTHER, Status.SKIPPED),
+    ("transactions", entry("created"), OTHER, Status.CORRECTED),  # exit 1: someone looks
+    ("transactions", entry("created", sent=None), OTHER, Status.SKIPPED),  # nothing to compare
     ("transactions", entry("accepted"), None, Status.SKIPPED),
     ("transactions", entry("unconfirmed"), SENT.encode(), Status.UNCONFIRMED),
     ("transactions", entry("sending"), SENT.encode(), Status.UNCONFIRMED),  # a crash's
@@ -201,4 +202,4 @@ def test_a_transaction_held_is_never_sent_again_whatever_its_entry() -> None:
         for today in (SENT.encode(), OTHER, None):
             decision = TRANSACTIONS.held(entry(status), today=today, problem="")
             assert isinstance(decision, Outcome), (status, today)
-            assert decision.status in (Status.SKIPPED, Status.UNCONFIRMED)
+            assert decision.status in (Status.SKIPPED, Status.UNCONFIRMED, Status.CORRECTED)

@@ -355,3 +355,25 @@ def test_transaction_keys_that_differ_by_case_or_spaces_are_reported_not_sent_tw
     transport, seen = counting_api(CUSTOMERS)
     run(settings(tmp_path, source, journal=tmp_path / "c.db"), transport=transport)
     assert len(seen) == 2
+
+
+def test_a_transaction_sent_before_with_other_values_today_is_reported_not_sent(
+    tmp_path: Path,
+) -> None:
+    """A correction (another amount, another customer) was `skipped`, exit 0: nothing
+    said today's row differs from what the API took."""
+    source = write_csv(tmp_path / "tx.csv", transactions(3), header=TX_HEADER)
+    transport, seen = counting_api(TRANSACTIONS)
+    run(settings(tmp_path, source, kind="transactions"), transport=transport)
+    rows = transactions(3)
+    rows[1][5] = "9.99"  # depositAmount was 2.02
+    rows[2][5] = rows[2][5] + "0"  # 3.03 -> 3.030: the same amount, written another way
+    write_csv(source, rows, header=TX_HEADER)
+    again = run(settings(tmp_path, source, kind="transactions"), transport=transport)
+    assert len(seen) == 3  # nothing sent again
+    results = read_results(tmp_path / "out.csv")
+    assert [r["status"] for r in results] == ["skipped", "corrected", "skipped"]
+    assert "changed since: depositAmount: '2.02' → '9.99'; not sent again" in results[1]["error"]
+    assert results[1]["error_kind"] == "corrected"
+    assert again.exit_code == 1 and again.rows_to_fix == 1
+    assert "1 transaction sent before now holds other values" in again.to_text()

@@ -47,7 +47,7 @@ def test_error_kinds_are_labelled_from_the_table(
     assert list(labels(error_kind, http_status)) == expected
 
 
-def test_every_kind_is_in_the_readme() -> None:
+def test_every_code_is_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     table = readme.split("| `error_kind` | when |", 1)[1].split("\n\n", 1)[0]
     assert re.findall(r"^\| `(\w+)` \|", table, flags=re.M) == list(CODES)

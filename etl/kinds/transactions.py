@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from affelios_import import codes
@@ -91,11 +92,17 @@ class Transactions(Kind):
         never learned (whatever today's row holds)."""
         when = f" on {entry.first_recorded_at[:10]}" if entry.first_recorded_at else ""
         if entry.status in TAKEN:
-            return Outcome(
-                status=Status.SKIPPED,
-                affelios_id=entry.affelios_id or "",
-                error=f"sent{when}: the API {entry.status} it",
-            )
+            sent = f"sent{when}: the API {entry.status} it"
+            changes = _changes(entry.sent, today)
+            if changes:
+                return Outcome(
+                    status=Status.CORRECTED,
+                    affelios_id=entry.affelios_id or "",
+                    error=f"{sent}; changed since: {'; '.join(changes)}; not sent again (a "
+                    "transaction is sent once: correct it in Affelios)",
+                    code=codes.item("corrected"),
+                )
+            return Outcome(status=Status.SKIPPED, affelios_id=entry.affelios_id or "", error=sent)
         return Outcome(
             status=Status.UNCONFIRMED,
             error=f"an earlier run was sending it{when} and never learned whether the API "
@@ -147,6 +154,24 @@ class Transactions(Kind):
             error=f"{detail}: the API may have queued it; {UNCONFIRMED_ADVICE}",
             code=codes.item("unconfirmed"),
         )
+
+
+def _changes(sent: str | None, today: bytes | None) -> list[str]:
+    """Field by field, what today's body changes in the one sent (amounts compared as
+    the numbers they are: `7.50` is `7.5`); none when either is not known."""
+    if sent is None or today is None or today == sent.encode():
+        return []
+    before = json.loads(sent, parse_float=Decimal)
+    after = json.loads(today, parse_float=Decimal)
+    return [
+        f"{name}: {_shown(before.get(name))} → {_shown(after.get(name))}"
+        for name in transaction.CONTRACT_FIELDS
+        if before.get(name) != after.get(name)
+    ]
+
+
+def _shown(value: object) -> str:
+    return "''" if value is None else repr(str(value))
 
 
 def _empty_or_json(body: bytes) -> bool:

@@ -24,6 +24,7 @@ COLOURS = {
     "exists": "#558b2f",
     "skipped": "#78909c",
     "changed": "#f9a825",
+    "corrected": "#ad1457",
     "valid": "#1565c0",
     "invalid": "#ef6c00",
     "failed": "#c62828",

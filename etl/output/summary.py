@@ -102,7 +102,12 @@ class Summary:
         """Rows a person must fix: invalid ones, those the API refused as they are, and
         unconfirmed transactions (to check in Affelios)."""
         counts = self.counts
-        return counts[Status.INVALID.value] + self.failed_to_fix + counts[Status.UNCONFIRMED.value]
+        return (
+            counts[Status.INVALID.value]
+            + self.failed_to_fix
+            + counts[Status.UNCONFIRMED.value]
+            + counts[Status.CORRECTED.value]
+        )
 
     @property
     def to_retry(self) -> int:
@@ -174,6 +179,12 @@ class Summary:
             )
         if self.sheet is not None:
             lines.append(f"read: sheet {self.sheet!r} of {self.input}, every cell as text")
+        if corrected := self.counts[Status.CORRECTED.value]:
+            lines.append(
+                f"{corrected} transaction{'s' if corrected > 1 else ''} sent before now "
+                f"hold{'' if corrected > 1 else 's'} other values: not sent again; see the "
+                "results, and correct them in Affelios"
+            )
         if changed := self.counts[Status.CHANGED.value]:
             lines.append(
                 f"{changed} customer{'s' if changed > 1 else ''} changed since "
