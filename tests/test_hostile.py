@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
 from affelios_import.cli.main import main
-from tests.conftest import API_KEY, HEADER, good_rows, read_results, write_csv
+from tests.conftest import API_KEY, HEADER, RunningSandbox, good_rows, read_results, write_csv
 from tests.hostile import answer, serve
-from tests.kinds import TX_HEADER, transactions
+from tests.kinds import TRANSACTIONS, TX_HEADER, transactions
 
 ID_ANSWER = (201, b'{"id": "aff-1"}', "application/json")
 
@@ -253,3 +255,56 @@ def test_an_answer_that_breaks_its_reader_leaves_no_row_unrecorded(
         assert held == 5  # in doubt, kept
         import_into(url, source, journal, "--kind", kind)
     assert len(posts) == (10 if kind == "customers" else 5)
+
+
+def test_a_request_that_never_left_the_machine_is_told_from_one_that_did() -> None:
+    """With one connection held by a slow answer, a second request waits for a
+    connection and times out unwritten: it provably never reached the API (and a
+    transaction of it may be sent again), unlike the first, which was written."""
+    from affelios_import.wire import transport as wire
+    from affelios_import.wire.endpoint import Endpoint
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        await asyncio.sleep(2)
+        return web.Response(status=202)
+
+    async def two(url: str) -> tuple[object, ...]:
+        shared = wire.aiohttp_transport(base_url=url, concurrency=1)
+        patient, hurried = (
+            Endpoint(shared, base_url=url, headers={}, timeout=timeout, path="/api/v1/x")
+            for timeout in (5, 0.5)
+        )
+        holder = asyncio.create_task(patient.post(b"{}"))  # holds the one connection 2 s
+        await asyncio.sleep(0.1)
+        queued = await asyncio.gather(hurried.post(b"{}"), return_exceptions=True)
+        await holder
+        alone = await asyncio.gather(hurried.post(b"{}"), return_exceptions=True)
+        await shared.aclose()
+        return (*alone, *queued)
+
+    with serve(slow) as url:
+        written, unwritten = asyncio.run(two(url))
+    assert isinstance(written, httpx.ReadTimeout), written
+    assert isinstance(unwritten, httpx.ConnectTimeout), unwritten
+    assert not wire.never_reached(written) and wire.never_reached(unwritten)
+
+
+def test_a_refused_connection_leaves_transactions_not_sent_and_the_next_run_sends_them(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    source = write_csv(tmp_path / "tx.csv", transactions(5), header=TX_HEADER)
+    journal = tmp_path / "j.db"
+    code, stderr = import_into(closed, source, journal, "--kind", "transactions", "--new-journal")
+    assert code in (1, 3), stderr
+    results = read_results(tmp_path / "tx.results.csv")
+    assert {r["status"] for r in results} == {"not_sent"}, stderr
+    code, stderr = import_into(
+        sandbox.url, source, journal, "--kind", "transactions", "--new-journal"
+    )
+    assert code == 0, stderr
+    assert {r["status"] for r in read_results(tmp_path / "tx.results.csv")} == {"accepted"}
+    assert len(TRANSACTIONS.taken(sandbox.server)) == 5

@@ -46,11 +46,14 @@ LOOK_FOR_LIMITS = 50  # answers without RateLimit fields after which they are no
 
 
 class _Retryable(Exception):
-    def __init__(self, detail: str, *, status: int | None, retry_after: float | None) -> None:
+    def __init__(
+        self, detail: str, *, status: int | None, retry_after: float | None, written: bool = True
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.status = status
         self.retry_after = retry_after
+        self.written = written  # False: the request provably never left the machine
 
 
 class _Lost(Exception):
@@ -335,7 +338,7 @@ class Submitter:
         if not self.kind.repeatable(None, written=written):
             code = "gave_up_timeout" if detail == "timed out" else "gave_up_connection"
             return _Lost(f"{detail} after the request was sent", code=code)
-        return _Retryable(detail, status=None, retry_after=None)
+        return _Retryable(detail, status=None, retry_after=None, written=written)
 
     def _answered(self, answer: Answer, attempts: int, sent_at: float, ticket: int) -> Answer:
         """Log and account for an answer; raises `_Retryable` for one the kind repeats."""
@@ -373,7 +376,15 @@ class Submitter:
 
 
 def _gave_up(exc: _Retryable, row: Sending) -> Outcome:
-    """The outcome of a row whose every attempt failed in a way worth retrying."""
+    """The outcome of a row whose every attempt failed in a way worth retrying: none of
+    them reached the API, and the last never left the machine (no connection, or none
+    in time): `not_sent`, as a row the run never got to; else `failed`."""
+    if not row.reached and not exc.written:
+        return Outcome(
+            status=Status.NOT_SENT,
+            attempts=row.attempts,
+            error=f"not sent: {exc.detail} ({row.attempts} attempts); the next run sends it",
+        )
     if exc.status is not None:
         code = "gave_up_http"
     else:

@@ -21,6 +21,7 @@ import httpx
 from affelios_import.redact import Redactor
 
 BODY_EXCERPT_CHARS = 200
+CONNECT_SHARE = 0.9  # of --timeout, for getting a connection (see Endpoint)
 RETRY_AFTER_MAX = 300.0  # seconds; a longer Retry-After is capped, not obeyed
 # How much of an answer is read: a record is a kilobyte or two; of anything else only an
 # excerpt is kept, so a 100 MB error page is not read whole.
@@ -118,7 +119,14 @@ class Endpoint:
         self.url = base.copy_with(path=base.path.rstrip("/") + path)
         self._headers = httpx.Headers(headers)
         self._timeout = timeout
-        self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
+        # Getting a connection (waiting for one of the pool, or connecting) must end a
+        # little before the whole attempt does, so that a request that never left the
+        # machine fails as the transport's connect timeout (it provably never reached
+        # the API, and may be sent again), not as this attempt's timeout (in doubt).
+        connect = CONNECT_SHARE * timeout
+        self._extensions = {
+            "timeout": httpx.Timeout(timeout, connect=connect, pool=connect).as_dict()
+        }
         self.redact = Redactor(
             [headers.get("X-Api-Key"), unquote(self.url.password or ""), self.url.password]
         )
