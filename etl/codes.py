@@ -38,6 +38,7 @@ CODES: dict[str, str] = {
     "gave_up_timeout": "gave up: timed out",
     "gave_up_connection": "gave up: connection lost",
     "stopped_before_retry": "the run stopped before the retry",
+    "sent_to_other_api": "sent before to another URL of perhaps this API",
     "interrupted_in_flight": "interrupted with the request in flight",
     "answer_unreadable": "the answer could not be read",
     # unconfirmed: a transaction that may have reached the API, never sent again

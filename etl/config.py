@@ -53,6 +53,9 @@ class ImportConfig:
     # This is the first import of transactions into Affelios from anywhere: a journal that
     # never recorded one for this API (and brand) is not refused (see Kind.needs_history).
     new_journal: bool = False
+    # Other base URLs the journal holds records for that are not this API (a staging
+    # host, say): a transaction sent there is no reason not to send it here.
+    not_the_same_api: tuple[str, ...] = ()
     chunk_size: int | None = None  # None: 10,000 rows (25,000 in a dry run; see input.read)
     limit: int | None = None  # only the first N data rows
     encoding: str | None = None  # None: detected
@@ -92,6 +95,21 @@ class ImportConfig:
                 problem = str(exc).removeprefix("api_key: ")
                 raise ConfigError(str(exc), setting="api_key", problem=problem) from exc
         object.__setattr__(self, "base_url", base_url)
+        self._check_other_apis()
+
+    def _check_other_apis(self) -> None:
+        if not isinstance(self.not_the_same_api, tuple | list) or not all(
+            isinstance(url, str) for url in self.not_the_same_api
+        ):
+            raise ConfigError(
+                f"not_the_same_api={self.not_the_same_api!r}: expected base URLs (text)"
+            )
+        try:
+            others = tuple(urls.identity(urls.check(u, allow_insecure_http=True))
+                           for u in self.not_the_same_api)  # fmt: skip
+        except SetupError as exc:
+            raise ConfigError(str(exc), setting="not_the_same_api") from exc
+        object.__setattr__(self, "not_the_same_api", others)
 
     def _check_text(self) -> None:
         if not isinstance(self.base_url, str):

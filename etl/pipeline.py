@@ -282,12 +282,17 @@ class _Run:
         self.stopper = stopper or Stopper()
         self.journal = prepared.journal
         self.trace = Trace()
+        # A record sent to another URL the journal holds may have been sent to this API
+        # under another spelling: for a kind whose repeat may be counted, asked too.
+        others = set(self.journal.other_apis) - set(settings.not_the_same_api)
+        self.look_elsewhere = submitter.kind.needs_history and bool(others)
+        self.elsewhere: set[str] = set()  # the other URLs found holding today's records
         self.planner = Planner(
             prepared.columns,
             brand=settings.brand,
             kind=submitter.kind,
             broken=prepared.source.broken,
-            journal_empty=self.journal.was_empty,
+            journal_empty=self.journal.was_empty and not self.look_elsewhere,
         )
         self.chunks = _chunks(settings, prepared)
         # One worker per request in flight. A row whose attempt failed in a way worth
@@ -330,6 +335,10 @@ class _Run:
         self.summary.stopped = self.submitter.stopped
         self.summary.retries = self.submitter.retries_spent
         self.summary.rate_limit = self.submitter.throttle.described
+        if self.elsewhere:
+            self.summary.elsewhere_advice = _elsewhere_advice(
+                sorted(self.elsewhere), public(self.settings.base_url), self.settings.kind
+            )
 
     async def _stream(self) -> None:
         self._sample()  # the first report: before the first request
@@ -410,7 +419,8 @@ class _Run:
         if (reference := self.planner.kind.references) is not None and planned.reference_keys:
             held = await journal.alookup(planned.reference_keys, kind=reference.kind)
             referenced = set(held)
-        settled = await asyncio.to_thread(self._finish, planned, known, referenced)
+        elsewhere = await self._sent_elsewhere(planned.keys, known) if self.look_elsewhere else {}
+        settled = await asyncio.to_thread(self._finish, planned, known, referenced, elsewhere)
         if self.settings.accept_changes and not self.settings.dry_run:
             self._accept(planned)  # on the loop: the journal's pending list is the loop's
         flight = _InFlight(planned)
@@ -440,11 +450,38 @@ class _Run:
         self.journal.forget(send.key)
         return NOT_SENT
 
+    async def _sent_elsewhere(self, keys: list[Key], known: dict[Key, Entry]) -> dict[Key, str]:
+        """Of `keys` this API's journal entries do not hold, those sent to another URL:
+        what each row says."""
+        found = await self.journal.alookup_elsewhere(
+            (key for key in keys if key not in known), ignoring=self.settings.not_the_same_api
+        )
+        this = public(self.settings.base_url)
+        notes = {}
+        for key, (url, entry) in found.items():
+            self.elsewhere.add(url)
+            when = f" on {entry.first_recorded_at[:10]}" if entry.first_recorded_at else ""
+            notes[key] = (
+                f"sent to {url}{when} (the API {entry.status} it), not to {this}: not sent, "
+                "for that may be this API under another URL; see the summary"
+            )
+        return notes
+
     def _finish(
-        self, planned: PlannedChunk, known: dict[Key, Entry], referenced: set[Key]
+        self,
+        planned: PlannedChunk,
+        known: dict[Key, Entry],
+        referenced: set[Key],
+        elsewhere: dict[Key, str],
     ) -> Counter[str]:
         """Settle what the plan can (in a thread: CPU work), and count it by status."""
-        self.planner.finish(planned, known, dry_run=self.settings.dry_run, referenced=referenced)
+        self.planner.finish(
+            planned,
+            known,
+            dry_run=self.settings.dry_run,
+            referenced=referenced,
+            elsewhere=elsewhere,
+        )
         return Counter(planned.status.tolist())
 
     def _accept(self, planned: PlannedChunk) -> None:
@@ -511,6 +548,7 @@ class _Run:
         if planned.amounts:
             self.summary.add_amounts(planned.status, planned.amounts)
         self.summary.unknown_references += planned.unknown_references
+        self.summary.sent_elsewhere += planned.sent_elsewhere
         self.trace.note_chunk(rows, planned.status, planned.error)
 
     async def _write(self) -> None:
@@ -573,6 +611,19 @@ def _resent(outcome: Outcome) -> Outcome:
     else:
         note = RESENT
     return replace(outcome, error="; ".join(filter(None, (note, outcome.error))))
+
+
+def _elsewhere_advice(others: list[str], this: str, kind: str) -> str:
+    """What to do about rows sent before to other URLs: one API, or not."""
+    same = "; ".join(
+        f"affelios-journal same-api {other} {this} --kind {kind} --yes" for other in others
+    )
+    differ = " ".join(f"--not-the-same-api {other}" for other in others)
+    return (
+        f"sent before to {', '.join(others)}, not to {this}: if that is this API under "
+        f"another URL, tell the journal ({same}) and they are skipped; if not, run again "
+        f"with {differ} and they are sent"
+    )
 
 
 def _chunks(settings: Settings, prepared: Prepared) -> Iterator[pd.DataFrame]:

@@ -66,6 +66,7 @@ class PlannedChunk:
     reference_keys: list[Key] = field(default_factory=list)
     amounts: dict[str, Column] = field(default_factory=dict)
     unknown_references: int = 0  # rows sent (or valid) naming a record the journal lacks
+    sent_elsewhere: int = 0  # rows not sent: sent before to another API's URL
 
     @classmethod
     def of(cls, raw: pd.DataFrame, frame: pd.DataFrame) -> PlannedChunk:
@@ -255,12 +256,15 @@ class Planner:
         *,
         dry_run: bool,
         referenced: set[Key] | None = None,
+        elsewhere: dict[Key, str] | None = None,
     ) -> None:
         """Settle the rows whose record the journal holds (`known`: its entries among
         `chunk.keys`), as the kind says (`Kind.held`); the other candidates are `valid`
         in a dry run, else each gets the body of its request. A row naming a record of
         another kind (`Kind.references`) that the journal does not hold (`referenced`:
-        those of `chunk.reference_keys` it holds) gets a note."""
+        those of `chunk.reference_keys` it holds) gets a note. A candidate in `elsewhere`
+        (sent to another API's URL, which may be this API's: what its row says) is not
+        sent."""
         assert chunk.frame is not None
         fields = [name for name in self.kind.fields if name in chunk.frame.columns]
         # Whole columns as object arrays (a cell at a time, pandas takes 30 times longer),
@@ -275,6 +279,13 @@ class Planner:
         keep = np.zeros(len(chunk.raw), dtype=bool)
         keep[chunk.candidates] = True
         resent = self._settle_held(chunk, known, keep, texts)
+        for position, key in zip(chunk.readable.tolist(), chunk.keys, strict=True):
+            if keep[position] and elsewhere and (note := elsewhere.get(key)) is not None:
+                keep[position] = False
+                chunk.settle(position, Outcome(
+                    status=Status.NOT_SENT, error=note, code=codes.item("sent_to_other_api")
+                ))  # fmt: skip
+                chunk.sent_elsewhere += 1
         notes = self._notes(chunk, referenced or set())
         positions = np.flatnonzero(keep)
         chunk.unknown_references = sum(position in notes for position in positions.tolist())

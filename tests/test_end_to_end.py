@@ -310,3 +310,51 @@ def test_a_blind_transactions_run_is_refused_before_anything_is_sent(
     alias = run_cli(*args, "--base-url", f"http://localhost:{port}")
     assert alias.returncode == 2 and f"sent to http://localhost:{port}" in alias.stderr
     assert sandbox.server.stats["requests"] == 20  # nothing more was sent
+
+
+def test_a_transaction_sent_to_another_url_of_the_journal_is_not_sent_until_told(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """The same API under two spellings of its URL, both in the journal (the second
+    first imported with --new-journal, say): a transaction sent under one is not sent
+    under the other, until the journal is told they are one API (skipped) or not (sent)."""
+    port = sandbox.url.rsplit(":", 1)[1]
+    alias = f"http://localhost:{port}"
+    journal = tmp_path / "j.db"
+    first = write_csv(tmp_path / "a.csv", transactions(5), header=TX_HEADER)
+    args: list[str | Path] = ["--kind", "transactions", "--journal", journal]
+    assert run_cli(first, *args, "--base-url", sandbox.url, "--new-journal").returncode == 0
+    both = write_csv(tmp_path / "b.csv", transactions(8), header=TX_HEADER)  # 3 new ones
+    done = run_cli(both, *args, "--base-url", alias, "--new-journal")
+    assert done.returncode == 1, done.stderr
+    results = read_results(tmp_path / "b.results.csv")
+    assert [r["status"] for r in results] == ["not_sent"] * 5 + ["accepted"] * 3
+    assert {r["error_kind"] for r in results[:5]} == {"sent_to_other_api"}
+    assert results[0]["error"].startswith(f"sent to {sandbox.url} on ")
+    assert f"affelios-journal same-api {sandbox.url} {alias} --kind transactions" in done.stderr
+    assert len(TRANSACTIONS.taken(sandbox.server)) == 8  # none twice
+    # Told they are one API: skipped, nothing sent.
+    same = subprocess.run(
+        [sys.executable, "-m", "affelios_import.cli.journal", "same-api", sandbox.url, alias,
+         "--kind", "transactions", "--journal", str(journal), "--yes"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert same.returncode == 0, same.stderr
+    again = run_cli(both, *args, "--base-url", alias)
+    assert again.returncode == 0, again.stderr
+    assert {r["status"] for r in read_results(tmp_path / "b.results.csv")} == {"skipped"}
+    assert sandbox.server.stats["requests"] == 8
+
+
+def test_not_the_same_api_sends_what_another_url_took(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    port = sandbox.url.rsplit(":", 1)[1]
+    journal = tmp_path / "j.db"
+    source = write_csv(tmp_path / "a.csv", transactions(3), header=TX_HEADER)
+    args: list[str | Path] = [source, "--kind", "transactions", "--journal", journal]
+    assert run_cli(*args, "--base-url", sandbox.url, "--new-journal").returncode == 0
+    staging = f"http://localhost:{port}"
+    done = run_cli(*args, "--base-url", staging, "--new-journal", "--not-the-same-api", sandbox.url)
+    assert done.returncode == 0, done.stderr
+    assert {r["status"] for r in read_results(tmp_path / "a.results.csv")} == {"accepted"}

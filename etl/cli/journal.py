@@ -29,6 +29,7 @@ from affelios_import.input.columns import normalise
 from affelios_import.journal import Journal, queries, store
 from affelios_import.journal.queries import EXPORT_COLUMNS
 from affelios_import.output.check import same_file
+from affelios_import.urls import check as check_base_url
 from affelios_import.urls import identity
 from affelios_import.version import __version__
 
@@ -181,6 +182,43 @@ def _write_csv(file: IO[str], journal: Journal) -> int:
         writer.writerow(entry)
         count += 1
     return count
+
+
+@main.command("same-api")
+@click.argument("other")
+@click.argument("this")
+@click.option("--yes", is_flag=True, help="Do it; without it, only say what would change.")
+@JOURNAL_OPTION
+@KIND_OPTION
+def same_api(other: str, this: str, yes: bool, journal: Path | None, kind: str) -> None:
+    """Tell the journal that OTHER and THIS are one API under two URLs: its entries under
+    OTHER become THIS's (where both hold a record, THIS's stays), so a run on THIS skips
+    what was sent to OTHER. An import says when it found rows sent to another URL.
+
+    \b
+    Example:
+      affelios-journal same-api http://127.0.0.1:8080 http://localhost:8080 --yes
+    """
+    try:
+        other, this = (
+            identity(check_base_url(url, allow_insecure_http=True)) for url in (other, this)
+        )
+    except SetupError as exc:
+        raise click.UsageError(str(exc)) from None
+    with _opened(journal, read_only=not yes, kind=kind) as opened:
+        held = dict(queries.count_by_api(opened))
+        if not held.get(other):
+            click.echo(f"the journal holds no {kind} sent to {other}: nothing to do", err=True)
+            sys.exit(1)
+        if not yes:
+            click.echo(
+                f"would take {held[other]:,} {kind} sent to {other} as sent to {this}; "
+                "nothing was changed: add --yes to do it",
+                err=True,
+            )
+            sys.exit(1)
+        moved = queries.same_api(opened, other, this)
+    click.echo(f"{moved:,} {kind} sent to {other} are now {this}'s", err=True)
 
 
 @main.command()

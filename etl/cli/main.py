@@ -89,6 +89,7 @@ Examples, by group of options:
   # transactions (deposits, revenue): each sent at most once; the first time, say so
   affelios-import deposits.csv --kind transactions --brand casino-x --new-journal
   affelios-import deposits.csv --kind transactions --brand casino-x
+  affelios-import deposits.csv --kind transactions --not-the-same-api https://staging.test
 \b
   # customers reported `changed`, once changed in Affelios by hand: report them no more
   affelios-import customers.csv --brand casino-x --accept-changes
@@ -296,6 +297,14 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     "never recorded one for this API (and brand) is not refused.",
 )
 @click.option(
+    "--not-the-same-api",
+    "not_the_same_api",
+    multiple=True,
+    metavar="URL",
+    help="Transactions: another base URL the journal holds records for is not this API "
+    "(a staging host, say), so what was sent there is sent here too. Repeat for more.",
+)
+@click.option(
     "--accept-changes",
     is_flag=True,
     help="Customers changed since they were imported (and since changed in Affelios by "
@@ -347,6 +356,7 @@ class Options:
     metrics_file: Path | None
     accept_changes: bool
     new_journal: bool
+    not_the_same_api: tuple[str, ...]
 
 
 def run(opts: Options) -> int:
@@ -414,6 +424,7 @@ def _config(opts: Options, url: str, key: ApiKey, memory: bool) -> ImportConfig:
             dry_run=opts.dry_run,
             accept_changes=opts.accept_changes,
             new_journal=opts.new_journal,
+            not_the_same_api=opts.not_the_same_api,
             limit=opts.limit,
             encoding=opts.encoding,
             delimiter=opts.delimiter,

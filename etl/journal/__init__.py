@@ -12,7 +12,7 @@ change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -27,6 +27,7 @@ class Ledger(Protocol):
 
     path: Path | str
     was_empty: bool  # held nothing for this API and kind when opened
+    other_apis: list[str]  # the other APIs' URLs it holds records of this kind for
 
     def holds(self, *, brand: str | None) -> bool:
         """Whether it holds any record of its kind sent to this API (of `brand`, if one)."""
@@ -34,6 +35,12 @@ class Ledger(Protocol):
 
     async def alookup(self, keys: Iterable[Key], *, kind: str | None = None) -> dict[Key, Entry]:
         """The entries among `keys` (of this kind of record, or of `kind`)."""
+        ...
+
+    async def alookup_elsewhere(
+        self, keys: Iterable[Key], *, ignoring: Collection[str] = ()
+    ) -> dict[Key, tuple[str, Entry]]:
+        """The entries among `keys` held under other APIs' URLs, with that URL."""
         ...
 
     async def intend(self, keys: Iterable[Key]) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -100,6 +100,9 @@ class Journal:
             spellings = store.spellings(connection, table)
         held = [s for s in spellings if identity(s) == self._base_url]
         self._spellings = [self._base_url, *(s for s in held if s != self._base_url)]
+        # The other APIs' URLs it holds records of this kind for: perhaps this API under
+        # another spelling (see `lookup_elsewhere`).
+        self.other_apis = sorted({identity(s) for s in spellings} - {self._base_url})
         # A read-only journal of schema 0 (a dry run's) is read as it is.
         self._schema = connection.execute("PRAGMA user_version").fetchone()[0]
         # Whether it held nothing for this API when opened: then lookups can be skipped,
@@ -142,6 +145,36 @@ class Journal:
                 if (brand, ext) not in found or entry.done:
                     found[brand, ext] = entry
         return found
+
+    def lookup_elsewhere(
+        self, keys: Iterable[Key], *, ignoring: Collection[str] = ()
+    ) -> dict[Key, tuple[str, Entry]]:
+        """The entries among `keys` it holds under other APIs' URLs (but those `ignoring`),
+        each with that URL: found from the primary key, one URL at a time."""
+        wanted = list(keys)
+        found: dict[Key, tuple[str, Entry]] = {}
+        for url in self.other_apis:
+            if url in ignoring:
+                continue
+            rows = select_keys(
+                self.db,
+                "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
+                f" {self.first_and_sent('c.')}"
+                f" FROM {{keys}} JOIN {self.table} c ON c.base_url = ?"
+                " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
+                wanted,
+                url,
+            )
+            for brand, ext, status, affelios_id, first, sent in rows:
+                found.setdefault((brand, ext), (url, Entry(status, affelios_id, first, sent)))
+        return found
+
+    async def alookup_elsewhere(
+        self, keys: Iterable[Key], *, ignoring: Collection[str] = ()
+    ) -> dict[Key, tuple[str, Entry]]:
+        wanted = list(keys)
+        async with self._turn():
+            return await self._in_thread(lambda: self.lookup_elsewhere(wanted, ignoring=ignoring))
 
     def holds(self, *, brand: str | None) -> bool:
         """Whether it holds any record of its kind sent to this API (of `brand`, if one),

@@ -80,3 +80,27 @@ def forget_entries(journal: Journal, keys: Iterable[tuple[str, str, str]]) -> in
             list(keys),
         )
     return cursor.rowcount
+
+
+def count_by_api(journal: Journal) -> list[tuple[str, int]]:
+    """(API, records) of its kind, every API the journal holds."""
+    if not journal.has_table:
+        return []
+    return journal.db.execute(
+        f"SELECT base_url, COUNT(*) FROM {journal.table} GROUP BY base_url"
+    ).fetchall()
+
+
+def same_api(journal: Journal, other: str, this: str) -> int:
+    """Take the entries under `other` as `this` API's (where both hold a record, `this`'s
+    stays, and `other`'s goes); how many there were."""
+    with journal.db:
+        moved = journal.db.execute(
+            f"SELECT COUNT(*) FROM {journal.table} WHERE base_url = ?", (other,)
+        ).fetchone()[0]
+        journal.db.execute(
+            f"UPDATE OR IGNORE {journal.table} SET base_url = ? WHERE base_url = ?",
+            (this, other),
+        )
+        journal.db.execute(f"DELETE FROM {journal.table} WHERE base_url = ?", (other,))
+    return int(moved)

@@ -58,6 +58,9 @@ class Summary:
     # Rows sent (or valid) naming a record of another kind the journal does not hold (a
     # transaction's customer): a note each; "unknown_customers" in the JSON.
     unknown_references: int = 0
+    # Rows not sent because another URL of the journal took them (perhaps this API).
+    sent_elsewhere: int = 0
+    elsewhere_advice: str = ""
 
     def add_chunk(
         self,
@@ -142,6 +145,7 @@ class Summary:
             "rate_limit": self.rate_limit or None,
             "amounts": {name: str(total) for name, total in self.amounts.items()} or None,
             "unknown_customers": self.unknown_references,
+            "sent_elsewhere": self.sent_elsewhere,
             "results": self.results_path,
             "errors_file": self.errors_path or None,
             "rows_to_fix": self.to_fix,
@@ -172,6 +176,8 @@ class Summary:
                 f"{AMOUNT_LABELS.get(name, name)} {total:,}" for name, total in self.amounts.items()
             )
             lines.append(f"sums over the {self.amounts_rows:,} transactions the API took: {taken}")
+        if self.sent_elsewhere:
+            lines.append(f"{self.sent_elsewhere:,} rows {self.elsewhere_advice}")
         if n := self.unknown_references:
             lines.append(
                 f"{n:,} transaction{'s' if n > 1 else ''} name{'' if n > 1 else 's'} a customer "
