@@ -1,19 +1,17 @@
-"""The journal: a SQLite ledger of every customer this tool created or found existing,
-and (in a table of their own) every transaction it sent.
+"""The run's ledger on SQLite: one table per kind of record, each entry keyed by base
+URL, `externalBrandId` and `externalId`, with the Affelios id, the status, when, and the
+body sent. What an entry means for today's row is the kind's to say (`Kind.held`).
 
-Keyed by base URL, `externalBrandId` and `externalId`, so that a rerun (or the nightly
-run on tomorrow's export) never sends a known customer again. Records are committed in
-batches, always before the results lines that report them are written. A transaction's
-entry is `accepted`, `created` or `unconfirmed`: each keeps it from ever being sent again.
+Records are committed in batches, always before the results lines that report them are
+written. Crash safety: before a batch of rows is sent, their entries are committed as
+`sending` (and folded into the journal file, so that a copy of the file alone knows
+them); each answer turns its row's entry into the outcome the journal keeps, or removes
+it when nothing can have been taken. A run killed at any moment leaves `sending` entries
+for exactly the rows whose outcome it never learned.
 
-Crash safety: just before a row is sent, its entry is committed as `sending`; the answer
-turns it into `created` or `exists` (or removes it, when nothing can have been created).
-A run killed at any moment leaves `sending` entries for exactly the rows whose outcome
-it never learned; the next run sends those again and relies on the API's 409.
-
-One run at a time: a run holds an exclusive lock on `<journal>.lock` for as long as it
+One run at a time: a run holds an exclusive lock on the journal file for as long as it
 has the journal open, and a second run on the same journal is refused before it sends
-anything (two overlapping cron entries would otherwise both send the same customers).
+anything (two overlapping cron entries would otherwise both send the same rows).
 """
 
 from __future__ import annotations
@@ -262,7 +260,7 @@ class Journal:
     def record(
         self, key: Key, *, affelios_id: str | None, status: str, sent: bytes | None = None
     ) -> None:
-        """Remember a customer the API created or already had, and the body sent for it;
+        """Remember a record the API took (or already had), and the body sent for it;
         kept until `flush`."""
         row = (
             self._base_url, key[0], key[1], affelios_id, status,
@@ -271,7 +269,7 @@ class Journal:
         self._pending.append((self._record, row))
 
     def accept(self, key: Key, *, sent: bytes) -> None:
-        """Take `sent` as what the API holds for a customer it has (changed in Affelios
+        """Take `sent` as what the API holds for a record it has (changed in Affelios
         by hand); kept until `flush`."""
         self._pending.append((self._accept, (sent.decode(), self._base_url, key[0], key[1])))
 
