@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import httpx
 import pandas as pd
 
-from affelios_import import kinds
+from affelios_import import codes, kinds
 from affelios_import.errors import AffeliosImportError, InputError, OutputFailed
 from affelios_import.input.read import (
     DEFAULT_CHUNK_SIZE,
@@ -286,6 +286,7 @@ class _Run:
         # under another spelling: for a kind whose repeat may be counted, asked too.
         others = set(self.journal.other_apis) - set(settings.not_the_same_api)
         self.look_elsewhere = submitter.kind.needs_history and bool(others)
+        self.look_apart = self.look_elsewhere or submitter.kind.folded_keys
         self.elsewhere: set[str] = set()  # the other URLs found holding today's records
         self.planner = Planner(
             prepared.columns,
@@ -419,8 +420,8 @@ class _Run:
         if (reference := self.planner.kind.references) is not None and planned.reference_keys:
             held = await journal.alookup(planned.reference_keys, kind=reference.kind)
             referenced = set(held)
-        elsewhere = await self._sent_elsewhere(planned.keys, known) if self.look_elsewhere else {}
-        settled = await asyncio.to_thread(self._finish, planned, known, referenced, elsewhere)
+        apart = await self._held_apart(planned.keys, known) if self.look_apart else {}
+        settled = await asyncio.to_thread(self._finish, planned, known, referenced, apart)
         if self.settings.accept_changes and not self.settings.dry_run:
             self._accept(planned)  # on the loop: the journal's pending list is the loop's
         flight = _InFlight(planned)
@@ -450,29 +451,32 @@ class _Run:
         self.journal.forget(send.key)
         return NOT_SENT
 
-    async def _sent_elsewhere(self, keys: list[Key], known: dict[Key, Entry]) -> dict[Key, str]:
-        """Of `keys` this API's journal entries do not hold, those sent to another URL:
-        what each row says."""
-        found = await self.journal.alookup_elsewhere(
-            (key for key in keys if key not in known), ignoring=self.settings.not_the_same_api
-        )
-        this = public(self.settings.base_url)
-        notes = {}
-        for key, (url, entry) in found.items():
-            self.elsewhere.add(url)
-            when = f" on {entry.first_recorded_at[:10]}" if entry.first_recorded_at else ""
-            notes[key] = (
-                f"sent to {url}{when} (the API {entry.status} it), not to {this}: not sent, "
-                "for that may be this API under another URL; see the summary"
+    async def _held_apart(self, keys: list[Key], known: dict[Key, Entry]) -> dict[Key, Outcome]:
+        """Of `keys` the journal does not hold as they are, those it holds apart: under
+        another API's URL, or (`Kind.folded_keys`) a key that differs by case or spaces.
+        Not sent: what each row says."""
+        unknown = [key for key in keys if key not in known]
+        apart: dict[Key, Outcome] = {}
+        if self.planner.kind.folded_keys and not self.journal.was_empty:
+            for key, (held, entry) in (await self.journal.alookup_folded(unknown)).items():
+                apart[key] = _folded(held, entry)
+        if self.look_elsewhere:
+            found = await self.journal.alookup_elsewhere(
+                (key for key in unknown if key not in apart),
+                ignoring=self.settings.not_the_same_api,
             )
-        return notes
+            this = public(self.settings.base_url)
+            for key, (url, entry) in found.items():
+                self.elsewhere.add(url)
+                apart[key] = _elsewhere(url, entry, this)
+        return apart
 
     def _finish(
         self,
         planned: PlannedChunk,
         known: dict[Key, Entry],
         referenced: set[Key],
-        elsewhere: dict[Key, str],
+        apart: dict[Key, Outcome],
     ) -> Counter[str]:
         """Settle what the plan can (in a thread: CPU work), and count it by status."""
         self.planner.finish(
@@ -480,7 +484,7 @@ class _Run:
             known,
             dry_run=self.settings.dry_run,
             referenced=referenced,
-            elsewhere=elsewhere,
+            apart=apart,
         )
         return Counter(planned.status.tolist())
 
@@ -611,6 +615,29 @@ def _resent(outcome: Outcome) -> Outcome:
     else:
         note = RESENT
     return replace(outcome, error="; ".join(filter(None, (note, outcome.error))))
+
+
+def _when(entry: Entry) -> str:
+    return f" on {entry.first_recorded_at[:10]}" if entry.first_recorded_at else ""
+
+
+def _elsewhere(url: str, entry: Entry, this: str) -> Outcome:
+    return Outcome(
+        status=Status.NOT_SENT,
+        error=f"sent to {url}{_when(entry)} (the API {entry.status} it), not to {this}: not "
+        "sent, for that may be this API under another URL; see the summary",
+        code=codes.item("sent_to_other_api"),
+    )
+
+
+def _folded(held: Key, entry: Entry) -> Outcome:
+    return Outcome(
+        status=Status.INVALID,
+        error=f"the journal holds externalBrandId {held[0]!r} and externalId {held[1]!r} "
+        f"(the API {entry.status} it{_when(entry)}), which differ from this row's only by "
+        "case or surrounding spaces, which an API may not tell apart; not sent",
+        code=codes.item("near_duplicate_row"),
+    )
 
 
 def _elsewhere_advice(others: list[str], this: str, kind: str) -> str:

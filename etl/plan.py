@@ -256,15 +256,15 @@ class Planner:
         *,
         dry_run: bool,
         referenced: set[Key] | None = None,
-        elsewhere: dict[Key, str] | None = None,
+        apart: dict[Key, Outcome] | None = None,
     ) -> None:
         """Settle the rows whose record the journal holds (`known`: its entries among
         `chunk.keys`), as the kind says (`Kind.held`); the other candidates are `valid`
         in a dry run, else each gets the body of its request. A row naming a record of
         another kind (`Kind.references`) that the journal does not hold (`referenced`:
-        those of `chunk.reference_keys` it holds) gets a note. A candidate in `elsewhere`
-        (sent to another API's URL, which may be this API's: what its row says) is not
-        sent."""
+        those of `chunk.reference_keys` it holds) gets a note. A candidate in `apart` is
+        not sent: the journal holds its record apart from its key (under another API's
+        URL, or under a key that differs by case or spaces), and `apart` says its outcome."""
         assert chunk.frame is not None
         fields = [name for name in self.kind.fields if name in chunk.frame.columns]
         # Whole columns as object arrays (a cell at a time, pandas takes 30 times longer),
@@ -280,12 +280,10 @@ class Planner:
         keep[chunk.candidates] = True
         resent = self._settle_held(chunk, known, keep, texts)
         for position, key in zip(chunk.readable.tolist(), chunk.keys, strict=True):
-            if keep[position] and elsewhere and (note := elsewhere.get(key)) is not None:
+            if keep[position] and apart and (outcome := apart.get(key)) is not None:
                 keep[position] = False
-                chunk.settle(position, Outcome(
-                    status=Status.NOT_SENT, error=note, code=codes.item("sent_to_other_api")
-                ))  # fmt: skip
-                chunk.sent_elsewhere += 1
+                chunk.settle(position, outcome)
+                chunk.sent_elsewhere += outcome.code == codes.item("sent_to_other_api")
         notes = self._notes(chunk, referenced or set())
         positions = np.flatnonzero(keep)
         chunk.unknown_references = sum(position in notes for position in positions.tolist())

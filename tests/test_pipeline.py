@@ -385,3 +385,26 @@ def test_a_transaction_sent_before_with_other_values_today_is_reported_not_sent(
     assert results[1]["error_kind"] == "corrected"
     assert again.exit_code == 1 and again.rows_to_fix == 1
     assert "1 transaction sent before now holds other values" in again.to_text()
+
+
+def test_a_transaction_key_the_journal_holds_but_for_case_or_spaces_is_not_sent(
+    tmp_path: Path,
+) -> None:
+    """Night 1 sent `T00001`; night 2's export says `t00001 ` (another system, a
+    spreadsheet): an API that trims or folds keys would count it twice."""
+    source = write_csv(tmp_path / "tx.csv", transactions(3), header=TX_HEADER)
+    transport, seen = counting_api(TRANSACTIONS)
+    run(settings(tmp_path, source, kind="transactions"), transport=transport)
+    rows = transactions(4)
+    rows[0][0] = "t00001 "
+    rows[1][1] = " CASINO-X"
+    write_csv(source, rows, header=TX_HEADER)
+    again = run(settings(tmp_path, source, kind="transactions"), transport=transport)
+    results = read_results(tmp_path / "out.csv")
+    assert [r["status"] for r in results] == ["invalid", "invalid", "skipped", "accepted"]
+    assert {r["error_kind"] for r in results[:2]} == {"near_duplicate_row"}
+    assert results[0]["error"].startswith(
+        "the journal holds externalBrandId 'casino-x' and externalId 'T00001' (the API "
+        "accepted it on "
+    )
+    assert len(seen) == 4 and again.exit_code == 1  # only T00004 was sent

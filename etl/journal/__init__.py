@@ -43,6 +43,10 @@ class Ledger(Protocol):
         """The entries among `keys` held under other APIs' URLs, with that URL."""
         ...
 
+    async def alookup_folded(self, keys: Iterable[Key]) -> dict[Key, tuple[Key, Entry]]:
+        """The entries held under keys that differ from `keys` by case or spaces only."""
+        ...
+
     async def intend(self, keys: Iterable[Key]) -> None:
         """Commit that `keys` are about to be sent, before any of them is."""
         ...

@@ -174,6 +174,35 @@ class Journal:
         async with self._turn():
             return await self._in_thread(lambda: self.lookup_elsewhere(wanted, ignoring=ignoring))
 
+    def lookup_folded(self, keys: Iterable[Key]) -> dict[Key, tuple[Key, Entry]]:
+        """Of `keys`, those it holds (for this API) under a key that differs only by case
+        or surrounding spaces, each with that key and its entry."""
+        today = {(store.fold(brand), store.fold(ext)): (brand, ext) for brand, ext in keys}
+        found: dict[Key, tuple[Key, Entry]] = {}
+        if not self.has_table or not today:
+            return found
+        for spelling in self._spellings:
+            rows = select_keys(
+                self.db,
+                "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
+                f" {self.first_and_sent('c.')}"
+                f" FROM {{keys}} JOIN {self.table} c ON c.base_url = ?"
+                " AND lower(trim(c.external_brand_id)) = k.column1"
+                " AND lower(trim(c.external_id)) = k.column2",
+                list(today),
+                spelling,
+            )
+            for brand, ext, status, affelios_id, first, sent in rows:
+                key = today[store.fold(brand), store.fold(ext)]
+                if key != (brand, ext):
+                    found.setdefault(key, ((brand, ext), Entry(status, affelios_id, first, sent)))
+        return found
+
+    async def alookup_folded(self, keys: Iterable[Key]) -> dict[Key, tuple[Key, Entry]]:
+        wanted = list(keys)
+        async with self._turn():
+            return await self._in_thread(lambda: self.lookup_folded(wanted))
+
     def holds(self, *, brand: str | None) -> bool:
         """Whether it holds any record of its kind sent to this API (of `brand`, if one),
         under any spelling of the API's URL it holds."""

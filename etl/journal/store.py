@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import string
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,20 @@ def select_keys(
         )
 
 
+# Keys as an API that trims spaces and folds case may take them (SQLite's lower() and
+# trim(): ASCII letters, spaces), for a kind whose keys differ only so are one record.
+FOLDED_INDEX = (
+    "CREATE INDEX IF NOT EXISTS {table}_folded"
+    " ON {table} (base_url, lower(trim(external_brand_id)), lower(trim(external_id)))"
+)
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def fold(text: str) -> str:
+    """`text` as FOLDED_INDEX folds it (Python's own lower() folds more than ASCII)."""
+    return text.strip(" ").translate(_ASCII_LOWER)
+
+
 APPLICATION_ID = 0x41464C49  # "AFLI", in the SQLite header of every journal
 _COLUMNS = ["base_url", "external_brand_id", "external_id", "affelios_id", "status", "recorded_at"]
 _COLUMNS_1 = [*_COLUMNS, "first_recorded_at", "sent"]
@@ -116,6 +131,8 @@ def create_or_migrate(db: sqlite3.Connection) -> None:
             )
         for table in TABLES:
             db.execute(SCHEMA.format(table=table))
+            if kinds.get(table).folded_keys:
+                db.execute(FOLDED_INDEX.format(table=table))
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
