@@ -226,8 +226,9 @@ def same_api(other: str, this: str, yes: bool, journal: Path | None, kind: str) 
 @JOURNAL_OPTION
 def backup(target: Path, journal: Path | None) -> None:
     """A consistent copy of the journal at TARGET (a new file): every customer and
-    transaction, those still in its write-ahead log too. Safe while an import runs;
-    copying the journal file alone is not (a run on such a copy is refused).
+    transaction, the answers still in its write-ahead log too. Safe while an import
+    runs (a copy of the journal file alone then lacks the latest answers: their rows
+    are in doubt in a run on it).
 
     \b
     Example:
