@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -128,21 +128,32 @@ class Journal:
         found: dict[Key, Entry] = {}
         if kind is None and not self.has_table:
             return found
+        wanted = list(keys)
         for spelling in self._spellings:
-            rows = select_keys(
-                self.db,
-                "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
-                f" {self.first_and_sent('c.')}"
-                f" FROM {{keys}} JOIN {kind or self.table} c ON c.base_url = ?"
-                " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
-                list(keys),
-                spelling,
-            )
-            for brand, ext, status, affelios_id, first, sent in rows:
-                entry = Entry(status, affelios_id, first, sent)
-                if (brand, ext) not in found or entry.done:
-                    found[brand, ext] = entry
+            for key, entry in self._entries(wanted, spelling, table=kind or self.table):
+                if key not in found or entry.done:
+                    found[key] = entry
         return found
+
+    def _entries(
+        self, keys: list[Key], base_url: str, *, table: str, folded: bool = False
+    ) -> Iterator[tuple[Key, Entry]]:
+        """The entries of `table` under `base_url` among `keys`, found from an index (the
+        primary key; `folded`: the index of keys folded as `store.fold` folds them, which
+        `keys` already are), each with its own key."""
+        brand, ext = "c.external_brand_id", "c.external_id"
+        if folded:
+            brand, ext = f"lower(trim({brand}))", f"lower(trim({ext}))"
+        rows = select_keys(
+            self.db,
+            "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
+            f" {self.first_and_sent('c.')} FROM {{keys}} JOIN {table} c ON c.base_url = ?"
+            f" AND {brand} = k.column1 AND {ext} = k.column2",
+            keys,
+            base_url,
+        )
+        for brand_id, external_id, status, affelios_id, first, sent in rows:
+            yield (brand_id, external_id), Entry(status, affelios_id, first, sent)
 
     def lookup_elsewhere(
         self, keys: Iterable[Key], *, ignoring: Collection[str] = ()
@@ -154,17 +165,8 @@ class Journal:
         for url in self.other_apis:
             if url in ignoring:
                 continue
-            rows = select_keys(
-                self.db,
-                "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
-                f" {self.first_and_sent('c.')}"
-                f" FROM {{keys}} JOIN {self.table} c ON c.base_url = ?"
-                " AND c.external_brand_id = k.column1 AND c.external_id = k.column2",
-                wanted,
-                url,
-            )
-            for brand, ext, status, affelios_id, first, sent in rows:
-                found.setdefault((brand, ext), (url, Entry(status, affelios_id, first, sent)))
+            for key, entry in self._entries(wanted, url, table=self.table):
+                found.setdefault(key, (url, entry))
         return found
 
     async def alookup_elsewhere(
@@ -182,20 +184,10 @@ class Journal:
         if not self.has_table or not today:
             return found
         for spelling in self._spellings:
-            rows = select_keys(
-                self.db,
-                "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
-                f" {self.first_and_sent('c.')}"
-                f" FROM {{keys}} JOIN {self.table} c ON c.base_url = ?"
-                " AND lower(trim(c.external_brand_id)) = k.column1"
-                " AND lower(trim(c.external_id)) = k.column2",
-                list(today),
-                spelling,
-            )
-            for brand, ext, status, affelios_id, first, sent in rows:
-                key = today[store.fold(brand), store.fold(ext)]
-                if key != (brand, ext):
-                    found.setdefault(key, ((brand, ext), Entry(status, affelios_id, first, sent)))
+            for held, entry in self._entries(list(today), spelling, table=self.table, folded=True):
+                key = today[store.fold(held[0]), store.fold(held[1])]
+                if key != held:
+                    found.setdefault(key, (held, entry))
         return found
 
     async def alookup_folded(self, keys: Iterable[Key]) -> dict[Key, tuple[Key, Entry]]:
