@@ -105,8 +105,10 @@ class ImportConfig:
                 f"not_the_same_api={self.not_the_same_api!r}: expected base URLs (text)"
             )
         try:
-            others = tuple(urls.identity(urls.check(u, allow_insecure_http=True))
-                           for u in self.not_the_same_api)  # fmt: skip
+            others = tuple(
+                urls.identity(urls.check(u, allow_insecure_http=True, option="--not-the-same-api"))
+                for u in self.not_the_same_api
+            )
         except SetupError as exc:
             raise ConfigError(str(exc), setting="not_the_same_api") from exc
         object.__setattr__(self, "not_the_same_api", others)

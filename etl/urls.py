@@ -48,17 +48,21 @@ def identity(url: str) -> str:
     return f"{scheme}://{host}{port}{path}"
 
 
-def check(url: str, *, allow_insecure_http: bool) -> str:
+def check(url: str, *, allow_insecure_http: bool, option: str = "--base-url") -> str:
     """The base URL to use (without a trailing slash); plain http only to loopback, unless
-    allowed. Raises SetupError, whose message never shows the URL's credentials."""
-    parts = urlsplit(url.strip())
-    shown = public(url)
+    allowed. Raises SetupError naming `option`, whose message never shows the URL's
+    credentials (nor any of a URL that cannot be split: they could not be told apart)."""
+    try:
+        parts = urlsplit(url.strip())
+        shown = public(url)
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed bracket, say
+        raise SetupError(f"{option}: not a URL ({exc}); expected https://host") from exc
     try:
         parts.port  # noqa: B018 (a port that is not a number raises here)
     except ValueError as exc:
-        raise SetupError(f"--base-url {shown!r}: the port is not a number") from exc
+        raise SetupError(f"{option} {shown!r}: the port is not a number") from exc
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise SetupError(f"--base-url {shown!r}: expected https://host")
+        raise SetupError(f"{option} {shown!r}: expected https://host")
     if parts.scheme.lower() == "http" and not allow_insecure_http:
         try:
             loopback = ipaddress.ip_address(parts.hostname).is_loopback
@@ -66,7 +70,7 @@ def check(url: str, *, allow_insecure_http: bool) -> str:
             loopback = parts.hostname.lower() == "localhost"
         if not loopback:
             raise SetupError(
-                f"--base-url {shown!r}: plain http would send the API key unencrypted; "
+                f"{option} {shown!r}: plain http would send the API key unencrypted; "
                 "use https, or --allow-insecure-http if you must"
             )
     return url.strip().rstrip("/")

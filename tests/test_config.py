@@ -57,3 +57,22 @@ def test_good_settings_are_kept_and_the_key_is_not_shown() -> None:
 def test_accept_changes_is_for_customers_only() -> None:
     with pytest.raises(ConfigError, match="only customers can be changed"):
         ImportConfig(kind="transactions", accept_changes=True)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"base_url": "http://[::1"}, "--base-url: not a URL (Invalid IPv6 URL)"),
+        ({"base_url": "http://u:secret@[::1"}, "--base-url: not a URL (Invalid IPv6 URL)"),
+        ({"not_the_same_api": ("http://[::1",)}, "--not-the-same-api: not a URL"),
+        ({"not_the_same_api": ("ftp://x",)}, "--not-the-same-api 'ftp://x': expected https"),
+        ({"not_the_same_api": "https://x"}, "not_the_same_api='https://x': expected base"),
+    ],
+)
+def test_a_url_that_cannot_be_split_is_a_config_error_not_a_traceback(
+    settings: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ImportConfig(**settings)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(message)
+    assert "secret" not in str(caught.value)

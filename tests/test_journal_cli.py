@@ -256,3 +256,31 @@ def test_export_writes_over_nothing_but_an_earlier_export(tmp_path: Path, own: s
         )
         assert done.exit_code == 0, done.stderr
         assert len(list(csv.DictReader(export.open()))) == 4
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["forget", "T1", "--brand", "b", "--base-url", "http://[::1"],
+        ["same-api", "http://[::1", "https://api.test"],
+        ["same-api", "https://api.test", "not a url"],
+    ],
+)
+def test_a_url_that_cannot_be_read_is_a_usage_error(tmp_path: Path, args: list[str]) -> None:
+    journal = transactions_journal(tmp_path / "j.db")
+    done = CliRunner().invoke(main, [*args, "--kind", "transactions", "--journal", str(journal)])
+    assert done.exit_code == 2, done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert "expected https://host" in done.stderr
+
+
+def test_same_api_takes_one_urls_entries_as_the_others(tmp_path: Path) -> None:
+    journal = transactions_journal(tmp_path / "j.db")
+    base = ["same-api", "https://api.test", "https://new.test", "--kind", "transactions",
+            "--journal", str(journal)]  # fmt: skip
+    asked = CliRunner().invoke(main, base)
+    assert asked.exit_code == 1 and "would take 4 transactions" in asked.stderr
+    done = CliRunner().invoke(main, [*base, "--yes"])
+    assert done.exit_code == 0, done.stderr
+    apis = sqlite3.connect(journal).execute("SELECT DISTINCT base_url FROM transactions")
+    assert apis.fetchall() == [("https://new.test",)]

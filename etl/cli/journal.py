@@ -199,12 +199,7 @@ def same_api(other: str, this: str, yes: bool, journal: Path | None, kind: str) 
     Example:
       affelios-journal same-api http://127.0.0.1:8080 http://localhost:8080 --yes
     """
-    try:
-        other, this = (
-            identity(check_base_url(url, allow_insecure_http=True)) for url in (other, this)
-        )
-    except SetupError as exc:
-        raise click.UsageError(str(exc)) from None
+    other, this = _api(other, "OTHER"), _api(this, "THIS")
     with _opened(journal, read_only=not yes, kind=kind) as opened:
         held = dict(queries.count_by_api(opened))
         if not held.get(other):
@@ -284,7 +279,7 @@ def forget(base_url: str | None, yes: bool, journal: Path | None, kind: str, **a
     given to --keys releases only its rows in doubt (`unconfirmed` or `failed`).
     """
     wanted = sorted(_wanted(asked["external_ids"], asked["brand"], asked["keys"]))
-    api = None if base_url is None else identity(base_url)
+    api = None if base_url is None else _api(base_url, "--base-url")
     statuses = set(asked["statuses"]) or kinds.get(kind).released_by_default
     with _opened(journal, read_only=not yes, kind=kind) as opened:
         held = [
@@ -319,6 +314,14 @@ def forget(base_url: str | None, yes: bool, journal: Path | None, kind: str, **a
             sys.exit(1)
         gone = queries.forget_entries(opened, found)
     click.echo(f"forgot {gone:,} {kind}{more}: the next import sends them again", err=True)
+
+
+def _api(url: str, option: str) -> str:
+    """An API's URL as the journal keys it, or a usage error naming `option`."""
+    try:
+        return identity(check_base_url(url, allow_insecure_http=True, option=option))
+    except SetupError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _wanted(ids: tuple[str, ...], brand: str | None, keys: Path | None) -> set[tuple[str, str]]:
