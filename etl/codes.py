@@ -46,6 +46,8 @@ CODES: dict[str, str] = {
     "unconfirmed_earlier": "an earlier run may have sent it: check in Affelios",
     # corrected: a transaction sent before whose row now holds other values
     "corrected": "sent before with other values: correct it in Affelios",
+    # claimed: another run sharing the journal is sending it
+    "claimed": "another run sharing the journal is sending it",
 }
 
 

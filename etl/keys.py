@@ -8,6 +8,9 @@ from typing import NamedTuple
 Key = tuple[str, str]  # (externalBrandId, externalId)
 
 SENDING = "sending"
+# Not a status the journal keeps: an entry `sending` that another live run holds, as a
+# shared journal (`journal.postgres`) reports it.
+CLAIMED = "claimed"
 
 
 class Entry(NamedTuple):
@@ -17,7 +20,8 @@ class Entry(NamedTuple):
     affelios_id: str | None
     first_recorded_at: str = ""  # UTC, ISO-8601 ("2026-11-24T02:10:33.120Z")
     sent: str | None = None  # the JSON body sent; None: not known (an older journal)
+    claimed_by: str = ""  # CLAIMED: which run ("run 12, pid 3411 on host w2, since ...")
 
     @property
     def done(self) -> bool:
-        return self.status != SENDING
+        return self.status not in (SENDING, CLAIMED)

@@ -23,6 +23,9 @@ class Status(StrEnum):
     # A transaction sent before (the API took it) whose row now holds other values: not
     # sent again; someone looks (a correction is made in Affelios, not by a second send).
     CORRECTED = "corrected"
+    # Another run sharing the journal (PostgreSQL) is sending it: that run's to send and
+    # to report; nothing sent by this one.
+    CLAIMED = "claimed"
 
 
 # What a person does with an unconfirmed transaction, as its results line says.
@@ -33,8 +36,11 @@ UNCONFIRMED_ADVICE = (
 
 # Statuses that leave nothing to do (a change is reported, but the API has no update).
 GOOD = frozenset(
-    {Status.CREATED, Status.ACCEPTED, Status.EXISTS, Status.SKIPPED, Status.CHANGED, Status.VALID}
-)
+    {
+        Status.CREATED, Status.ACCEPTED, Status.EXISTS, Status.SKIPPED, Status.CHANGED,
+        Status.VALID, Status.CLAIMED,
+    }
+)  # fmt: skip
 # The errors file's rows: to fix, or (unconfirmed) to check.
 TO_FIX = frozenset({Status.INVALID, Status.FAILED, Status.UNCONFIRMED, Status.CORRECTED})
 

@@ -19,7 +19,7 @@ import secrets
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Collection, Coroutine, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -43,13 +43,13 @@ from affelios_import.outcome import Outcome, Status, StopReason
 from affelios_import.output import report
 from affelios_import.output.report import Trace
 from affelios_import.output.summary import Summary
-from affelios_import.plan import PlannedChunk, Planner, Send
+from affelios_import.plan import PlannedChunk, Planner, Send, claimed
 from affelios_import.prepare import Prepared, make_endpoint, prepare
 from affelios_import.redact import Redactor
 from affelios_import.send.submit import Sending, Submitter
 from affelios_import.settings import Settings
 from affelios_import.stopper import Stopper
-from affelios_import.urls import public
+from affelios_import.urls import public, shown_journal
 from affelios_import.version import __version__
 
 T = TypeVar("T")
@@ -57,6 +57,7 @@ T = TypeVar("T")
 CHUNKS_AHEAD = 2
 RETRYING_PER_SLOT = 2  # rows waiting out a backoff, per request in flight
 NOT_SENT = Outcome(status=Status.NOT_SENT)
+CLAIMED = claimed()
 # Outcomes the journal keeps: each means the record is never sent again (an unconfirmed
 # one, until a person releases it).
 TAKEN = frozenset({Status.CREATED, Status.EXISTS, Status.ACCEPTED, Status.UNCONFIRMED})
@@ -176,7 +177,7 @@ def _log_start(settings: Settings, prepared: Prepared | None) -> None:
         rate=settings.rate,
         retries=settings.retries,
         timeout=settings.timeout,
-        journal=str(settings.journal),
+        journal=shown_journal(settings.journal),  # a database's URL without credentials
         encoding=settings.encoding,
         delimiter=settings.delimiter,
         limit=settings.limit,
@@ -432,11 +433,19 @@ class _Run:
         sends = planned.sends
         for start in range(0, len(sends), self.release):
             batch = sends[start : start + self.release]
+            taken: Collection[Key] = ()
             if not self.submitter.stop.is_set():
                 # Committed before any of them is released: off the workers' path.
-                await journal.intend(send.key for send in batch)
+                taken = await journal.intend(
+                    (send.key for send in batch),
+                    resent=[send.key for send in batch if send.resent],
+                )
             for send in batch:
-                if self.submitter.stop.is_set():
+                if taken and send.key in taken:  # another run's to send (and report)
+                    flight.settle(send.position, CLAIMED)
+                    self.done_rows += 1
+                    self.live[Status.CLAIMED.value] += 1
+                elif self.submitter.stop.is_set():
                     flight.settle(send.position, self._not_sent(send))
                     self.done_rows += 1
                     self.live[Status.NOT_SENT.value] += 1

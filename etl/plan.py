@@ -19,7 +19,7 @@ import pandas as pd
 from affelios_import import codes
 from affelios_import.input.columns import ColumnMap, to_contract
 from affelios_import.input.validate import row_errors
-from affelios_import.keys import Entry, Key
+from affelios_import.keys import CLAIMED, Entry, Key
 from affelios_import.kinds.base import Held, Kind
 from affelios_import.outcome import Outcome, Status
 
@@ -321,6 +321,10 @@ class Planner:
             if (entry := known.get(key)) is None:
                 continue
             candidate = bool(keep[position])
+            if entry.status == CLAIMED:  # another live run's, whatever the kind
+                keep[position] = False
+                chunk.settle(position, claimed(entry.claimed_by))
+                continue
             today = self._body(texts, position) if candidate else None
             problem = "" if candidate else _today(chunk, position)
             decision = self.kind.held(entry, today=today, problem=problem)
@@ -357,6 +361,17 @@ class Planner:
             )
             if (brand, external_id) not in referenced
         }
+
+
+def claimed(by: str = "") -> Outcome:
+    """A row another run sharing the journal is sending (`by`: which, if known)."""
+    who = f" ({by})" if by else ""
+    return Outcome(
+        status=Status.CLAIMED,
+        error=f"another run sharing the journal{who} is sending it: its results say what "
+        "became of it; not sent by this run",
+        code=codes.item("claimed"),
+    )
 
 
 def _today(chunk: PlannedChunk, position: int) -> str:

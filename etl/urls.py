@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from affelios_import.errors import SetupError
 
@@ -30,6 +30,33 @@ def _host_port(url: str) -> tuple[str, str, str, str]:
         port = None
     shown_port = "" if port is None or port == DEFAULT_PORTS.get(scheme) else f":{port}"
     return scheme, host, shown_port, parts.path
+
+
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database(location: object) -> bool:
+    """Whether a journal's location is a PostgreSQL database's URL (not a file's path)."""
+    return isinstance(location, str) and location.strip().lower().startswith(DATABASE_SCHEMES)
+
+
+def shown_journal(location: object) -> str:
+    """A journal's location as messages show it: a database's URL without credentials."""
+    if not is_database(location):
+        return str(location)
+    try:
+        return public(str(location))
+    except ValueError:
+        return "postgresql://…"
+
+
+def has_password(url: str) -> bool:
+    """Whether a URL carries a password: in its user part, or (libpq's) in its query."""
+    try:
+        parts = urlsplit(url.strip())
+        return bool(parts.password) or "password" in parse_qs(parts.query)
+    except ValueError:
+        return True  # cannot be told apart: taken as one
 
 
 def public(url: str) -> str:

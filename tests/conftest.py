@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from affelios_import import Importer, Progress, RunResult
 from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
 from affelios_import.settings import Settings
+from tests import pg
 
 API_KEY = "test-key-6f1d0c2a9e"
 HEADER = ("externalId", "externalBrandId", "registrationDate", "clickKey", "username")
@@ -34,6 +35,23 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     for name in ("AFFELIOS_API_KEY", "AFFELIOS_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
     return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pg.Cluster]:
+    """A PostgreSQL server for the session's tests (see tests/pg.py)."""
+    if pg.programs() is None:
+        if os.environ.get("AFFELIOS_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL's programs (initdb, pg_ctl) are not installed")
+        pytest.skip("PostgreSQL's programs are not installed (apt-get install postgresql)")
+    with pg.cluster() as running:
+        yield running
+
+
+@pytest.fixture
+def postgres(pg_cluster: pg.Cluster) -> str:
+    """The URL of a fresh PostgreSQL database (its password in it), for one test."""
+    return pg_cluster.new_database()
 
 
 @pytest.fixture
@@ -65,17 +83,22 @@ def good_rows(n: int, *, brand: str = "casino-x", start: int = 1) -> list[list[s
 
 
 def run_cli(
-    *args: str | Path, api_key: str | None = API_KEY, cwd: Path | None = None
+    *args: str | Path,
+    api_key: str | None = API_KEY,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    module: str = "affelios_import",
 ) -> subprocess.CompletedProcess[str]:
-    """The real command, as a user runs it: a subprocess with the key in its environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFELIOS_")}
+    """The real command (or `module`'s: `affelios_import.cli.journal`), as a user runs
+    it: a subprocess with the key in its environment (`env`: more variables)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AFFELIOS_")}
     if api_key is not None:
-        env["AFFELIOS_API_KEY"] = api_key
+        clean["AFFELIOS_API_KEY"] = api_key
     return subprocess.run(
-        [sys.executable, "-m", "affelios_import", *map(str, args)],
+        [sys.executable, "-m", module, *map(str, args)],
         capture_output=True,
         text=True,
-        env=env,
+        env=clean | (env or {}),
         cwd=cwd,
         timeout=120,
     )
@@ -144,5 +167,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         slow = _slow_functions(str(item.path))
         names = {getattr(item, "originalname", item.name), *getattr(item, "fixturenames", ())}
-        if "sandbox" in names or names & slow:
+        if names & {"sandbox", "postgres", "pg_cluster"} or names & slow:
             item.add_marker(pytest.mark.slow)

@@ -37,11 +37,12 @@ def assert_each_customer_once(server: Sandbox, results: list[dict[str, str]]) ->
             )
 
 
-def start(args: list[str | Path]) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFELIOS_")}
+def start(args: list[str | Path], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """The command in the background, as `run_cli` runs it (`env`: more variables)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AFFELIOS_")}
     return subprocess.Popen(
         [sys.executable, "-m", "affelios_import", *map(str, args)],
-        env=env | {"AFFELIOS_API_KEY": API_KEY},
+        env=clean | {"AFFELIOS_API_KEY": API_KEY} | (env or {}),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

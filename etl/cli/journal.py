@@ -23,21 +23,24 @@ from typing import IO, Any
 import click
 
 from affelios_import import kinds
+from affelios_import.cli.key_file import journal_location
 from affelios_import.config import default_journal
 from affelios_import.errors import AffeliosImportError, InputError, SetupError
 from affelios_import.input.columns import normalise
-from affelios_import.journal import Journal, queries, store
+from affelios_import.journal import Journal, open_journal, queries, store
 from affelios_import.journal.queries import EXPORT_COLUMNS
 from affelios_import.output.check import same_file
 from affelios_import.urls import check as check_base_url
-from affelios_import.urls import identity
+from affelios_import.urls import identity, is_database, shown_journal
 from affelios_import.version import __version__
 
 JOURNAL_OPTION = click.option(
     "--journal",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="The journal.  [default: the one affelios-import uses, in the user data directory]",
+    envvar="AFFELIOS_JOURNAL",
+    callback=journal_location,
+    metavar="PATH|URL",
+    help="The journal: a SQLite file, or a postgresql:// URL (or AFFELIOS_JOURNAL).  "
+    "[default: the one affelios-import uses, in the user data directory]",
 )
 KIND_OPTION = click.option(
     "--kind",
@@ -67,13 +70,15 @@ def main() -> None:
 
 
 @contextmanager
-def _opened(path: Path | None, *, kind: str, read_only: bool = True) -> Iterator[Journal]:
-    """The journal, or one line and exit 2."""
+def _opened(
+    path: Path | str | None, *, kind: str, read_only: bool = True, new: bool = False
+) -> Iterator[Journal]:
+    """The journal (`new`: made if it does not exist), or one line and exit 2."""
     path = path or default_journal()
     try:
-        if not path.exists():
+        if isinstance(path, Path) and not path.exists() and not new:
             raise SetupError(f"journal {path}: no such file (no import has written it yet)")
-        journal = Journal.open(path, base_url="", read_only=read_only, kind=kind)
+        journal = open_journal(path, base_url="", read_only=read_only, kind=kind)
     except AffeliosImportError as exc:
         click.echo(f"affelios-journal: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -86,7 +91,7 @@ def _opened(path: Path | None, *, kind: str, read_only: bool = True) -> Iterator
 @main.command()
 @JOURNAL_OPTION
 @KIND_OPTION
-def stats(journal: Path | None, kind: str) -> None:
+def stats(journal: Path | str | None, kind: str) -> None:
     """Customers (or transactions) per API, brand and status."""
     with _opened(journal, kind=kind) as opened:
         rows = queries.stats(opened)
@@ -94,7 +99,7 @@ def stats(journal: Path | None, kind: str) -> None:
         click.echo(f"the journal holds no {kind}")
         return
     total = sum(n for *_, n in rows)
-    click.echo(f"{total:,} {kind} in {journal or default_journal()}")
+    click.echo(f"{total:,} {kind} in {opened.path}")
     for base_url, brand, status, n in rows:
         click.echo(f"  {n:>10,}  {status:<8} {brand}  {base_url}")
 
@@ -106,7 +111,7 @@ def stats(journal: Path | None, kind: str) -> None:
 @KIND_OPTION
 @click.option("--json", "as_json", is_flag=True, help="As JSON lines.")
 def show(
-    external_id: str, brand: str | None, journal: Path | None, kind: str, as_json: bool
+    external_id: str, brand: str | None, journal: Path | str | None, kind: str, as_json: bool
 ) -> None:
     """The journal's entries of one customer (or transaction: EXTERNAL_ID, of every
     brand and API unless --brand says which). Exit 1 if it holds none."""
@@ -134,7 +139,7 @@ def show(
 )
 @JOURNAL_OPTION
 @KIND_OPTION
-def export(out: Path, journal: Path | None, kind: str) -> None:
+def export(out: Path, journal: Path | str | None, kind: str) -> None:
     """Every customer (or transaction) as CSV: externalBrandId, externalId, affelios_id,
     status, first_recorded_at, last_recorded_at, base_url (no credentials), sent (the
     JSON body sent; empty for entries from before the journal kept it)."""
@@ -190,7 +195,7 @@ def _write_csv(file: IO[str], journal: Journal) -> int:
 @click.option("--yes", is_flag=True, help="Do it; without it, only say what would change.")
 @JOURNAL_OPTION
 @KIND_OPTION
-def same_api(other: str, this: str, yes: bool, journal: Path | None, kind: str) -> None:
+def same_api(other: str, this: str, yes: bool, journal: Path | str | None, kind: str) -> None:
     """Tell the journal that OTHER and THIS are one API under two URLs: its entries under
     OTHER become THIS's (where both hold a record, THIS's stays), so a run on THIS skips
     what was sent to OTHER. An import says when it found rows sent to another URL.
@@ -219,7 +224,7 @@ def same_api(other: str, this: str, yes: bool, journal: Path | None, kind: str) 
 @main.command()
 @click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
 @JOURNAL_OPTION
-def backup(target: Path, journal: Path | None) -> None:
+def backup(target: Path, journal: Path | str | None) -> None:
     """A consistent copy of the journal at TARGET (a new file): every customer and
     transaction, the answers still in its write-ahead log too. Safe while an import
     runs (a copy of the journal file alone then lacks the latest answers: their rows
@@ -230,16 +235,69 @@ def backup(target: Path, journal: Path | None) -> None:
       affelios-journal backup /backups/journal-2026-12-05.sqlite3
     """
     with _opened(journal, kind=kinds.NAMES[0]) as opened:
-        if target.exists() or (refused := _not_an_export(target, Path(opened.path))):
+        shared = is_database(journal)
+        refused = None if shared else _not_an_export(target, Path(opened.path))
+        if target.exists() or refused:
             why = "the file exists; give a new path" if target.exists() else refused
             click.echo(f"affelios-journal: {target}: {why}", err=True)
             sys.exit(2)
         try:
-            store.backup(opened.db, target)
+            if shared:  # a SQLite journal of one moment of it (`copy` takes it back)
+                with _opened(target, kind=kinds.NAMES[0], read_only=False, new=True) as copy:
+                    queries.copy(opened, copy)
+            else:
+                store.backup(opened.db, target)
         except (OSError, sqlite3.Error) as exc:
             click.echo(f"affelios-journal: {target}: cannot be written ({exc})", err=True)
             sys.exit(2)
     click.echo(f"journal {opened.path} copied to {target}", err=True)
+
+
+@main.command()
+@click.argument("source", callback=journal_location)
+@click.argument("target", callback=journal_location)
+def copy(source: Path | str, target: Path | str) -> None:
+    """Copy every customer and transaction of the journal SOURCE into TARGET: to move a
+    SQLite journal to a shared PostgreSQL one (or one back: a PostgreSQL journal's
+    `backup`). Where TARGET holds a record already, its entry stays (unless it is
+    `sending` and SOURCE knows how that ended). A SQLite SOURCE is locked against
+    imports meanwhile. Afterwards, import with --journal TARGET only.
+
+    \b
+    Example:
+      affelios-journal copy ~/.local/share/affelios-import/journal.sqlite3 \\
+          postgresql://ledger.internal/affelios
+    """
+    if shown_journal(source) == shown_journal(target) or (
+        isinstance(source, Path) and isinstance(target, Path) and same_file(source, target)
+    ):
+        raise click.UsageError("SOURCE and TARGET are the same journal")
+    kind = kinds.NAMES[0]
+    with (
+        _opened(source, kind=kind, read_only=is_database(source)) as read,
+        _opened(target, kind=kind, read_only=False, new=True) as written,
+    ):
+        failures: tuple[type[Exception], ...] = (sqlite3.Error, *written.errors, *read.errors)
+        try:
+            done = queries.copy(read, written)
+        except failures as exc:
+            click.echo(
+                f"affelios-journal: copy stopped ({exc}); the kind it was copying was not "
+                "written: run it again",
+                err=True,
+            )
+            sys.exit(2)
+    for name, (entries, before) in done.items():
+        click.echo(
+            f"{name}: {entries:,} copied from {read.path} to {written.path} (it held "
+            f"{before:,} before)",
+            err=True,
+        )
+    click.echo(
+        f"from now on, import with --journal {written.path} only: two journals cannot "
+        "know what the other sent",
+        err=True,
+    )
 
 
 @main.command()
@@ -262,7 +320,9 @@ def backup(target: Path, journal: Path | None) -> None:
 @click.option("--yes", is_flag=True, help="Forget them; without it, only say what would go.")
 @JOURNAL_OPTION
 @KIND_OPTION
-def forget(base_url: str | None, yes: bool, journal: Path | None, kind: str, **asked: Any) -> None:
+def forget(
+    base_url: str | None, yes: bool, journal: Path | str | None, kind: str, **asked: Any
+) -> None:
     """Release customers (or transactions) from the journal, so that the next import
     sends them again: after checking in Affelios that one it could not confirm was not
     created (a transaction `unconfirmed`: that it did not arrive), or to create one

@@ -1,6 +1,8 @@
-"""The API key as the command reads it: from `--api-key-file` or `AFFELIOS_API_KEY`,
-never from the command line. The file is checked here (readable, text, not empty); the
-key itself by `ImportConfig`, as for every caller."""
+"""The secrets as the commands read them. The API key: from `--api-key-file` or
+`AFFELIOS_API_KEY`, never from the command line (the file is checked here: readable,
+text, not empty; the key itself by `ImportConfig`, as for every caller). The journal's
+database URL: a password in it comes from AFFELIOS_JOURNAL or the config file, or
+libpq's own places (~/.pgpass, PGPASSWORD), never from the command line."""
 
 from __future__ import annotations
 
@@ -8,7 +10,11 @@ import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
+from click.core import ParameterSource
+
 from affelios_import import SetupError
+from affelios_import.urls import has_password, is_database
 
 
 def read_api_key(api_key_file: Path | None, environ_key: str | None) -> ApiKey:
@@ -40,3 +46,25 @@ def read_api_key(api_key_file: Path | None, environ_key: str | None) -> ApiKey:
 class ApiKey:
     text: str | None
     source: str  # the option or variable it came from, for messages about it
+
+
+def journal_location(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> Path | str | None:
+    """`--journal`: a file's path, or a PostgreSQL URL (a usage error, if it carries a
+    password on the command line: every user of the machine sees a command's arguments)."""
+    if value is None:
+        return None
+    if not is_database(value):
+        return Path(value)
+    if ctx.get_parameter_source(param.name or "") is ParameterSource.COMMANDLINE and has_password(
+        value
+    ):
+        raise click.BadParameter(
+            "a password on the command line is seen by every user of this machine: put it "
+            "in ~/.pgpass or PGPASSWORD, or the whole URL in AFFELIOS_JOURNAL or the "
+            "config file",
+            ctx,
+            param,
+        )
+    return value.strip()

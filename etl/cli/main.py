@@ -34,7 +34,7 @@ from affelios_import import (
 )
 from affelios_import.cli import process
 from affelios_import.cli.config_file import load_config
-from affelios_import.cli.key_file import ApiKey, read_api_key
+from affelios_import.cli.key_file import ApiKey, journal_location, read_api_key
 from affelios_import.cli.watch import Watch
 from affelios_import.config import CONCURRENCY_MAX, DEFAULT_BASE_URL, RETRIES_MAX, default_journal
 from affelios_import.importer import default_output
@@ -224,8 +224,11 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
 )
 @click.option(
     "--journal",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="SQLite journal of customers already imported.  [default: in the user data directory]",
+    envvar="AFFELIOS_JOURNAL",
+    callback=journal_location,
+    metavar="PATH|URL",
+    help="The journal: a SQLite file, or a postgresql:// URL shared by several workers (or "
+    "AFFELIOS_JOURNAL).  [default: a file in the user data directory]",
 )
 @click.option(
     "--api-key-file",
@@ -341,7 +344,7 @@ class Options:
     retries: int
     timeout: float
     dry_run: bool
-    journal: Path | None
+    journal: Path | str | None
     api_key_file: Path | None
     allow_insecure_http: bool
     sandbox: bool

@@ -1,12 +1,13 @@
 """The journal: the ledger of every record this tool sent, across runs.
 
-The run sees one interface, `Ledger`, whatever keeps it: `open` chooses the storage by
-the journal's path (a SQLite file, or `:memory:`). A second storage (a shared database)
-is one more implementation of `Ledger` and one more case in `open`; the run does not
-change.
+The run sees one interface, `Ledger`, whatever keeps it: `open_ledger` chooses the
+storage by the journal's location (a SQLite file, `:memory:`, or a `postgresql://` URL);
+the run does not change.
 
-- `journal.ledger`: the run's ledger on SQLite (`Journal`);
+- `journal.ledger`: the run's ledger (`Journal`), on SQLite;
 - `journal.store`: the SQLite file itself (schema, migrations, checks, the run lock);
+- `journal.postgres`: the ledger on PostgreSQL, shared by runs on several machines
+  (`SharedJournal`: atomic claims, live runs' rows left to them);
 - `journal.queries`: what `affelios-journal` asks of a whole journal.
 """
 
@@ -18,8 +19,9 @@ from typing import Protocol
 
 from affelios_import.journal.ledger import Journal
 from affelios_import.keys import Entry, Key
+from affelios_import.urls import is_database
 
-__all__ = ["Journal", "Ledger", "open_ledger"]
+__all__ = ["Journal", "Ledger", "open_journal", "open_ledger"]
 
 
 class Ledger(Protocol):
@@ -47,8 +49,9 @@ class Ledger(Protocol):
         """The entries held under keys that differ from `keys` by case or spaces only."""
         ...
 
-    async def intend(self, keys: Iterable[Key]) -> None:
-        """Commit that `keys` are about to be sent, before any of them is."""
+    async def intend(self, keys: Iterable[Key], *, resent: Collection[Key] = ()) -> Collection[Key]:
+        """Claim `keys`, about to be sent (`resent`: those an earlier run left `sending`):
+        commit their intent before any of them is. Those another live run holds."""
         ...
 
     def record(
@@ -68,4 +71,15 @@ class Ledger(Protocol):
 
 def open_ledger(path: Path | str, *, base_url: str, kind: str, read_only: bool = False) -> Ledger:
     """The ledger at `path` for records of `kind` sent to `base_url`; raises SetupError."""
+    return open_journal(path, base_url=base_url, kind=kind, read_only=read_only)
+
+
+def open_journal(path: Path | str, *, base_url: str, kind: str, read_only: bool = False) -> Journal:
+    """The journal at `path` (a SQLite file, `:memory:`, or a PostgreSQL URL), as
+    `affelios-journal` reads and changes it; raises SetupError."""
+    if is_database(path):
+        # Imported here: psycopg takes 0.13 s to import, for runs that never use it.
+        from affelios_import.journal.postgres import SharedJournal
+
+        return SharedJournal.open(path, base_url=base_url, kind=kind, read_only=read_only)
     return Journal.open(path, base_url=base_url, kind=kind, read_only=read_only)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,40 +31,41 @@ from affelios_import.urls import identity
 
 T = TypeVar("T")
 
-# When an entry was written, in UTC to the millisecond ("2026-11-25T14:30:12.345Z"),
-# as SQLite states it: formatted in C at commit, not per row on the event loop.
-_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-_RECORD = f"""
-INSERT INTO {{table}} VALUES (?,?,?,?,?,{_NOW},{_NOW},?)
-ON CONFLICT DO UPDATE SET
+_RECORD = """
+INSERT INTO {table} VALUES (?,?,?,?,?,{now},{now},?)
+ON CONFLICT (base_url, external_brand_id, external_id) DO UPDATE SET
     affelios_id = excluded.affelios_id, status = excluded.status,
     recorded_at = excluded.recorded_at, sent = excluded.sent
-WHERE {{table}}.status = 'sending'
+WHERE {table}.status = 'sending'
 """
 _INTEND = (
-    f"INSERT INTO {{table}} VALUES (?,?,?,NULL,'sending',{_NOW},{_NOW},NULL) ON CONFLICT DO NOTHING"
+    "INSERT INTO {table} VALUES (?,?,?,NULL,'sending',{now},{now},NULL) ON CONFLICT DO NOTHING"
 )
 _ACCEPT = (
-    f"UPDATE {{table}} SET sent = ?, recorded_at = {_NOW} WHERE base_url = ?"
+    "UPDATE {table} SET sent = ?, recorded_at = {now} WHERE base_url = ?"
     " AND external_brand_id = ? AND external_id = ? AND status != 'sending'"
 )
 _FORGET = (
     "DELETE FROM {table} WHERE base_url = ? AND external_brand_id = ? AND external_id = ?"
     " AND status = 'sending'"
 )
+NOBODY: frozenset[Key] = frozenset()
 
 
 class Journal:
     """The ledger.
 
-    Its `a...` methods are for the run's event loop: they do their SQLite work in the
-    journal's own thread, one statement batch at a time and in order, so that a commit
-    never holds up the requests in flight. The plain methods work in the caller's thread,
-    for use when no loop is running.
+    What its storage says differently is its `store.Storage`'s (SQLite's `store.File`,
+    or PostgreSQL's: see `journal.postgres`). Its `a...` methods are for the run's event
+    loop: they do their database work in the journal's own thread, one statement batch
+    at a time and in order, so that a commit never holds up the requests in flight. The
+    plain methods work in the caller's thread, for use when no loop is running.
     """
 
+    RECORD, INTEND, FORGET = _RECORD, _INTEND, _FORGET
+
     def __init__(
-        self, file: store.File, *, base_url: str, kind: str, read_only: bool = False
+        self, file: store.Storage, *, base_url: str, kind: str, read_only: bool = False
     ) -> None:
         assert kind in TABLES, kind
         connection = self.db = file.db
@@ -73,12 +73,14 @@ class Journal:
         self._file = file
         self.table = table = kind
         self._record, self._intend, self._accept, self._forget = (
-            statement.format(table=table) for statement in (_RECORD, _INTEND, _ACCEPT, _FORGET)
+            statement.format(table=table, now=file.now)
+            for statement in (self.RECORD, self.INTEND, _ACCEPT, self.FORGET)
         )
         self._base_url = identity(base_url)
         self._pending: list[tuple[str, tuple[str | None, ...]]] = []  # (statement, row)
-        self._intents: list[tuple[str, str, str]] = []
-        self._intents_committed: asyncio.Task[None] | None = None
+        self._intents: list[Key] = []
+        self._resent: set[Key] = set()
+        self._intents_committed: asyncio.Task[frozenset[Key]] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._writing: asyncio.Lock | None = None  # one batch in the thread at a time
         # The spellings of this API's URL that the journal holds: journals written before
@@ -86,12 +88,7 @@ class Journal:
         # journal is rewritten to the normalized ones once; a read-only one is read
         # under each of them.
         # A read-only journal written before this table was holds none of it.
-        self.has_table = (
-            connection.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)
-            ).fetchone()
-            is not None
-        )
+        self.has_table = file.has_table(table)
         spellings = store.spellings(connection, table) if self.has_table else []
         if not read_only and any(identity(s) != s for s in spellings):
             store.normalize(connection, spellings, table)
@@ -102,7 +99,7 @@ class Journal:
         # another spelling (see `lookup_elsewhere`).
         self.other_apis = sorted({identity(s) for s in spellings} - {self._base_url})
         # A read-only journal of schema 0 (a dry run's) is read as it is.
-        self._schema = connection.execute("PRAGMA user_version").fetchone()[0]
+        self._schema = file.schema_version()
         # Whether it held nothing for this API when opened: then lookups can be skipped,
         # since what this run adds are keys it has already seen in the file.
         self.was_empty = not held
@@ -143,7 +140,7 @@ class Journal:
         `keys` already are), each with its own key."""
         brand, ext = "c.external_brand_id", "c.external_id"
         if folded:
-            brand, ext = f"lower(trim({brand}))", f"lower(trim({ext}))"
+            brand, ext = self._file.folded(brand), self._file.folded(ext)
         rows = select_keys(
             self.db,
             "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
@@ -210,6 +207,21 @@ class Journal:
                 return True
         return False
 
+    @property
+    def errors(self) -> tuple[type[Exception], ...]:
+        """What its storage raises."""
+        return self._file.errors
+
+    def has(self, table: str) -> bool:
+        """Whether the journal has a table for records of kind `table`."""
+        return self._file.has_table(table)
+
+    def snapshot(self) -> None:
+        """In a transaction: read one moment of the journal until its end, whatever
+        other runs write meanwhile (where the storage offers it; SQLite's reader sees
+        one moment per statement, and `affelios-journal copy` holds its run lock)."""
+        self._file.snapshot()
+
     def first_and_sent(self, table: str) -> str:
         """The columns of the first record's time and what was sent; a read-only journal
         of schema 0 (a dry run's, or affelios-journal's) has neither."""
@@ -225,7 +237,7 @@ class Journal:
     async def _in_thread(self, work: Callable[[], T]) -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._thread, work)
-        except sqlite3.Error as exc:
+        except self._file.errors as exc:
             raise OutputFailed(
                 f"journal {self.path}: cannot be written ({exc}); nothing more was sent"
             ) from exc
@@ -235,44 +247,55 @@ class Journal:
         async with self._turn():
             return await self._in_thread(lambda: self.lookup(wanted, kind=kind))
 
-    async def intend(self, keys: Iterable[Key]) -> None:
-        """Commit that `keys` are about to be sent, before any of them is.
+    async def intend(self, keys: Iterable[Key], *, resent: Collection[Key] = ()) -> Collection[Key]:
+        """Claim `keys`, about to be sent: commit their intent before any of them is. Of
+        them, those another run holds (see `journal.postgres`; never, on a file that one
+        run at a time holds): not this run's to send.
 
         Should the process die before their answers are recorded, the next run finds
-        their entries still `sending` and says so in its results (and sends them again:
-        the API's 409 tells those it has). Callers that intend at the same moment share
-        one commit.
+        their entries still `sending` and says so in its results. `resent` are keys whose
+        entry an earlier run left `sending`, sent again. Callers that intend at the same
+        moment share one commit.
         """
-        self._intents.extend((self._base_url, key[0], key[1]) for key in keys)
+        mine = list(keys)
+        self._intents.extend(mine)
+        self._resent.update(resent)
         if self._intents_committed is None:
             commit = asyncio.get_running_loop().create_task(self._commit_intents())
             # Its failure reaches the workers that await it; should they all have been
             # cancelled meanwhile, it is still taken here (not left for asyncio to print).
             commit.add_done_callback(_retrieve)
             self._intents_committed = commit
-        await asyncio.shield(self._intents_committed)
+        taken = await asyncio.shield(self._intents_committed)
+        return NOBODY if not taken else frozenset(key for key in mine if key in taken)
 
-    async def _commit_intents(self) -> None:
+    async def _commit_intents(self) -> frozenset[Key]:
         await asyncio.sleep(0)  # let every worker about to send add its intent first
         async with self._turn():
             # Taken once the batch before is committed: the workers that intended
             # meanwhile share this commit. (Lists are only swapped on the loop.)
-            rows, self._intents, self._intents_committed = self._intents, [], None
+            keys, self._intents, self._intents_committed = self._intents, [], None
+            resent, self._resent = self._resent, set()
             pending, self._pending = self._pending, []
 
-            def commit() -> None:
+            def commit() -> frozenset[Key]:
                 with self.db:
-                    self.db.executemany(self._intend, rows)
+                    taken = self._claim(keys, resent)
                     # Outcomes recorded since the last commit ride along, so a killed
                     # run loses at most the answers of the last moment, not a chunk's.
                     self._execute(pending)
-                # Into the journal's main file before any of them is sent: a copy of
-                # that file alone (a backup, a move to a new host, after a SIGKILL)
-                # then knows every row this run began to send. (PASSIVE: it waits for
-                # nobody; SQLite folds the log in by itself every 1,000 pages anyway.)
-                self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                # Into the journal's main file before any of them is sent.
+                self._file.checkpoint()
+                return taken
 
-            await self._in_thread(commit)
+            return await self._in_thread(commit)
+
+    def _claim(self, keys: list[Key], resent: set[Key]) -> frozenset[Key]:
+        """Write the intents of `keys`; those another run holds (none: the file is this
+        run's alone)."""
+        url = self._base_url
+        self.db.executemany(self._intend, [(url, brand, ext) for brand, ext in keys])
+        return NOBODY
 
     def _execute(self, pending: list[tuple[str, tuple[str | None, ...]]]) -> None:
         for statement, row in pending:
@@ -319,12 +342,12 @@ class Journal:
         here repeats a failure that stopped the run already (or the run never wrote)."""
         try:
             self._thread.shutdown()
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(*self._file.errors):
                 self.flush()
         finally:
             self._file.close()
 
 
-def _retrieve(task: asyncio.Task[None]) -> None:
+def _retrieve(task: asyncio.Task[frozenset[Key]]) -> None:
     if not task.cancelled():
         task.exception()

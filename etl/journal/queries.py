@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import islice
 
 from affelios_import.journal import store
 from affelios_import.journal.ledger import Journal
-from affelios_import.journal.store import select_keys
+from affelios_import.journal.store import TABLES, select_keys
 from affelios_import.keys import Key
+from affelios_import.urls import identity
 
 # What `affelios-journal export` writes, one line per customer.
 EXPORT_COLUMNS = (
@@ -21,10 +23,12 @@ def stats(journal: Journal) -> list[tuple[str, str, str, int]]:
     """(API, brand, status, records), in that order."""
     if not journal.has_table:
         return []
-    return journal.db.execute(
-        f"SELECT base_url, external_brand_id, status, COUNT(*) FROM {journal.table}"
-        " GROUP BY base_url, external_brand_id, status ORDER BY 1, 2, 3"
-    ).fetchall()
+    return list(
+        journal.db.execute(
+            f"SELECT base_url, external_brand_id, status, COUNT(*) FROM {journal.table}"
+            " GROUP BY base_url, external_brand_id, status ORDER BY 1, 2, 3"
+        ).fetchall()
+    )
 
 
 def entries(
@@ -79,16 +83,18 @@ def forget_entries(journal: Journal, keys: Iterable[tuple[str, str, str]]) -> in
             " AND external_id = ?",
             list(keys),
         )
-    return cursor.rowcount
+    return int(cursor.rowcount)
 
 
 def count_by_api(journal: Journal) -> list[tuple[str, int]]:
     """(API, records) of its kind, every API the journal holds."""
     if not journal.has_table:
         return []
-    return journal.db.execute(
-        f"SELECT base_url, COUNT(*) FROM {journal.table} GROUP BY base_url"
-    ).fetchall()
+    return list(
+        journal.db.execute(
+            f"SELECT base_url, COUNT(*) FROM {journal.table} GROUP BY base_url"
+        ).fetchall()
+    )
 
 
 def same_api(journal: Journal, other: str, this: str) -> int:
@@ -98,9 +104,50 @@ def same_api(journal: Journal, other: str, this: str) -> int:
         moved = journal.db.execute(
             f"SELECT COUNT(*) FROM {journal.table} WHERE base_url = ?", (other,)
         ).fetchone()[0]
-        journal.db.execute(
-            f"UPDATE OR IGNORE {journal.table} SET base_url = ? WHERE base_url = ?",
-            (this, other),
-        )
-        journal.db.execute(f"DELETE FROM {journal.table} WHERE base_url = ?", (other,))
+        store.move(journal.db, journal.table, other, this)
     return int(moved)
+
+
+# An entry copied in: where the target holds the key already, its entry stays, unless it
+# is `sending` and the copied one is not (the copy knows how that sending ended).
+_COPY_IN = """
+INSERT INTO {table} (base_url, external_brand_id, external_id, affelios_id, status,
+    recorded_at, first_recorded_at, sent) VALUES (?,?,?,?,?,?,?,?)
+ON CONFLICT (base_url, external_brand_id, external_id) DO UPDATE SET
+    affelios_id = excluded.affelios_id, status = excluded.status,
+    recorded_at = excluded.recorded_at, first_recorded_at = excluded.first_recorded_at,
+    sent = excluded.sent
+WHERE {table}.status = 'sending' AND excluded.status != 'sending'
+"""
+
+
+def copy(source: Journal, target: Journal) -> dict[str, tuple[int, int]]:
+    """Every entry of every kind in `source` into `target` (under each API's URL as the
+    journal keys it), one transaction a kind; per kind, (entries read, entries the
+    target held before). `source` is read in one snapshot where its storage offers one."""
+    done: dict[str, tuple[int, int]] = {}
+    with source.db:
+        source.snapshot()
+        for table in TABLES:
+            if not source.has(table):
+                continue
+            first, sent = source.first_and_sent("").split(", ")
+            rows = source.db.execute(
+                "SELECT base_url, external_brand_id, external_id, affelios_id, status,"
+                f" recorded_at, {first}, {sent} FROM {table}"
+            )
+            before = _count(target, table)
+            read = 0
+            with target.db:
+                while batch := list(islice(rows, 1000)):
+                    target.db.executemany(
+                        _COPY_IN.format(table=table),
+                        [(identity(row[0]), *row[1:]) for row in batch],
+                    )
+                    read += len(batch)
+            done[table] = (read, before)
+    return done
+
+
+def _count(journal: Journal, table: str) -> int:
+    return int(journal.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])

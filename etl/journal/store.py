@@ -14,10 +14,10 @@ import fcntl
 import os
 import sqlite3
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from affelios_import import kinds
 from affelios_import.errors import SetupError
@@ -52,7 +52,22 @@ _MIGRATE_TO_1 = {  # column -> how to add it (a migration cut short is taken up 
 LOOKUP_BATCH = 500
 
 
-def spellings(db: sqlite3.Connection, table: str) -> list[str]:
+class Connection(Protocol):
+    """What the ledger asks of a connection: sqlite3's, or `journal.postgres.Connection`
+    (which takes the same SQL, `?` placeholders and all)."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def spellings(db: Connection, table: str) -> list[str]:
     """Every base URL the table holds, each found from the primary key in a step."""
     found: list[str] = []
     row = db.execute(f"SELECT MIN(base_url) FROM {table}").fetchone()
@@ -64,21 +79,29 @@ def spellings(db: sqlite3.Connection, table: str) -> list[str]:
     return found
 
 
-def normalize(db: sqlite3.Connection, spellings: list[str], table: str) -> None:
+def normalize(db: Connection, spellings: list[str], table: str) -> None:
     """Rewrite entries kept under a URL as it was given to its normalized form (and so
     without credentials). Where both forms hold a customer, the normalized one stays."""
     with db:
         for spelling in spellings:
             if (normal := identity(spelling)) != spelling:
-                db.execute(
-                    f"UPDATE OR IGNORE {table} SET base_url = ? WHERE base_url = ?",
-                    (normal, spelling),
-                )
-                db.execute(f"DELETE FROM {table} WHERE base_url = ?", (spelling,))
+                move(db, table, spelling, normal)
+
+
+def move(db: Connection, table: str, old: str, new: str) -> None:
+    """Move the entries under base URL `old` to `new`; where both hold a key, `new`'s
+    stays and `old`'s goes. (Plain SQL: SQLite's and PostgreSQL's alike.)"""
+    db.execute(
+        f"UPDATE {table} SET base_url = ? WHERE base_url = ? AND NOT EXISTS (SELECT 1 FROM"
+        f" {table} o WHERE o.base_url = ? AND o.external_brand_id = {table}.external_brand_id"
+        f" AND o.external_id = {table}.external_id)",
+        (new, old, new),
+    )
+    db.execute(f"DELETE FROM {table} WHERE base_url = ?", (old,))
 
 
 def select_keys(
-    db: sqlite3.Connection, query: str, keys: list[Key], *params: str
+    db: Connection, query: str, keys: list[Key], *params: str
 ) -> Iterator[tuple[Any, ...]]:
     """Run `query` for `keys` in batches; `{keys}` in it stands for a table `k` of them.
 
@@ -190,13 +213,66 @@ def release(lock: int | None) -> None:
         os.close(lock)
 
 
+class Storage(Protocol):
+    """What the ledger asks of its storage, beyond the connection's SQL: `File` for
+    SQLite, `journal.postgres.Database` for PostgreSQL."""
+
+    db: Any
+    path: Any
+    errors: ClassVar[tuple[type[Exception], ...]]
+    now: ClassVar[str]  # SQL: the time, as an entry's recorded_at says it
+
+    def has_table(self, table: str) -> bool: ...
+
+    def schema_version(self) -> int: ...
+
+    def folded(self, column: str) -> str: ...
+
+    def checkpoint(self) -> None: ...
+
+    def snapshot(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# When an entry was written, in UTC to the millisecond ("2026-11-25T14:30:12.345Z"),
+# as SQLite states it: formatted in C at commit, not per row on the event loop.
+NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+
 @dataclass
 class File:
-    """An open journal: its connection, where it is, and the run lock held on it."""
+    """An open journal: its connection, where it is, and the run lock held on it; and
+    what its SQL dialect says differently (see `journal.postgres.Database`, the other)."""
 
-    db: sqlite3.Connection
+    db: Any  # sqlite3.Connection
     path: Path | str
     lock: int | None = None
+    errors: ClassVar[tuple[type[Exception], ...]] = (sqlite3.Error,)
+    now: ClassVar[str] = NOW
+
+    def has_table(self, table: str) -> bool:
+        found = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)
+        ).fetchone()
+        return found is not None
+
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    @staticmethod
+    def folded(column: str) -> str:
+        """`column` folded as FOLDED_INDEX folds it."""
+        return f"lower(trim({column}))"
+
+    def checkpoint(self) -> None:
+        """Into the journal's main file: a copy of that file alone (a backup, a move to
+        a new host, after a SIGKILL) then knows every entry committed. (PASSIVE: it
+        waits for nobody; SQLite folds the log in by itself every 1,000 pages anyway.)"""
+        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def snapshot(self) -> None:
+        """Nothing: a reader's statement sees one moment of the file (see `Journal`)."""
 
     def close(self) -> None:
         try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from affelios_import.errors import SetupError
 from affelios_import.journal.store import own_files
 from affelios_import.settings import Settings
+from affelios_import.urls import is_database
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -43,7 +44,7 @@ def _kept(settings: Settings) -> list[tuple[str, Path]]:
     kept: list[tuple[str, Path]] = []
     if str(settings.input) != "-":
         kept.append(("the input file", settings.input))
-    if str(settings.journal) != ":memory:":
+    if str(settings.journal) != ":memory:" and not is_database(settings.journal):
         journal = Path(settings.journal)
         kept.append(("the journal", journal))
         kept.extend(("the journal's own file", own) for own in own_files(journal))

@@ -30,6 +30,7 @@ COLOURS = {
     "failed": "#c62828",
     "not_sent": "#6a1b9a",
     "unconfirmed": "#ad1457",
+    "claimed": "#90a4ae",
 }
 
 

@@ -38,6 +38,7 @@ STATUS_COLOURS: dict[str, tuple[str, str]] = {
     Status.NOT_SENT.value: ("#FCE4D6", "#833C0B"),
     Status.UNCONFIRMED.value: ("#F4B6C2", "#7A0026"),
     Status.CORRECTED.value: ("#F4B6C2", "#7A0026"),
+    Status.CLAIMED.value: ("#EDEDED", "#404040"),
 }
 
 
