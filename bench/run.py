@@ -22,9 +22,12 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.pg import Cluster, cluster  # a throwaway PostgreSQL server, as the tests'
 
 BIN = Path(sys.executable).parent
 KEY = "bench-key"
@@ -132,16 +135,17 @@ def measured(argv: list[str], *, env: dict[str, str] | None = None) -> Ran:
     )  # fmt: skip
 
 
-def import_(csv_path: Path, work: Path, *extra: str) -> Ran:
-    """The real command, as a user runs it; its summary JSON is read back."""
+def import_(csv_path: Path, work: Path, *extra: str, journal: str | None = None) -> Ran:
+    """The real command, as a user runs it; its summary JSON is read back. `journal`: a
+    PostgreSQL journal's URL (its password in it), instead of a file of its own."""
     summary = work / f"{csv_path.stem}.summary.json"
     argv = [
         str(BIN / "affelios-import"), str(csv_path), "--brand", BRAND, "-q",
-        "--journal", str(work / f"{csv_path.stem}.journal.db"),
         "-o", str(work / f"{csv_path.stem}.results.csv"),
         "--summary-json", str(summary), *extra,
     ]  # fmt: skip
-    ran = measured(argv, env={**os.environ, "AFFELIOS_API_KEY": KEY})
+    where = {"AFFELIOS_JOURNAL": journal or str(work / f"{csv_path.stem}.journal.db")}
+    ran = measured(argv, env={**os.environ, "AFFELIOS_API_KEY": KEY, **where})
     ran.summary = json.loads(summary.read_text())
     for path in work.glob(f"{csv_path.stem}.journal.db*"):
         path.unlink()  # the next run of the same file starts afresh
@@ -380,7 +384,73 @@ def bench_workbook(work: Path, rows: int, repeats: int) -> None:
     )
 
 
-BENCHMARKS = ("latency", "cpu", "pacing", "dry-run", "workbook")
+BENCHMARKS = ("latency", "cpu", "pacing", "dry-run", "workbook", "journal")
+
+
+def bench_journal(work: Path, rows: int, concurrency: int, repeats: int) -> None:
+    """What a PostgreSQL journal costs a row beside SQLite (an instant server: the
+    journal's share shows), and two workers on one PostgreSQL journal against a
+    rate-limited API, on one file and on its two halves."""
+    data = generate(work / "journal.csv", rows)
+    argv, port = minimal()
+    with cluster(fsync=True) as postgres:  # as a real server flushes its commits
+        cpu: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
+        rate: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
+        for _ in range(repeats):
+            for name in cpu:
+                url = postgres.new_database() if name == "postgresql" else None
+                with server(argv, port) as api:
+                    ran = import_(data, work, "--base-url", api, "--concurrency",
+                                  str(concurrency), journal=url)  # fmt: skip
+                if counts(ran)["created"] != rows:
+                    raise RuntimeError(f"journal: not every row was created: {ran.summary}")
+                cpu[name].append(ran.cpu / rows * 1e6)
+                rate[name].append(rows / float(ran.summary["seconds"]))  # type: ignore[arg-type]
+        sqlite_us, pg_us = (statistics.median(cpu[n]) for n in ("sqlite", "postgresql"))
+        figure(
+            "postgresql journal: µs per row",
+            f"{rows:,} rows, instant server: client CPU {pg_us:.0f} µs a row against "
+            f"{sqlite_us:.0f} with SQLite; {statistics.median(rate['postgresql']):,.0f} against "
+            f"{statistics.median(rate['sqlite']):,.0f} rows/s (medians of {repeats}); the "
+            "ratio is PostgreSQL's over SQLite's",
+            pg_us / sqlite_us,
+            "<= 1.5",
+        )
+        _two_workers(work, data, rows, postgres)
+
+
+def _two_workers(work: Path, data: Path, rows: int, postgres: Cluster) -> None:
+    """One worker, then two on the same file, then two on its halves, one PostgreSQL
+    journal each time, against an API that allows 1,000 requests a second."""
+    lines = data.read_text().splitlines(keepends=True)
+    halves = [work / "half1.csv", work / "half2.csv"]
+    middle = 1 + (len(lines) - 1) // 2
+    halves[0].write_text("".join(lines[:middle]))
+    halves[1].write_text("".join([lines[0], *lines[middle:]]))
+    argv, port = minimal("--rate-limit", "1000")
+    walls: dict[str, float] = {}
+    for name, files in (("one worker", [data]), ("two, one file", [data, data]),
+                        ("two, halves", halves)):  # fmt: skip
+        journal = postgres.new_database()
+        with server(argv, port) as api:
+
+            def worker(at: int, csv_path: Path, api: str = api, journal: str = journal) -> Ran:
+                folder = work / f"worker{at}"
+                folder.mkdir(exist_ok=True)
+                return import_(csv_path, folder, "--base-url", api, "--concurrency", "32",
+                               journal=journal)  # fmt: skip
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(len(files)) as pool:
+                done = list(pool.map(worker, range(len(files)), files))
+            walls[name] = time.perf_counter() - started
+        created = sum(counts(ran).get("created", 0) for ran in done)
+        if created != rows:
+            raise RuntimeError(f"{name}: {created} created of {rows}")
+    print(
+        "two workers, one postgresql journal, an API allowing 1,000 requests/s: "
+        + "; ".join(f"{name} {rows / wall:,.0f} rows/s" for name, wall in walls.items())
+    )
 
 
 def main() -> None:
@@ -405,6 +475,8 @@ def main() -> None:
             bench_dry_run(work, rows=1_000_000, small=100_000, repeats=args.repeats)
         if "workbook" in chosen:
             bench_workbook(work, rows=100_000, repeats=args.repeats)
+        if "journal" in chosen:
+            bench_journal(work, rows=20_000, concurrency=64, repeats=args.repeats)
     print(f"{time.monotonic() - started:.0f} s in all; "
           + (f"missed: {', '.join(MISSES)}" if MISSES else "every target met"))  # fmt: skip
     sys.exit(1 if MISSES else 0)

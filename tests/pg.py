@@ -63,8 +63,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def cluster() -> Iterator[Cluster]:
-    """Make, start, and at the end stop and remove a PostgreSQL cluster."""
+def cluster(*, fsync: bool = False) -> Iterator[Cluster]:
+    """Make, start, and at the end stop and remove a PostgreSQL cluster (the tests' without
+    fsync: what they check does not depend on a disk's flush; the benchmarks' with it)."""
     bin_dir = programs()
     assert bin_dir is not None
     folder = Path(tempfile.mkdtemp(prefix="affelios-pg-"))
@@ -87,8 +88,9 @@ def cluster() -> Iterator[Cluster]:
             "--pwfile", str(folder / "pw"), "--auth-host=scram-sha-256", "--auth-local=trust",
             "-E", "UTF8", "--locale=C.UTF-8",
         )  # fmt: skip
+        flush = "on" if fsync else "off"
         options = (
-            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+            f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync={flush}"
             " -c max_connections=200"
         )
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),

@@ -238,3 +238,21 @@ def test_a_reader_never_creates_tables_and_a_dry_run_reads_the_shared_journal(
     assert tables == (0,)
     with pytest.raises(SetupError, match="cannot connect"):
         open_journal("postgresql://127.0.0.1:1/x", base_url="https://a", kind="customers")
+
+
+def test_a_fresh_worker_on_a_new_shared_journal_is_refused_a_blind_transactions_run(
+    sandbox: RunningSandbox, postgres: str, tmp_path: Path
+) -> None:
+    """A worker that starts clean with a shared journal that never saw this API is
+    refused, as with a file; with --new-journal it imports, and the next worker (another
+    process, nothing on its disk) sends nothing."""
+    deposits = write_csv(tmp_path / "t.csv", transactions(30), header=TX_HEADER)
+    args: list[str | Path] = [deposits, "--kind", "transactions", "--base-url", sandbox.url]
+    env = {"AFFELIOS_JOURNAL": postgres}
+    blind = run_cli(*args, env=env)
+    assert blind.returncode == 2 and "--new-journal" in blind.stderr, blind.stderr
+    assert len(sandbox.server.transactions) == 0
+    assert run_cli(*args, "--new-journal", env=env).returncode == 0
+    next_night = run_cli(*args, env=env, cwd=tmp_path)
+    assert next_night.returncode == 0, next_night.stderr
+    assert len(sandbox.server.transactions) == 30

@@ -178,6 +178,9 @@ class SharedJournal(Journal):
         self, file: Database, *, base_url: str, kind: str, read_only: bool = False
     ) -> None:
         super().__init__(file, base_url=base_url, kind=kind, read_only=read_only)
+        # Other runs write meanwhile: every chunk's keys are looked up, so that a row
+        # another worker sent is `skipped` here, not lost to a claim.
+        self.was_empty = False
         self._fresh, self._take_over = (
             _CLAIM.format(table=self.table, now=file.now, then=then)
             for then in (_FRESH, _TAKE_OVER)
