@@ -299,16 +299,18 @@ class _Run:
         self.chunks = _chunks(settings, prepared)
         # One worker per request in flight. A row whose attempt failed in a way worth
         # repeating goes to a retrier, which waits out its backoff while the worker
-        # goes on. Rows released to the workers at a time, their intents committed
-        # together first. A run killed may leave `sending` the rows of the workers,
-        # the retriers, their queues and the batch being released: at most
-        # (RETRYING_PER_SLOT + 4) x concurrency.
+        # goes on. Rows are released to the workers `release` at a time, their intents
+        # committed together first; or (`Kind.intent_per_request`) a worker commits a
+        # row's intent as it takes it up. A run killed may leave `sending` the rows of
+        # the workers, the retriers and their queues: at most (RETRYING_PER_SLOT + 2) x
+        # concurrency, and, released in batches, the rows queued and being released.
         self.workers = self.working = settings.concurrency
         self.retriers = settings.concurrency * RETRYING_PER_SLOT
         self.release = settings.concurrency
-        self.rows: asyncio.Queue[tuple[_InFlight, Send] | None] = asyncio.Queue(self.release)
+        self.per_request = submitter.kind.intent_per_request
+        self.rows: asyncio.Queue[tuple[_InFlight, Send] | None] = asyncio.Queue(self.workers)
         self.retries: asyncio.Queue[tuple[_InFlight, Send, Sending] | None] = asyncio.Queue(
-            self.release
+            self.workers
         )
         self.in_order: asyncio.Queue[_InFlight | None] = asyncio.Queue(CHUNKS_AHEAD)
         self.done_rows = 0  # rows with an outcome, for the report's timeline
@@ -430,34 +432,48 @@ class _Run:
         self.live.update(settled)
         self.live[Status.NOT_SENT.value] -= len(planned.sends)  # theirs are to come
         await self.in_order.put(flight)
-        sends = planned.sends
-        for start in range(0, len(sends), self.release):
-            batch = sends[start : start + self.release]
-            taken: Collection[Key] = ()
-            if not self.submitter.stop.is_set():
-                # Committed before any of them is released: off the workers' path.
-                taken = await journal.intend(
-                    (send.key for send in batch),
-                    resent=[send.key for send in batch if send.resent],
-                )
-            for send in batch:
-                if taken and send.key in taken:  # another run's to send (and report)
-                    flight.settle(send.position, CLAIMED)
-                    self.done_rows += 1
-                    self.live[Status.CLAIMED.value] += 1
-                elif self.submitter.stop.is_set():
-                    flight.settle(send.position, self._not_sent(send))
-                    self.done_rows += 1
-                    self.live[Status.NOT_SENT.value] += 1
-                else:
-                    await self.rows.put((flight, send))
+        sends, batch = planned.sends, self.release
+        for start in range(0, len(sends), batch):
+            await self._release(flight, sends[start : start + batch])
 
-    def _not_sent(self, send: Send) -> Outcome:
-        """The outcome of a row released but not sent (the run stopped first), its
-        intent dropped; a resent row's entry is an earlier run's, and stays."""
+    async def _release(self, flight: _InFlight, batch: list[Send]) -> None:
+        """Hand `batch` to the workers; their intents first, unless each is committed as a
+        worker takes the row up (`Kind.intent_per_request`). Rows another run holds, or
+        that the run stopped before releasing, are settled here."""
+        taken: Collection[Key] = ()
+        intended = not self.per_request and not self.submitter.stop.is_set()
+        if intended:  # committed before any of them is released: off the workers' path
+            taken = await self.journal.intend(
+                (send.key for send in batch), resent=[send.key for send in batch if send.resent]
+            )
+        for send in batch:
+            if taken and send.key in taken:  # another run's to send (and report)
+                flight.settle(send.position, CLAIMED)
+                self.done_rows += 1
+                self.live[Status.CLAIMED.value] += 1
+            elif self.submitter.stop.is_set():
+                flight.settle(send.position, self._not_sent(send, intended=intended))
+                self.done_rows += 1
+                self.live[Status.NOT_SENT.value] += 1
+            else:
+                await self.rows.put((flight, send))
+
+    async def _claimed(self, send: Send) -> bool:
+        """With `Kind.intent_per_request`, claim the row a worker is about to send: its
+        intent is committed first (with those of the workers about to send at the same
+        moment). Whether another run holds it instead (a shared journal)."""
+        if not self.per_request:
+            return False  # claimed as it was released
+        taken = await self.journal.intend((send.key,), resent=(send.key,) if send.resent else ())
+        return bool(taken)
+
+    def _not_sent(self, send: Send, *, intended: bool = True) -> Outcome:
+        """The outcome of a row not sent (the run stopped first), its intent (if it was
+        `intended`) dropped; a resent row's entry is an earlier run's, and stays."""
         if send.resent:
             return _resent(NOT_SENT)
-        self.journal.forget(send.key)
+        if intended:
+            self.journal.forget(send.key)
         return NOT_SENT
 
     async def _held_apart(self, keys: list[Key], known: dict[Key, Entry]) -> dict[Key, Outcome]:
@@ -510,6 +526,10 @@ class _Run:
         while (item := await self.rows.get()) is not None:
             flight, send = item
             if submitter.stop.is_set():
+                self._settle(flight, send, self._not_sent(send, intended=not self.per_request))
+            elif await self._claimed(send):  # another run's to send (and report)
+                self._settle(flight, send, CLAIMED)
+            elif submitter.stop.is_set():
                 self._settle(flight, send, self._not_sent(send))
             elif isinstance(first := await submitter.send_once(send.body), Outcome):
                 self._settle(flight, send, self._recorded(send, first))

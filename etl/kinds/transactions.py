@@ -79,6 +79,7 @@ class Transactions(Kind):
     references = Reference(kind="customers", field="externalCustomerId")
     released_by_default = frozenset({"unconfirmed", "sending"})
     needs_history = True
+    intent_per_request = True
     folded_keys = True
 
     def schema(self, brand: str | None) -> pa.DataFrameSchema:
