@@ -1,17 +1,19 @@
-"""The run's ledger on SQLite: one table per kind of record, each entry keyed by base
-URL, `externalBrandId` and `externalId`, with the Affelios id, the status, when, and the
-body sent. What an entry means for today's row is the kind's to say (`Kind.held`).
+"""The run's ledger: one table per kind of record, each entry keyed by base URL,
+`externalBrandId` and `externalId`, with the Affelios id, the status, when, and the body
+sent. What an entry means for today's row is the kind's to say (`Kind.held`). The SQL is
+SQLite's and PostgreSQL's alike; what differs is the storage's (`store.Storage`).
 
 Records are committed in batches, always before the results lines that report them are
-written. Crash safety: before a batch of rows is sent, their entries are committed as
-`sending` (and folded into the journal file, so that a copy of the file alone knows
-them); each answer turns its row's entry into the outcome the journal keeps, or removes
-it when nothing can have been taken. A run killed at any moment leaves `sending` entries
-for exactly the rows whose outcome it never learned.
+written. Crash safety: before rows are sent, their entries are committed as `sending`
+(and folded into a SQLite journal's file, so that a copy of the file alone knows them);
+each answer turns its row's entry into the outcome the journal keeps, or removes it when
+nothing can have been taken. A run killed at any moment leaves `sending` entries for
+exactly the rows whose outcome it never learned.
 
-One run at a time: a run holds an exclusive lock on the journal file for as long as it
-has the journal open, and a second run on the same journal is refused before it sends
-anything (two overlapping cron entries would otherwise both send the same rows).
+One run at a time on a SQLite journal: a run holds an exclusive lock on the file for as
+long as it has the journal open, and a second run is refused before it sends anything
+(two overlapping cron entries would otherwise both send the same rows). On PostgreSQL,
+runs share the journal and claim rows (see `journal.postgres`).
 """
 
 from __future__ import annotations
