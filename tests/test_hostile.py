@@ -228,10 +228,11 @@ def test_an_answer_that_breaks_its_reader_leaves_no_row_unrecorded(
     status: str,
     code: str,
 ) -> None:
-    """`X-RateLimit-Limit: ²` (a digit to str.isdigit, not to int) stopped the run with
-    exit 3, the rows the API had taken unrecorded. Now each such row ends in doubt, the
-    run goes on, and the journal keeps it: a customer is sent again (the API's 409
-    tells), a transaction never."""
+    """An exception while an answer is read (`X-RateLimit-Limit: ²` once raised one:
+    a digit to str.isdigit, not to int; it is ignored now, so the reader is made to
+    fail here) stopped the run with exit 3, the rows the API had taken unrecorded. Now
+    each such row ends in doubt, the run goes on, and the journal keeps it: a customer
+    is sent again (the API's 409 tells), a transaction never."""
     source = write_csv(tmp_path / "in.csv", source_rows, header=header or HEADER)
     journal = tmp_path / "j.db"
     posts: list[bytes] = []
@@ -244,7 +245,11 @@ def test_an_answer_that_breaks_its_reader_leaves_no_row_unrecorded(
             headers={"X-RateLimit-Limit": "²", "X-RateLimit-Remaining": "5"},
         )  # fmt: skip
 
-    with serve(api) as url:
+    def unreadable(headers: object) -> None:
+        raise ValueError("invalid literal for int() with base 10: '²'")
+
+    with serve(api) as url, pytest.MonkeyPatch.context() as patch:
+        patch.setattr("affelios_import.send.ratelimit.read", unreadable)
         done, stderr = import_into(url, source, journal, "--kind", kind, "--new-journal")
         assert done == 1, stderr  # not 3: the run was not stopped
         results = read_results(tmp_path / "in.results.csv")
@@ -253,6 +258,7 @@ def test_an_answer_that_breaks_its_reader_leaves_no_row_unrecorded(
         assert all("the answer could not be read (ValueError)" in r["error"] for r in results)
         held = sqlite3.connect(journal).execute(f"SELECT count(*) FROM {kind}").fetchone()[0]
         assert held == 5  # in doubt, kept
+        patch.undo()
         import_into(url, source, journal, "--kind", kind)
     assert len(posts) == (10 if kind == "customers" else 5)
 
@@ -308,3 +314,42 @@ def test_a_refused_connection_leaves_transactions_not_sent_and_the_next_run_send
     assert code == 0, stderr
     assert {r["status"] for r in read_results(tmp_path / "tx.results.csv")} == {"accepted"}
     assert len(TRANSACTIONS.taken(sandbox.server)) == 5
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("X-RateLimit-Limit", "²".encode()), ("X-RateLimit-Remaining", b"1")],
+        [("Retry-After", "٣".encode())],
+        [("X-RateLimit-Limit", b"10"), ("X-RateLimit-Remaining", b"0"),
+         ("X-RateLimit-Reset", b"4102444800")],  # a Unix time: 2100
+        [("RateLimit-Limit", b"10"), ("RateLimit-Remaining", b"0"),
+         ("RateLimit-Reset", b"999999999")],  # 31 years
+        [("RateLimit-Policy", b'"day";q=1;w=86400')],
+    ],
+)  # fmt: skip
+def test_odd_or_endless_rate_limit_fields_neither_crash_nor_stall_the_run(
+    tmp_path: Path, headers: list[tuple[str, bytes]]
+) -> None:
+    """A malformed field is ignored; a stated wait is bounded as a Retry-After is (300 s
+    at most; half a second here), and a stated pace never falls below the least pace:
+    every row is created, and the run ends."""
+    source = write_csv(tmp_path / "c.csv", good_rows(3))
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        response = web.Response(
+            status=201, content_type="application/json",
+            body=json.dumps({"id": "id-" + json.loads(body)["externalId"]}).encode(),
+        )  # fmt: skip
+        for name, value in headers:
+            response.headers[name] = value.decode("latin-1")  # the bytes as sent
+        return response
+
+    with serve(api) as url, pytest.MonkeyPatch.context() as patch:
+        patch.setattr("affelios_import.send.throttle.RETRY_AFTER_MAX", 0.5, raising=False)
+        started = time.monotonic()
+        code, err = import_into(url, source, tmp_path / "j.db", "--concurrency", "1")
+    assert code == 0, err
+    assert time.monotonic() - started < 30
+    assert [r["status"] for r in read_results(tmp_path / "c.results.csv")] == ["created"] * 3

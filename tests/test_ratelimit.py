@@ -14,8 +14,8 @@ from affelios_import.kinds import get
 from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
 from affelios_import.send.ratelimit import Stated, read
 from affelios_import.send.submit import Submitter
-from affelios_import.send.throttle import STATED_SHARE, Throttle
-from affelios_import.wire.endpoint import Endpoint
+from affelios_import.send.throttle import MIN_RATE, STATED_SHARE, Throttle
+from affelios_import.wire.endpoint import RETRY_AFTER_MAX, Endpoint
 from tests.conftest import API_KEY, good_rows, read_results, run_cli, write_csv
 
 
@@ -57,10 +57,15 @@ def test_the_stated_limit_is_read(headers: dict[str, str], stated: Stated) -> No
         {"RateLimit-Policy": '"d";q=10;w=0'},  # nor a window of no time
         {"RateLimit-Limit": "lots", "RateLimit-Remaining": "-3"},
         {"X-RateLimit-Limit": "1e3"},
+        {"X-RateLimit-Limit": "²"},  # a digit to str.isdigit(), not to int()
+        {"X-RateLimit-Limit": "٣"},  # an Arabic-Indic digit: not HTTP's
+        {"RateLimit-Limit": "9" * 5000},  # past what int() reads
     ],
 )
 def test_malformed_fields_are_ignored(headers: dict[str, str]) -> None:
-    assert read(httpx.Headers(headers), now=0) is None
+    # As a server sends them: bytes, UTF-8 where it pleases (httpx decodes them so)
+    raw = [(name.encode(), value.encode()) for name, value in headers.items()]
+    assert read(httpx.Headers(raw), now=0) is None
 
 
 def test_the_pace_stays_under_the_stated_quota_and_waits_for_an_empty_window() -> None:
@@ -71,6 +76,32 @@ def test_the_pace_stays_under_the_stated_quota_and_waits_for_an_empty_window() -
     assert throttle._stated_pace == 50 * STATED_SHARE
     throttle.heed(Stated(quota=50, window=1, remaining=0, reset=3))
     assert throttle._paused_until == 103.0
+
+
+@pytest.mark.parametrize(
+    "stated",
+    [
+        Stated(quota=10, remaining=0, reset=999_999_999),  # 31 years
+        Stated(quota=1, window=86400),  # one a day
+        Stated(remaining=0, reset=99_999_999),
+    ],
+)
+def test_a_stated_limit_never_holds_the_run_past_the_bounds(stated: Stated) -> None:
+    """A reset is waited out for at most RETRY_AFTER_MAX, as a Retry-After is, and a
+    pace is never below MIN_RATE: the run goes on, and the 429s it then meets (if the
+    API meant it) pause it, or stop it as an API that refuses."""
+    now = [100.0]
+    throttle = Throttle(clock=lambda: now[0])
+    throttle.heed(stated)
+    assert throttle._paused_until <= 100.0 + RETRY_AFTER_MAX
+    assert throttle._stated_pace is None or throttle._stated_pace >= MIN_RATE
+
+
+def test_a_reset_given_as_a_unix_time_is_a_moment() -> None:
+    headers = {"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "0",
+               "X-RateLimit-Reset": "4102444800"}  # fmt: skip
+    stated = read(httpx.Headers(headers), now=4102444800 - 20)
+    assert stated is not None and stated.reset == 20
 
 
 def test_retry_after_wins_over_the_fields() -> None:

@@ -255,6 +255,8 @@ def test_parse_retry_after_takes_seconds_and_http_dates() -> None:
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
     assert parse_retry_after("999999") == 300
+    for odd in ("²", "٣", "9" * 5000, "Mon, 99 Foo 2026 99:99:99 GMT", "\x00"):
+        assert parse_retry_after(odd) in (None, 300), odd  # never an exception
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,8 @@ from typing import cast
 
 import http_sf
 
+from affelios_import.wire.endpoint import whole_number
+
 UNIX_TIME = 1_000_000_000  # a reset above this is a moment, not a number of seconds
 
 
@@ -108,8 +110,8 @@ def _plain(headers: Mapping[str, str], prefix: str, *, now: float) -> Stated | N
     numbers = {}
     for name in ("Limit", "Remaining", "Reset"):
         text = headers.get(prefix + name, "").split(",")[0].split(";")[0].strip()
-        if text.isdigit():
-            numbers[name] = int(text)
+        if (number := whole_number(text)) is not None:
+            numbers[name] = number
     if "Limit" not in numbers and "Remaining" not in numbers:
         return None
     reset = numbers.get("Reset")

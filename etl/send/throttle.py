@@ -34,6 +34,7 @@ from math import sqrt
 
 from affelios_import.logs import event
 from affelios_import.send.ratelimit import Stated
+from affelios_import.wire.endpoint import RETRY_AFTER_MAX
 
 # A pace is cut when its 429s are clearly more than a background of random ones: more
 # than BACKGROUND of its answers, by two standard deviations (so 10 refusals in 50
@@ -119,9 +120,12 @@ class Throttle:
     def heed(self, limit: Stated) -> None:
         """Pace by the limit an answer stated (one without a Retry-After: that wins)."""
         if (pace := limit.pace) is not None:
-            self._stated_pace = pace * STATED_SHARE
+            # Never below the least pace: a quota of one a day would hold the run for
+            # days; going on, it meets the API's 429s, which pause it or stop it.
+            self._stated_pace = max(pace * STATED_SHARE, MIN_RATE)
         if limit.remaining == 0 and limit.reset:
-            self._paused_until = max(self._paused_until, self._clock() + limit.reset)
+            # Waited out as a Retry-After is: at most RETRY_AFTER_MAX, logged.
+            self._pause(self._clock(), min(limit.reset, RETRY_AFTER_MAX))
         if limit.quota and (said := limit.describe()) != self.stated:
             self.stated = said
             event("rate_limit", stated=said)

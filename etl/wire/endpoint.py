@@ -34,15 +34,26 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
+    if (number := whole_number(value)) is not None:
+        seconds = float(number)
+    elif value.isdigit():
+        return RETRY_AFTER_MAX  # more digits than a wait worth reading
     else:
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+            seconds = when.timestamp() - (time.time() if now is None else now)
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
     return min(max(seconds, 0.0), RETRY_AFTER_MAX)
+
+
+def whole_number(text: str) -> int | None:
+    """A header field's whole number: ASCII digits only (`str.isdigit` takes `²` and `٣`,
+    which `int` refuses), at most 15 of them (past any wait or quota that means
+    anything); None for anything else."""
+    if 0 < len(text) <= 15 and text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
