@@ -1,9 +1,11 @@
 """The base URL of the API: which ones are allowed, how it is shown, what identifies it.
 
-A base URL may carry credentials (`https://user:pass@gateway`, for a gateway that wants
-them): they are sent, but never shown. `public` is the URL as every message, log line
-and summary shows it; `identity` is the API as the journal knows it, the same for every
-spelling of one URL (`http://LOCALHOST:80/` and `http://localhost`).
+A base URL may not carry credentials (`https://user:pass@host`): the API key is the only
+credential, and those would go out as HTTP Basic authentication from the command line
+(`check` refuses them). `public` is the URL as every message, log line and summary shows
+it (without credentials, as a journal's database URL may hold them); `identity` is the
+API as the journal knows it, the same for every spelling of one URL
+(`http://LOCALHOST:80/` and `http://localhost`).
 """
 
 from __future__ import annotations
@@ -75,6 +77,17 @@ def identity(url: str) -> str:
     return f"{scheme}://{host}{port}{path}"
 
 
+def _loopback(host: str) -> bool:
+    """Whether `host` is this machine: a loopback address (an IPv4 one mapped into IPv6,
+    `::ffff:127.0.0.1`, too), or `localhost` (with or without its final dot)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host.lower() in ("localhost", "localhost.")
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
 def check(url: str, *, allow_insecure_http: bool, option: str = "--base-url") -> str:
     """The base URL to use (without a trailing slash); plain http only to loopback, unless
     allowed. Raises SetupError naming `option`, whose message never shows the URL's
@@ -90,14 +103,14 @@ def check(url: str, *, allow_insecure_http: bool, option: str = "--base-url") ->
         raise SetupError(f"{option} {shown!r}: the port is not a number") from exc
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise SetupError(f"{option} {shown!r}: expected https://host")
-    if parts.scheme.lower() == "http" and not allow_insecure_http:
-        try:
-            loopback = ipaddress.ip_address(parts.hostname).is_loopback
-        except ValueError:
-            loopback = parts.hostname.lower() == "localhost"
-        if not loopback:
-            raise SetupError(
-                f"{option} {shown!r}: plain http would send the API key unencrypted; "
-                "use https, or --allow-insecure-http if you must"
-            )
+    if parts.username is not None or parts.password is not None:
+        raise SetupError(
+            f"{option} {shown!r}: remove the user and password from the URL: they would be "
+            "sent as HTTP Basic authentication, and the API key is the only credential"
+        )
+    if parts.scheme.lower() == "http" and not allow_insecure_http and not _loopback(parts.hostname):
+        raise SetupError(
+            f"{option} {shown!r}: plain http would send the API key unencrypted; "
+            "use https, or --allow-insecure-http if you must"
+        )
     return url.strip().rstrip("/")

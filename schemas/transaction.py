@@ -56,8 +56,20 @@ AMOUNT_PATTERN = r"^\s*-?\d+(\.\d+)?\s*$"
 EXPECT_AMOUNT = "a decimal number written with a point, such as 1234.50 or -12.5"
 
 
+# And of a size money has: an amount of thousands of digits is no amount (and makes
+# gigabytes of whatever is built from it).
+AMOUNT_DIGITS = 18
+SIZED_AMOUNT_PATTERN = rf"^\s*-?\d{{1,{AMOUNT_DIGITS}}}(\.\d{{1,{AMOUNT_DIGITS}}})?\s*$"
+EXPECT_AMOUNT_SIZE = f"at most {AMOUNT_DIGITS} digits before the point and {AMOUNT_DIGITS} after"
+
+
 def amount_or_empty(s: pd.Series) -> pd.Series:
     return s.str.fullmatch(AMOUNT_PATTERN) | ~present(s)
+
+
+def sized_or_not_an_amount(s: pd.Series) -> pd.Series:
+    """Only an amount too long fails this (any other shape fails `amount_or_empty`)."""
+    return s.str.fullmatch(SIZED_AMOUNT_PATTERN) | ~amount_or_empty(s) | ~present(s)
 
 
 @lru_cache(maxsize=8)
@@ -69,7 +81,9 @@ def transaction_schema(brand: str | None) -> pa.DataFrameSchema:
         STRING_FIELDS, required=REQUIRED_FIELDS, date_field="transactionDate", brand=brand
     )
     for name in AMOUNT_FIELDS:
-        columns[name] = pa.Column(
-            TEXT, pa.Check(amount_or_empty, error=EXPECT_AMOUNT), required=False
-        )
+        checks = [
+            pa.Check(amount_or_empty, error=EXPECT_AMOUNT),
+            pa.Check(sized_or_not_an_amount, error=EXPECT_AMOUNT_SIZE),
+        ]
+        columns[name] = pa.Column(TEXT, checks, required=False)
     return pa.DataFrameSchema(columns, strict=False, coerce=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import sqlite3
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 
 from affelios_import.cli.main import main
 from affelios_import.redact import Redactor
+from affelios_import.urls import check as check_url
 from tests.conftest import API_KEY, RunningSandbox, good_rows, write_csv
 from tests.hostile import serve
 
@@ -185,30 +185,27 @@ def test_a_key_file_with_a_crlf_line_end_is_fine(
     assert len(sandbox.server.customers) == 2
 
 
-def test_credentials_in_the_base_url_are_shown_nowhere(
+def test_credentials_in_the_base_url_are_refused_and_shown_nowhere(
     runner: CliRunner, sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
+    """They went out as HTTP Basic authentication; the key is the only credential."""
     source = write_csv(tmp_path / "c.csv", good_rows(3))
-    url = sandbox.url.replace("http://", "http://gateway-user:s3cretpw@")
-    journal = tmp_path / "j.db"
-    args = [
-        str(source), "--base-url", url, "--journal", str(journal),
-        "--summary-json", str(tmp_path / "s.json"), "--report-html", str(tmp_path / "r.html"),
-        "--log-file", str(tmp_path / "log.txt"), "-v",
-    ]  # fmt: skip
-    result = runner.invoke(main, args, env={"AFFELIOS_API_KEY": API_KEY})
-    assert result.exit_code == 0, result.stderr
-    for name, text in outputs(tmp_path, result.stderr).items():
-        assert "s3cretpw" not in text, name
-    with sqlite3.connect(journal) as db:
-        assert {u for (u,) in db.execute("SELECT base_url FROM customers")} == {sandbox.url}
-    db.close()
-    assert f"base_url={sandbox.url}" in (tmp_path / "log.txt").read_text()
-    refused = runner.invoke(
-        main,
-        [str(source), "--base-url", "http://u:s3cretpw@api.example.com"],
-        env={"AFFELIOS_API_KEY": API_KEY},
-    )
-    assert refused.exit_code == 2
-    assert "'http://api.example.com': plain http would send the API key" in refused.stderr
-    assert "s3cretpw" not in refused.stderr
+    for url in (
+        sandbox.url.replace("http://", "http://gateway-user:s3cretpw@"),
+        sandbox.url.replace("http://", "http://gateway-user@"),
+        "http://u:s3cretpw@api.example.com",
+    ):
+        refused = runner.invoke(
+            main,
+            [str(source), "--base-url", url, "--journal", str(tmp_path / "j.db")],
+            env={"AFFELIOS_API_KEY": API_KEY},
+        )
+        assert refused.exit_code == 2, refused.stderr
+        assert "remove the user and password from the URL" in refused.stderr
+        assert "s3cretpw" not in refused.stderr and "gateway-user" not in refused.stderr
+    assert sandbox.server.stats["requests"] == 0
+
+
+@pytest.mark.parametrize("host", ["[::ffff:127.0.0.1]", "localhost.", "LOCALHOST", "[::1]"])
+def test_every_spelling_of_loopback_is_loopback(host: str) -> None:
+    assert check_url(f"http://{host}:8080", allow_insecure_http=False)

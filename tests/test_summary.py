@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from affelios_import.cli.summary import main as summary_main
 from affelios_import.codes import CODES, labels
+from affelios_import.output.summary import Summary
 from tests.conftest import RunningSandbox, good_rows, run_cli, write_csv
 
 
@@ -105,3 +107,12 @@ def test_summary_json_and_mistakes(tmp_path: Path) -> None:
     result = runner.invoke(summary_main, [str(other)])
     assert result.exit_code == 2
     assert result.stderr.startswith(f"affelios-summary: {other}: not a results file")
+
+
+def test_amounts_are_summed_exactly_at_any_size() -> None:
+    """The default decimal context keeps 28 digits: a sum of 37 lost its tail."""
+    summary = Summary()
+    tiny, big = "0." + "0" * 17 + "1", "9" * 18 + "." + "9" * 18
+    status = np.array(["accepted"] * 3, dtype=object)
+    summary.add_amounts(status, {"depositAmount": np.array(["1", tiny, big], dtype=object)})
+    assert str(summary.amounts["depositAmount"]) == "1000000000000000001.000000000000000000"

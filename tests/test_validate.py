@@ -180,7 +180,10 @@ def amount_errors(**cells: str) -> list[str]:
     return [] if found.empty else str(found["error"].iloc[0]).split("; ")
 
 
-@pytest.mark.parametrize("amount", ["19.99", "-12.50", "0", "007.5", " 3.25 ", "", "1000000"])
+@pytest.mark.parametrize(
+    "amount",
+    ["19.99", "-12.50", "0", "007.5", " 3.25 ", "", "1000000", "9" * 18 + "." + "9" * 18],
+)
 def test_a_decimal_written_with_a_point_is_an_amount(amount: str) -> None:
     assert amount_errors(depositAmount=amount) == []
 
@@ -196,6 +199,15 @@ def test_a_decimal_written_with_a_point_is_an_amount(amount: str) -> None:
          "such as 1234.50 or -12.5 (did you mean 1000?)"),
         ("abc", "depositAmount 'abc': expected a decimal number written with a point, "
          "such as 1234.50 or -12.5"),
+        # Ten bytes that made 100 MB of suggestion, or a MemoryError
+        ("1e99999999", "depositAmount '1e99999999': expected a decimal number written "
+         "with a point, such as 1234.50 or -12.5"),
+        ("1e999999999", "depositAmount '1e999999999': expected a decimal number written "
+         "with a point, such as 1234.50 or -12.5"),
+        ("1" * 19, f"depositAmount '{'1' * 19}': expected at most 18 digits before the "
+         "point and 18 after"),
+        ("0." + "5" * 19, f"depositAmount '0.{'5' * 19}': expected at most 18 digits "
+         "before the point and 18 after"),
     ],
 )  # fmt: skip
 def test_other_ways_of_writing_an_amount_are_invalid_and_show_how(

@@ -20,7 +20,12 @@ from affelios_import.schemas.customer import (
     ZULU_PATTERN,
     zulu,
 )
-from affelios_import.schemas.transaction import AMOUNT_PATTERN, EXPECT_AMOUNT
+from affelios_import.schemas.transaction import (
+    AMOUNT_DIGITS,
+    EXPECT_AMOUNT,
+    EXPECT_AMOUNT_SIZE,
+    SIZED_AMOUNT_PATTERN,
+)
 
 MAX_VALUE_CHARS = 60
 
@@ -40,6 +45,7 @@ _CHECK_CODES = {
     EXPECT_ZULU: "date_not_zulu",
     EXPECT_BOOLEAN: "boolean_invalid",
     EXPECT_AMOUNT: "amount_invalid",
+    EXPECT_AMOUNT_SIZE: "amount_invalid",
 }
 
 
@@ -91,7 +97,10 @@ _CURRENCY = re.compile(r"^[€$£]|[€$£]$|(EUR|USD|GBP)$", flags=re.IGNORECAS
 def near_amount(text: str) -> str | None:
     """The amount `text` most likely means, written as the importer wants it
     (`12,50` -> `12.50`, `1.234,50` -> `1234.50`, `1e3` -> `1000`, `€5` -> `5`), or None
-    when there is no one likely meaning (`abc`, `1,234`)."""
+    when there is no one likely meaning (`abc`, `1,234`), or none of a size money has
+    (`1e99999999`: a suggestion is never longer than an amount may be)."""
+    if len(text) > 4 * AMOUNT_DIGITS:
+        return None
     found = _CURRENCY.sub("", re.sub(r"[\s\u00a0]", "", text))
     if _THOUSANDS_POINT_DECIMAL_COMMA.fullmatch(found):
         found = found.replace(".", "").replace(",", ".")
@@ -101,10 +110,13 @@ def near_amount(text: str) -> str | None:
         found = found.replace(",", ".")
     elif _OTHER_NUMBER.fullmatch(found):
         try:
-            found = format(Decimal(found), "f")
+            number = Decimal(found)
         except InvalidOperation:
             return None
-    if found == text or not re.fullmatch(AMOUNT_PATTERN, found, flags=re.ASCII):
+        if abs(number.adjusted()) >= AMOUNT_DIGITS:  # before `format` writes it all out
+            return None
+        found = format(number, "f")
+    if found == text or not re.fullmatch(SIZED_AMOUNT_PATTERN, found, flags=re.ASCII):
         return None
     return found
 

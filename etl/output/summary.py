@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,10 @@ from affelios_import.outcome import Status, StopReason, exit_code
 
 # The rows whose amounts are summed: the transactions the API took.
 TAKEN_AMOUNTS = (Status.ACCEPTED, Status.CREATED)
+# Sums are exact: amounts have at most 18 + 18 digits (schemas.transaction), and 80 digits
+# hold their sum over any number of rows (the default context keeps 28: 1 + 1e-28 lost
+# its tail).
+EXACT = Context(prec=80)
 AMOUNT_LABELS = {
     "depositAmount": "deposits",
     "grossRevenue": "gross revenue",
@@ -90,7 +94,7 @@ class Summary:
             total = self.amounts.get(name, Decimal(0))
             for text in values[taken].tolist():
                 if text and text.strip():
-                    total += Decimal(text)
+                    total = EXACT.add(total, Decimal(text))
             self.amounts[name] = total
 
     def _add_errors(self, row: int, labels: tuple[str, ...]) -> None:
