@@ -139,7 +139,17 @@ class Importer:
         """Import `input` (a CSV path, or "-" for standard input) in an event loop of its
         own. `out` defaults to `<input>.results.csv` beside it; the others are written
         only when given. Raises a SetupError (nothing sent) when something checked
-        before the first request is wrong; anything after is in the result."""
+        before the first request is wrong; anything after is in the result. Inside a
+        running event loop (a notebook, an async service), `await arun(...)` instead."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # none: the usual case
+        else:  # checked before the coroutine exists: no "never awaited" warning either
+            raise RuntimeError(
+                "Importer.run() was called inside a running event loop, which it cannot "
+                "start its own in: use `await importer.arun(...)` there"
+            )
         return pipeline.in_own_loop(
             self.arun(
                 input,

@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import threading
+import warnings
 from pathlib import Path
 from types import FrameType
 
@@ -236,3 +237,18 @@ def test_a_progress_callback_that_fails_does_not_stop_the_import(
     result = Importer(config(sandbox, tmp_path), progress=broken).run(source)
     assert result.counts["created"] == 5 and result.stopped is None
     assert calls == [1]  # told once, then left alone
+
+
+def test_run_inside_a_running_loop_says_to_use_arun(tmp_path: Path) -> None:
+    """It raised asyncio's bare RuntimeError, and warned of a coroutine never awaited."""
+    source = write_csv(tmp_path / "c.csv", good_rows(1))
+    importer = Importer(ImportConfig(api_key=API_KEY, journal=":memory:", dry_run=True))
+
+    async def in_a_notebook() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a "never awaited" warning fails the test
+            with pytest.raises(RuntimeError, match=r"use `await importer.arun\(...\)`"):
+                importer.run(source)
+
+    asyncio.run(in_a_notebook())
+    assert importer.run(source).exit_code == 0  # and outside one, it runs

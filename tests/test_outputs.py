@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from affelios_import.cli.main import main
-from tests.conftest import API_KEY, RunningSandbox, good_rows, write_csv
+from tests.conftest import API_KEY, RunningSandbox, good_rows, run_cli, write_csv
 
 
 def digest(path: Path) -> str:
@@ -107,3 +108,24 @@ def test_probing_leaves_no_file_behind_when_the_run_is_refused(
     )
     assert result.exit_code == 2
     assert not (tmp_path / "s.json").exists()
+
+
+@pytest.mark.parametrize("option", ["--metrics-file", "--out", "--summary-json", "--log-file"])
+def test_an_output_that_is_a_fifo_or_a_device_is_refused_not_waited_on(
+    tmp_path: Path, option: str
+) -> None:
+    """A FIFO nobody reads hung the output check (its probe's open); a device node was
+    replaced by a regular file (as root, /dev/null itself would have been)."""
+    source = write_csv(tmp_path / "c.csv", good_rows(1))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    targets = [fifo]
+    if os.geteuid() == 0:  # a node of /dev/null's own, so that a regression harms nothing
+        device = tmp_path / "null"
+        os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        targets.append(device)
+    for target in targets:
+        done = run_cli(source, "--dry-run", "--journal", ":memory:", option, target)
+        assert done.returncode == 2, done.stderr
+        assert f"{option} {target}: not a regular file" in done.stderr
+    assert all(not stat.S_ISREG(target.stat().st_mode) for target in targets)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Collection
 from pathlib import Path
 
@@ -78,6 +79,14 @@ def check(settings: Settings, *, only: Collection[str] | None = None) -> None:
 def _probe(option: str, path: Path) -> None:
     if path.is_dir():
         raise SetupError(f"{option} {path}: is a directory; give a file name")
+    with contextlib.suppress(OSError):  # a path that is not there is a new file
+        if not stat.S_ISREG(path.stat().st_mode):
+            # Opened to probe, a FIFO nobody reads blocks the run for ever; written, a
+            # device node is replaced by a file (as root, /dev/null itself).
+            raise SetupError(
+                f"{option} {path}: not a regular file (a FIFO, a device or a socket); "
+                "outputs are files: give a file's path"
+            )
     for folder in path.parents:
         if folder.exists() and not folder.is_dir():
             raise SetupError(f"{option} {path}: {folder} is a file, not a folder")
