@@ -186,16 +186,33 @@ def test_checks_before_the_first_request(tmp_path: Path) -> None:
 def test_formula_cells_are_text_in_the_results_and_original_in_the_request(
     tmp_path: Path,
 ) -> None:
-    dangerous = ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "\tx", "\rx"]
-    rows = [[f"C{i}", "b", "2025-06-28T19:29:48Z", "", v] for i, v in enumerate(dangerous)]
-    rows.append(["C9", "b", "2025-06-28T19:29:48Z", "", "plain = text"])
+    dangerous = [
+        '=HYPERLINK("http://x")', "+1", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)", "\tx", "\rx",
+    ]  # fmt: skip
+    plain = ["plain = text", "-2", "-10.00"]  # negative numbers stay numbers to sum
+    rows = [
+        [f"C{i}", "b", "2025-06-28T19:29:48Z", "", v] for i, v in enumerate([*dangerous, *plain])
+    ]
     source = write_csv(tmp_path / "in.csv", rows)
     transport, seen = counting_api()
     run(settings(tmp_path, source), transport=transport)
     sent = {json.loads(r.content)["username"] for r in seen}
-    assert sent == {*dangerous, "plain = text"}
+    assert sent == {*dangerous, *plain}
     results = read_results(tmp_path / "out.csv")
-    assert [r["username"] for r in results] == [*("'" + v for v in dangerous), "plain = text"]
+    assert [r["username"] for r in results] == [*("'" + v for v in dangerous), *plain]
+
+
+def test_an_id_the_api_returns_is_defused_too(tmp_path: Path) -> None:
+    """An `affelios_id` of `=cmd|' /C calc'!A0` was written to the results as it was."""
+    source = write_csv(tmp_path / "in.csv", good_rows(1))
+    hostile = "=cmd|' /C calc'!A0"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(201, json={"id": hostile})
+
+    run(settings(tmp_path, source), transport=httpx.MockTransport(handler))
+    (result,) = read_results(tmp_path / "out.csv")
+    assert (result["status"], result["affelios_id"]) == ("created", "'" + hostile)
 
 
 def test_a_redirect_is_not_followed_so_the_key_stays_home(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from affelios_import.plan import PlannedChunk
 
 FORMULA_CHARS = frozenset({"=", "+", "-", "@", "\t", "\r"})
+NEGATIVE_NUMBER = r"^-\d+(\.\d+)?$"
 _FORMULA_FIRST = pa.array([c.encode() for c in sorted(FORMULA_CHARS)], pa.binary())
 
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -100,7 +101,7 @@ class ResultsWriter:
         columns = [
             pa.array(chunk.rows),
             pa.array(chunk.status, type=pa.string()),
-            pa.array(chunk.affelios_id, type=pa.string()),
+            _defused(pa.array(chunk.affelios_id, type=pa.string())),  # the API's text
             pa.array(http, mask=http == 0),
             pa.array(chunk.attempts),
             _defused(pa.array(chunk.error, type=pa.string())),
@@ -276,4 +277,7 @@ def _defused(text: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     formulas = pc.is_in(first_bytes, value_set=_FORMULA_FIRST)
     if not pc.any(formulas).as_py():
         return text  # the usual case: one pass over the column, nothing to change
+    # A plain negative number is a number to the spreadsheet, not a formula: left as it
+    # is, so that amounts can be summed there (`-2+3+cmd|...` is not plain).
+    formulas = pc.and_(formulas, pc.invert(pc.match_substring_regex(text, NEGATIVE_NUMBER)))
     return pc.if_else(formulas, pc.utf8_replace_slice(text, 0, 0, "'"), text)
