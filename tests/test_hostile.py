@@ -94,8 +94,12 @@ def test_a_redirect_fails_each_row_and_the_summary_says_it_once(tmp_path: Path) 
 
 
 def test_a_409_is_exists_only_when_it_says_so(tmp_path: Path) -> None:
-    source = write_csv(tmp_path / "c.csv", good_rows(2))
-    bodies = iter([b'{"errors": ["customer already exists"]}', b'{"errors": ["locked"]}'])
+    """ "username is already taken by another customer" was `exists`, journaled, and
+    `skipped` every night after: the customer was never created, and both runs exit 0."""
+    source = write_csv(tmp_path / "c.csv", good_rows(3))
+    taken = b'{"errors": ["username is already taken by another customer"]}'
+    locked = b'{"errors": ["locked"]}'
+    bodies = iter([b'{"errors": ["customer already exists"]}', locked, taken, locked, taken])
 
     async def api(request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -103,8 +107,12 @@ def test_a_409_is_exists_only_when_it_says_so(tmp_path: Path) -> None:
 
     with serve(api) as url:
         code, _ = import_into(url, source, tmp_path / "j.db", "--concurrency", "1")
-    assert code == 1
-    exists, conflict = read_results(tmp_path / "c.results.csv")
+        assert code == 1
+        exists, conflict, another = read_results(tmp_path / "c.results.csv")
+        assert (another["status"], another["error_kind"]) == ("failed", "conflict")
+        again, _ = import_into(url, source, tmp_path / "j.db", "--concurrency", "1")
+    assert again == 1  # the next night: sent again, and to fix again (not skipped)
+    assert read_results(tmp_path / "c.results.csv")[2]["status"] == "failed"
     assert (exists["status"], exists["error"]) == (
         "exists",
         'HTTP 409: {"errors": ["customer already exists"]}',

@@ -28,8 +28,19 @@ if TYPE_CHECKING:
 Body = dict[str, str | bool]
 
 # The words by which a 409 says the customer exists; any other 409 is another conflict.
-EXISTS_WORDS = re.compile(r"exist|duplicate|already", re.IGNORECASE)
+# What a 409 must say to be evidence that the customer exists (the contract's "the
+# resource already exists, or a conflict occurred"): that something exists, or is a
+# duplicate, and not that another customer holds a value of this one's ("username is
+# already taken by another customer": "already" alone is no evidence).
+EXISTS_WORDS = re.compile(r"\bexist(s|ing)?\b|\bduplicate\b", re.IGNORECASE)
+OTHER_CONFLICT = re.compile(r"\btaken\b|\bin use\b|\banother\b|\bother\b", re.IGNORECASE)
 MAYBE_CREATED = "the API may have created it: the next run will tell"
+
+
+def _says_it_exists(text: str) -> bool:
+    return EXISTS_WORDS.search(text) is not None and OTHER_CONFLICT.search(text) is None
+
+
 EARLIER_ATTEMPT = "an earlier attempt of this run may have created it"
 
 
@@ -102,7 +113,7 @@ class Customers(Kind):
                 status=Status.CREATED, affelios_id=affelios_id, http_status=status,
                 attempts=attempts,
             )  # fmt: skip
-        if status == 409 and EXISTS_WORDS.search(answer.text()):  # the whole of what was read
+        if status == 409 and _says_it_exists(answer.text()):  # the whole of what was read
             note = "" if attempts == 1 else f"; {EARLIER_ATTEMPT}"
             error = f"HTTP 409: {excerpt(answer, redact)}{note}"
             return Outcome(status=Status.EXISTS, http_status=status, attempts=attempts, error=error)
