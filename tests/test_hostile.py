@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
+from affelios_import import ImportConfig, Importer, StopReason
 from affelios_import.cli.main import main
 from tests.conftest import API_KEY, HEADER, RunningSandbox, good_rows, read_results, write_csv
 from tests.hostile import answer, serve
@@ -361,3 +363,30 @@ def test_odd_or_endless_rate_limit_fields_neither_crash_nor_stall_the_run(
     assert code == 0, err
     assert time.monotonic() - started < 30
     assert [r["status"] for r in read_results(tmp_path / "c.results.csv")] == ["created"] * 3
+
+
+def test_a_row_stopped_while_it_waits_out_a_429_was_refused_not_maybe_created(
+    tmp_path: Path,
+) -> None:
+    """After a 429 with `Retry-After: 999999` and a stop, row 1 was `failed` "the API may
+    have created it": the API had said it did not act. It is `not_sent`, the journal
+    holds nothing of it, and the next run sends it."""
+    source = write_csv(tmp_path / "c.csv", good_rows(1))
+    journal = tmp_path / "j.db"
+
+    async def api(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return web.Response(status=429, headers={"Retry-After": "999999"})
+
+    with serve(api) as url:
+        importer = Importer(ImportConfig(base_url=url, api_key=API_KEY, journal=journal))
+        timer = threading.Timer(1.0, importer.stop)
+        timer.start()
+        result = importer.run(source)
+        timer.join()
+    assert result.stopped is StopReason.INTERRUPTED
+    (row,) = read_results(tmp_path / "c.results.csv")
+    assert row["status"] == "not_sent", row
+    assert "may have created" not in row["error"]
+    with sqlite3.connect(journal) as db:
+        assert db.execute("SELECT count(*) FROM customers").fetchone()[0] == 0

@@ -44,10 +44,10 @@ SENDING = {
     "customers": [
         (None, False, False, True),  # refused before sending
         (None, True, True, True),  # a timeout after sending: the API's 409 tells later
-        (429, True, True, True),
+        (429, True, False, True),  # the API says it did not act
         (500, True, True, True),
         (502, True, True, True),
-        (503, True, True, True),
+        (503, True, False, True),
         (504, True, True, True),
         (201, True, True, False),
         (303, True, True, False),

@@ -35,6 +35,7 @@ Body = dict[str, str | bool]
 EXISTS_WORDS = re.compile(r"\bexist(s|ing)?\b|\bduplicate\b", re.IGNORECASE)
 OTHER_CONFLICT = re.compile(r"\btaken\b|\bin use\b|\banother\b|\bother\b", re.IGNORECASE)
 MAYBE_CREATED = "the API may have created it: the next run will tell"
+NOT_TAKEN = frozenset({429, 503})  # answers that say the API did not act
 
 
 def _says_it_exists(text: str) -> bool:
@@ -99,7 +100,10 @@ class Customers(Kind):
         return _compared(entry, today)
 
     def may_have_acted(self, status: int | None, *, written: bool) -> bool:
-        return status is not None or written
+        """Any attempt written, but one the API answered 429 or 503: it says it did not act
+        (a row stopped while it waits out a long Retry-After was refused, not maybe
+        created)."""
+        return written if status is None else status not in NOT_TAKEN
 
     def repeatable(self, status: int | None, *, written: bool) -> bool:
         """429, 5xx and every failed connection: a repeat is refused by the API (409)."""
