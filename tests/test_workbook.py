@@ -378,3 +378,36 @@ def test_a_copy_of_the_sheet_that_cannot_be_written_is_a_setup_error(tmp_path: P
     not_a_folder.write_text("")
     with pytest.raises(SetupError, match=r"^in\.xlsx: cannot write a copy of sheet 'Export' in "):
         spool_sheet(source, name="in.xlsx", sheet=None, folder=not_a_folder)
+
+
+@pytest.mark.parametrize("far", ["XFD1048576", "ZZ1048576", "XFD2"])
+def test_a_stray_cell_far_from_the_data_is_refused_not_an_abort(tmp_path: Path, far: str) -> None:
+    """A 5 KB workbook with one cell at XFD1048576 made calamine ask for 512 GB and abort
+    the process (exit 134, no message). Its extent is checked first: exit 2, one line."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Export"
+    for row in [HEADER, ["C1", "casino-x", "2025-06-28T19:29:48.174Z", "k", "u"]]:
+        sheet.append(list(row))
+    sheet[far] = "x"
+    source = tmp_path / "export.xlsx"
+    book.save(source)
+    assert source.stat().st_size < 10_000
+    result = CliRunner().invoke(main, [str(source), "--dry-run", "--journal", ":memory:"])
+    if far == "XFD2":  # 16,384 columns of 2 rows: wide, not too big
+        assert result.exit_code == 0, result.stderr[-500:]
+        return
+    assert result.exit_code == 2, result.stderr
+    assert f"(a cell far from the data, at {far}?)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_workbook_that_unzips_past_the_bound_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = workbook(tmp_path / "export.xlsx", [HEADER, *(["C1", "b", "d", "k", "u"],) * 500])
+    monkeypatch.setattr("affelios_import.input.sheet.UNZIPPED_MAX", 20_000)
+    result = CliRunner().invoke(main, [str(source), "--dry-run", "--journal", ":memory:"])
+    assert result.exit_code == 2, result.stderr
+    assert "the workbook unzips to" in result.stderr and "save the sheet as CSV" in result.stderr

@@ -14,16 +14,36 @@ the same).
 
 A cell showing a formula's error (`#N/A`, `#DIV/0!`) reads as empty: calamine does not
 tell the two apart.
+
+calamine holds a whole sheet in memory, a cell for every row and column of its extent:
+one stray cell at `XFD1048576` would ask for 512 GB (and abort the process). Before a
+sheet is read, its extent (a `.xlsx`/`.xlsm` sheet's cell references, scanned as the
+file streams) and a ZIP workbook's unzipped size are checked against bounds.
 """
 
 from __future__ import annotations
 
 import csv
+import re
+import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from affelios_import.errors import InputError, SetupError
+
+# What a sheet may ask of memory: cells of its extent (rows x columns; 32 bytes each in
+# calamine, so 2 GB), and a ZIP workbook's unzipped size (a 6 MB file unzipped to 5
+# million rows peaked at 2.7 GB before it was refused).
+CELLS_MAX = 64_000_000
+EXCEL_ROWS = 1_048_576  # the most rows a sheet has
+UNZIPPED_MAX = 1 << 30
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+# A row's number, and a cell's column of two or three letters (past Z): the usual sheet
+# of a few columns matches the second pattern nowhere, and its scan stays fast.
+_ROW_REF = re.compile(rb"<row\b[^>]*?\br=\"([0-9]{1,7})\"")
+_WIDE_CELL = re.compile(rb"r=\"([A-Z][A-Z][A-Z]?)[0-9]")  # no \b: 7 times faster
 
 # The first bytes of the workbooks calamine reads: a ZIP (xlsx, xlsm, xlsb, ods) or an
 # OLE compound file (xls).
@@ -79,11 +99,89 @@ def sheet_rows(path: Path, *, name: str, sheet: str | None) -> tuple[str, Iterat
         elif sheet not in names:
             listed = ", ".join(repr(n) for n in names)
             raise InputError(f"{name}: no sheet named {sheet!r}; its sheets: {listed}")
+        _refuse_too_big(path, name=name, sheet=sheet)
         rows = book.get_sheet_by_name(sheet).iter_rows()
-    except (CalamineError, OSError, ValueError) as exc:
+    except (CalamineError, OSError, ValueError, zipfile.BadZipFile) as exc:
         raise InputError(f"{name}: cannot be read as a workbook ({exc})") from exc
     # Most cells are text: they skip the call.
     return sheet, ([v if type(v) is str else cell_text(v) for v in row] for row in rows)
+
+
+def _refuse_too_big(path: Path, *, name: str, sheet: str) -> None:
+    """Raise InputError if reading `sheet` would take more memory than the bounds allow."""
+    if not zipfile.is_zipfile(path):
+        return  # .xls: a compound file, whose size is its own
+    with zipfile.ZipFile(path) as book:
+        unzipped = sum(member.file_size for member in book.infolist())
+        if unzipped > UNZIPPED_MAX:
+            raise InputError(
+                f"{name}: the workbook unzips to {unzipped / 2**30:.1f} GB, more than "
+                f"{UNZIPPED_MAX / 2**30:.0f} GB: save the sheet as CSV and import that"
+            )
+        part = _sheet_part(book, sheet)
+        if part is None:
+            return  # not a .xlsx/.xlsm sheet: its unzipped size is the bound
+        rows, columns = _extent(book, part)
+    if rows * columns > CELLS_MAX:
+        raise InputError(
+            f"{name}: sheet {sheet!r} reaches row {rows:,} and column {columns:,} (a cell "
+            f"far from the data, at {_column_name(columns)}{rows}?): {rows * columns:,} "
+            f"cells, more than {CELLS_MAX:,}; delete what is beyond the data, or save "
+            "the sheet as CSV"
+        )
+
+
+def _sheet_part(book: zipfile.ZipFile, sheet: str) -> str | None:
+    """The ZIP member of a .xlsx/.xlsm sheet, found through the workbook's relations."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        workbook = ET.fromstring(book.read("xl/workbook.xml"))
+        rels = ET.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ET.ParseError):
+        return None
+    targets = {rel.get("Id"): rel.get("Target", "") for rel in rels}
+    for element in workbook.iter(f"{_MAIN}sheet"):
+        if element.get("name") == sheet:
+            target = targets.get(element.get(_REL), "").lstrip("/")
+            return target if target.startswith("xl/") else f"xl/{target}"
+    return None
+
+
+def _extent(book: zipfile.ZipFile, part: str) -> tuple[int, int]:
+    """(last row, last column) a sheet part names, read as it unzips: a bound, not a
+    count. Any column up to Z counts as Z (the usual sheet matches no wider one, and its
+    scan is one quick pass); the rows are counted, in a second pass, only when there
+    are so many columns that a sheet of every row Excel allows would be too big."""
+    columns = max([26, *map(_column_number, _matches(book, part, _WIDE_CELL))])
+    if columns * EXCEL_ROWS <= CELLS_MAX:
+        return EXCEL_ROWS, columns
+    return max([0, *map(int, _matches(book, part, _ROW_REF))]), columns
+
+
+def _matches(book: zipfile.ZipFile, part: str, pattern: re.Pattern[bytes]) -> Iterator[bytes]:
+    """The first group of each match of `pattern` in the part, as it unzips."""
+    tail = b""
+    with book.open(part) as stream:
+        while chunk := stream.read(1 << 20):
+            text = tail + chunk
+            yield from pattern.findall(text)
+            tail = text[-64:]  # a reference cut by the chunk's end is read whole next
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
+
+
+def _column_name(number: int) -> str:
+    name = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        name = chr(65 + rest) + name
+    return name
 
 
 def spool_sheet(path: Path, *, name: str, sheet: str | None, folder: Path) -> tuple[Path, str]:
