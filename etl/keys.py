@@ -13,6 +13,15 @@ SENDING = "sending"
 CLAIMED = "claimed"
 
 
+# What the API did, as a sentence says it of an entry's status ("the API accepted it").
+_DID = {"exists": "already had", "unconfirmed": "may have taken", SENDING: "may have taken"}
+
+
+def api_did(status: str) -> str:
+    """`the API accepted it`, `the API already had it`: an entry's status in words."""
+    return f"the API {_DID.get(status, status)} it"
+
+
 class Entry(NamedTuple):
     """The journal's entry for a customer."""
 

@@ -37,7 +37,7 @@ from affelios_import.input.read import (
     FIRST_CHUNK_SIZE,
     read_chunks,
 )
-from affelios_import.keys import Entry, Key
+from affelios_import.keys import Entry, Key, api_did
 from affelios_import.logs import RUN_ID, event
 from affelios_import.outcome import Outcome, Status, StopReason
 from affelios_import.output import report
@@ -653,7 +653,7 @@ def _when(entry: Entry) -> str:
 def _elsewhere(url: str, entry: Entry, this: str) -> Outcome:
     return Outcome(
         status=Status.NOT_SENT,
-        error=f"sent to {url}{_when(entry)} (the API {entry.status} it), not to {this}: not "
+        error=f"sent to {url}{_when(entry)} ({api_did(entry.status)}), not to {this}: not "
         "sent, for that may be this API under another URL; see the summary",
         code=codes.item("sent_to_other_api"),
     )
@@ -663,7 +663,7 @@ def _folded(held: Key, entry: Entry) -> Outcome:
     return Outcome(
         status=Status.INVALID,
         error=f"the journal holds externalBrandId {held[0]!r} and externalId {held[1]!r} "
-        f"(the API {entry.status} it{_when(entry)}), which differ from this row's only by "
+        f"({api_did(entry.status)}{_when(entry)}), which differ from this row's only by "
         "case or surrounding spaces, which an API may not tell apart; not sent",
         code=codes.item("near_duplicate_row"),
     )

@@ -44,6 +44,11 @@ def test_stats_show_and_export(imported: Path, sandbox: RunningSandbox) -> None:
     assert json.loads(entry["sent"])["clickId"] == "clk_2"
     missing = runner.invoke(main, ["show", "nobody", "--journal", str(imported)])
     assert missing.exit_code == 1 and "no customer 'nobody'" in missing.stderr
+    args = ["--journal", str(imported), "--kind", "transactions"]
+    missing = runner.invoke(main, ["show", "T1", *args])  # transactions speak of them
+    assert missing.exit_code == 1 and "no transaction 'T1'" in missing.stderr
+    written = runner.invoke(main, ["export", "-o", str(imported.parent / "t.csv"), *args])
+    assert "0 transactions written to" in written.stderr
 
     export = runner.invoke(main, ["export", "--journal", str(imported)])
     assert export.exit_code == 0
@@ -113,7 +118,7 @@ def test_forget_by_a_keys_file_and_refused_while_an_import_runs(
     ("args", "message"),
     [
         (["forget", "C1"], "give --brand with the ids"),
-        (["forget"], "give the customer ids (with --brand), or --keys FILE"),
+        (["forget"], "give the ids (with --brand), or --keys FILE"),
     ],
 )
 def test_usage_mistakes_are_exit_2(imported: Path, args: list[str], message: str) -> None:

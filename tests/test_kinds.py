@@ -216,3 +216,17 @@ def test_a_transaction_held_is_never_sent_again_whatever_its_entry() -> None:
             decision = TRANSACTIONS.held(entry(status), today=today, problem="")
             assert isinstance(decision, Outcome), (status, today)
             assert decision.status in (Status.SKIPPED, Status.UNCONFIRMED, Status.CORRECTED)
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [("accepted", "the API accepted it"), ("created", "the API created it"),
+     ("exists", "the API already had it")],
+)  # fmt: skip
+def test_a_held_transaction_says_what_the_api_did_in_words(status: str, said: str) -> None:
+    """ "the API exists it" was what an entry `exists` said."""
+    outcome = kinds.get("transactions").held(
+        Entry(status, None, "2026-11-24T02:10:33.120Z"), today=None, problem=""
+    )
+    assert isinstance(outcome, Outcome)
+    assert outcome.error == f"sent on 2026-11-24: {said}"

@@ -118,7 +118,7 @@ def show(
     with _opened(journal, kind=kind) as opened:
         found = list(queries.entries(opened, external_id=external_id, brand=brand))
     if not found:
-        click.echo(f"no customer {external_id!r} in the journal", err=True)
+        click.echo(f"no {kind[:-1]} {external_id!r} in the journal", err=True)
         sys.exit(1)
     for entry in found:
         if as_json:
@@ -156,7 +156,7 @@ def export(out: Path, journal: Path | str | None, kind: str) -> None:
         except OSError as exc:
             click.echo(f"affelios-journal: -o {out}: cannot be written ({exc.strerror})", err=True)
             sys.exit(2)
-    click.echo(f"{count:,} customers written to {out}", err=True)
+    click.echo(f"{count:,} {kind} written to {out}", err=True)
 
 
 def _not_an_export(out: Path, journal: Path) -> str | None:
@@ -387,13 +387,13 @@ def _api(url: str, option: str) -> str:
 def _wanted(ids: tuple[str, ...], brand: str | None, keys: Path | None) -> set[tuple[str, str]]:
     """The (brand, id) keys asked for, from the arguments or the --keys file."""
     if ids and keys is not None:
-        raise click.UsageError("give customer ids or --keys, not both")
+        raise click.UsageError("give ids or --keys, not both")
     if ids:
         if brand is None:
             raise click.UsageError("give --brand with the ids (the journal keys by brand too)")
         return {(brand, external_id) for external_id in ids}
     if keys is None:
-        raise click.UsageError("give the customer ids (with --brand), or --keys FILE")
+        raise click.UsageError("give the ids (with --brand), or --keys FILE")
     try:
         return _keys_file(keys, brand)
     except InputError as exc:

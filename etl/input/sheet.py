@@ -4,8 +4,9 @@ rest of the run reads exactly as it reads any CSV (columns, checks, journal, res
 the same).
 
 - text cells unchanged (`000123` stays `000123`);
-- whole numbers without a decimal point (`123`, not `123.0`), other numbers in their
-  shortest form (`4.5`, `0.1`);
+- whole numbers without a decimal point (`123`, not `123.0`), other numbers as Excel
+  shows them, to 15 significant digits (`4.5`, `0.1`; `10.1+20.2`, the double
+  30.299999999999997, is `30.3`);
 - date-time cells as Zulu timestamps with milliseconds (`2025-06-28T19:29:48.174Z`: a
   cell has no time zone, so it is taken as UTC); a date-only cell is that day's midnight
   (`2025-06-28T00:00:00.000Z`); a time-only cell `19:29:48`; a duration `30:00:00`;
@@ -70,7 +71,12 @@ def cell_text(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+        if value.is_integer():
+            return str(int(value))
+        # As Excel shows it: 15 significant digits (`10.1+20.2` is the double
+        # 30.299999999999997, shown and meant as 30.3).
+        shown = f"{value:.15g}"
+        return str(int(float(shown))) if float(shown).is_integer() else shown
     if isinstance(value, datetime):  # to the nearest millisecond
         moment = (value + timedelta(microseconds=500)).replace(tzinfo=None)
         return moment.isoformat(timespec="milliseconds") + "Z"

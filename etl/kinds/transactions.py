@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from affelios_import import codes
-from affelios_import.keys import Entry
+from affelios_import.keys import Entry, api_did
 from affelios_import.kinds.base import Held, Kind, Reference, refusal
 from affelios_import.outcome import UNCONFIRMED_ADVICE, Outcome, Status
 from affelios_import.schemas import transaction
@@ -93,7 +93,7 @@ class Transactions(Kind):
         never learned (whatever today's row holds)."""
         when = f" on {entry.first_recorded_at[:10]}" if entry.first_recorded_at else ""
         if entry.status in TAKEN:
-            sent = f"sent{when}: the API {entry.status} it"
+            sent = f"sent{when}: {api_did(entry.status)}"
             changes = _changes(entry.sent, today)
             if changes:
                 return Outcome(
