@@ -415,3 +415,19 @@ def test_a_workbook_that_unzips_past_the_bound_is_refused(
     result = CliRunner().invoke(main, [str(source), "--dry-run", "--journal", ":memory:"])
     assert result.exit_code == 2, result.stderr
     assert "the workbook unzips to" in result.stderr and "save the sheet as CSV" in result.stderr
+
+
+def test_the_sheet_read_is_the_one_the_analyst_sees(tmp_path: Path) -> None:
+    """A hidden first sheet was imported instead of the visible, active one."""
+    path = notes_then(tmp_path / "two.xlsx", [["externalId"], ["C1"]])
+    book = openpyxl.load_workbook(path)
+    book["Notes"].sheet_state = "hidden"
+    book.active = 1
+    book.save(path)
+    assert sheet_rows(path, name="two.xlsx", sheet=None)[0] == "Customers"
+    book["Notes"].sheet_state = "visible"  # both visible: the one it opens on
+    book.save(path)
+    assert sheet_rows(path, name="two.xlsx", sheet=None)[0] == "Customers"
+    book.active = 0
+    book.save(path)
+    assert sheet_rows(path, name="two.xlsx", sheet=None)[0] == "Notes"

@@ -1,5 +1,6 @@
 """A workbook read as text (python-calamine: `.xlsx`, `.xlsm`, `.xlsb`, `.xls`, `.ods`):
-one sheet, every cell as the sheet shows it, as text, copied to a temporary CSV that the
+one sheet (by default the one the workbook opens on, if visible, else the first visible
+one), every cell as the sheet shows it, as text, copied to a temporary CSV that the
 rest of the run reads exactly as it reads any CSV (columns, checks, journal, results are
 the same).
 
@@ -30,6 +31,7 @@ import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from affelios_import.errors import InputError, SetupError
 
@@ -99,9 +101,7 @@ def sheet_rows(path: Path, *, name: str, sheet: str | None) -> tuple[str, Iterat
         book = CalamineWorkbook.from_path(str(path))
         names = book.sheet_names
         if sheet is None:
-            if not names:
-                raise InputError(f"{name}: the workbook has no sheet")
-            sheet = names[0]
+            sheet = _default_sheet(path, book, name=name)
         elif sheet not in names:
             listed = ", ".join(repr(n) for n in names)
             raise InputError(f"{name}: no sheet named {sheet!r}; its sheets: {listed}")
@@ -111,6 +111,36 @@ def sheet_rows(path: Path, *, name: str, sheet: str | None) -> tuple[str, Iterat
         raise InputError(f"{name}: cannot be read as a workbook ({exc})") from exc
     # Most cells are text: they skip the call.
     return sheet, ([v if type(v) is str else cell_text(v) for v in row] for row in rows)
+
+
+def _default_sheet(path: Path, book: Any, *, name: str) -> str:
+    """The sheet the analyst sees on opening the workbook: the active one (a .xlsx's
+    `activeTab`) if it is visible, else the first visible worksheet; never a hidden one."""
+    from python_calamine import SheetTypeEnum, SheetVisibleEnum
+
+    visible = [
+        meta.name
+        for meta in book.sheets_metadata
+        if meta.visible == SheetVisibleEnum.Visible and meta.typ == SheetTypeEnum.WorkSheet
+    ]
+    if not visible:
+        raise InputError(f"{name}: the workbook has no visible sheet; give --sheet NAME")
+    active = _active_sheet(path, book.sheet_names)
+    return active if active is not None and active in visible else str(visible[0])
+
+
+def _active_sheet(path: Path, names: list[str]) -> str | None:
+    """The sheet a .xlsx/.xlsm workbook opens on (its first view's `activeTab`)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        with zipfile.ZipFile(path) as book:
+            workbook = ET.fromstring(book.read("xl/workbook.xml"))
+    except (OSError, KeyError, zipfile.BadZipFile, ET.ParseError):
+        return None
+    view = workbook.find(f"{_MAIN}bookViews/{_MAIN}workbookView")
+    tab = view.get("activeTab", "0") if view is not None else "0"
+    return names[int(tab)] if tab.isascii() and tab.isdigit() and int(tab) < len(names) else None
 
 
 def _refuse_too_big(path: Path, *, name: str, sheet: str) -> None:
