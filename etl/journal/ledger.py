@@ -23,7 +23,7 @@ import contextlib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from affelios_import.errors import OutputFailed
 from affelios_import.journal import store
@@ -137,22 +137,30 @@ class Journal:
     def _entries(
         self, keys: list[Key], base_url: str, *, table: str, folded: bool = False
     ) -> Iterator[tuple[Key, Entry]]:
-        """The entries of `table` under `base_url` among `keys`, found from an index (the
+        """The entries of `table` under `base_url` among `keys`, each with its own key."""
+        for brand_id, external_id, status, affelios_id, first, sent in self._rows(
+            keys, base_url, table=table, folded=folded
+        ):
+            yield (brand_id, external_id), Entry(status, affelios_id, first, sent)
+
+    def _rows(
+        self, keys: list[Key], base_url: str, *, table: str, folded: bool, more: str = ""
+    ) -> Iterator[tuple[Any, ...]]:
+        """The rows of `table` under `base_url` among `keys` (key, status, id, first
+        record, body sent, then the columns `more` names), found from an index (the
         primary key; `folded`: the index of keys folded as `store.fold` folds them, which
-        `keys` already are), each with its own key."""
+        `keys` already are)."""
         brand, ext = "c.external_brand_id", "c.external_id"
         if folded:
             brand, ext = self._file.folded(brand), self._file.folded(ext)
-        rows = select_keys(
+        return select_keys(
             self.db,
             "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
-            f" {self.first_and_sent('c.')} FROM {{keys}} JOIN {table} c ON c.base_url = ?"
-            f" AND {brand} = k.column1 AND {ext} = k.column2",
+            f" {self.first_and_sent('c.')}{more} FROM {{keys}} JOIN {table} c"
+            f" ON c.base_url = ? AND {brand} = k.column1 AND {ext} = k.column2",
             keys,
             base_url,
         )
-        for brand_id, external_id, status, affelios_id, first, sent in rows:
-            yield (brand_id, external_id), Entry(status, affelios_id, first, sent)
 
     def lookup_elsewhere(
         self, keys: Iterable[Key], *, ignoring: Collection[str] = ()

@@ -32,7 +32,7 @@ from psycopg import conninfo
 from affelios_import import kinds
 from affelios_import.errors import SetupError
 from affelios_import.journal.ledger import Journal
-from affelios_import.journal.store import SCHEMA, SCHEMA_VERSION, TABLES, NotAJournal, select_keys
+from affelios_import.journal.store import SCHEMA, SCHEMA_VERSION, TABLES, NotAJournal
 from affelios_import.keys import CLAIMED, SENDING, Entry, Key
 from affelios_import.redact import Redactor
 from affelios_import.urls import shown_journal
@@ -189,17 +189,9 @@ class SharedJournal(Journal):
     def _entries(
         self, keys: list[Key], base_url: str, *, table: str, folded: bool = False
     ) -> Iterator[tuple[Key, Entry]]:
-        brand, ext = "c.external_brand_id", "c.external_id"
-        if folded:
-            brand, ext = self._file.folded(brand), self._file.folded(ext)
-        rows = select_keys(
-            self.db,
-            "SELECT c.external_brand_id, c.external_id, c.status, c.affelios_id,"
-            f" c.first_recorded_at, c.sent, c.run_id FROM {{keys}} JOIN {table} c"
-            f" ON c.base_url = ? AND {brand} = k.column1 AND {ext} = k.column2",
-            keys,
-            base_url,
-        )
+        """As `Journal._entries`, but an entry `sending` that another live run holds is
+        `CLAIMED`, naming that run."""
+        rows = self._rows(keys, base_url, table=table, folded=folded, more=", c.run_id")
         live: dict[int, str] | None = None
         for brand_id, external_id, status, affelios_id, first, sent, run in rows:
             by = ""
