@@ -289,3 +289,17 @@ def test_same_api_takes_one_urls_entries_as_the_others(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.stderr
     apis = sqlite3.connect(journal).execute("SELECT DISTINCT base_url FROM transactions")
     assert apis.fetchall() == [("https://new.test",)]
+
+
+def test_a_journal_that_fails_after_it_opened_is_one_line_and_exit_2(
+    imported: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost connection (or a disk error) in the middle of a command was a traceback."""
+
+    def lost(journal: Journal) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr("affelios_import.journal.queries.stats", lost)
+    result = CliRunner().invoke(main, ["stats", "--journal", str(imported)])
+    assert result.exit_code == 2
+    assert result.stderr == f"affelios-journal: journal {imported}: disk I/O error\n"

@@ -256,3 +256,18 @@ def test_a_fresh_worker_on_a_new_shared_journal_is_refused_a_blind_transactions_
     next_night = run_cli(*args, env=env, cwd=tmp_path)
     assert next_night.returncode == 0, next_night.stderr
     assert len(sandbox.server.transactions) == 30
+
+
+def test_a_role_without_rights_is_one_line_that_a_short_password_does_not_mangle(
+    postgres: str,
+) -> None:
+    """A password `r` was blanked in every form it could take: the message read
+    "pe[key]mission denied fo[key] table". Short passwords are blanked as words."""
+    open_journal(postgres, base_url="https://a", kind="customers").close()  # the tables
+    with psycopg.connect(postgres, autocommit=True) as connection:
+        connection.execute("CREATE ROLE reader LOGIN PASSWORD 'r'")
+    reader = postgres.replace(f"postgres:{pg.PASSWORD}@", "reader:r@")
+    done = run_cli("stats", env={"AFFELIOS_JOURNAL": reader}, module=JOURNAL_CLI)
+    assert done.returncode == 2, done.stderr
+    assert "cannot be used (permission denied for table affelios_journal)" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -84,6 +84,10 @@ def _opened(
         sys.exit(exc.exit_code)
     try:
         yield journal
+    except journal.errors as exc:  # the database failed after it opened (connection lost)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        click.echo(f"affelios-journal: journal {journal.path}: {first}", err=True)
+        sys.exit(2)
     finally:
         journal.close()
 

@@ -19,6 +19,7 @@ without its query), and libpq's own messages are blanked of the password.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import string
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -34,7 +35,7 @@ from affelios_import.errors import SetupError
 from affelios_import.journal.ledger import Journal
 from affelios_import.journal.store import SCHEMA, SCHEMA_VERSION, TABLES, NotAJournal
 from affelios_import.keys import CLAIMED, SENDING, Entry, Key
-from affelios_import.redact import Redactor
+from affelios_import.redact import BLANKED, Redactor
 from affelios_import.urls import shown_journal
 
 T = TypeVar("T")
@@ -232,7 +233,7 @@ def open_database(url: str, *, read_only: bool, make: Callable[[Database], T]) -
     migrated) unless `read_only`, and this run registered. Whatever fails is a
     SetupError whose message holds no credential."""
     where = shown_journal(url)  # no user, no password, no query
-    blank = Redactor([_password(url), os.environ.get("PGPASSWORD")])
+    blank = _blanker([_password(url), os.environ.get("PGPASSWORD")])
     try:
         connection = psycopg.connect(
             url, autocommit=True, connect_timeout=10, application_name="affelios-import"
@@ -256,6 +257,17 @@ def open_database(url: str, *, read_only: bool, make: Callable[[Database], T]) -
     except BaseException:
         db.close()
         raise
+
+
+def _blanker(secrets: list[str | None]) -> Callable[[str], str]:
+    """Blank the passwords out of libpq's messages (which are not known to show them):
+    in any encoding, as the API key is; a password of under 4 characters only where it
+    stands as a word, or every `r` of "permission" would go with a password `r`."""
+    kept = [s for s in secrets if s]
+    redact = Redactor(s for s in kept if len(s) >= 4)
+    short = [re.escape(s) for s in kept if len(s) < 4]
+    words = re.compile(rf"(?<!\w)(?:{'|'.join(short)})(?!\w)") if short else None
+    return lambda text: redact(words.sub(BLANKED, text) if words else text)
 
 
 def _one(cursor: psycopg.Cursor[Any]) -> Any:
