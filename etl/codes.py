@@ -28,6 +28,10 @@ CODES: dict[str, str] = {
     "near_duplicate_row": "the key of an earlier row, but for case or spaces",
     "wrong_field_count": "wrong number of fields",
     "unclosed_quote": "a quote never closed",
+    "cell_error": "{column}: the cell shows an error (#N/A, #DIV/0!)",
+    "formula_without_value": "{column}: a formula whose value the file does not hold",
+    "merged_cell": "{column}: inside a merged cell",
+    "hidden_row": "a hidden row of the sheet",
     # failed: sent, and not done
     "no_customer_id": "HTTP {status} without a customer id",
     "redirected": "the API redirected: check --base-url",

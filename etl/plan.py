@@ -168,7 +168,7 @@ class Planner:
         self._brand = brand
         # An empty journal is not asked (see Journal.was_empty): no keys to gather.
         self._journal_empty = journal_empty
-        self._broken = broken or {}  # data row index -> (code, why the row is broken)
+        self._broken = broken or {}  # data row index -> (error kinds, why it is broken)
         self._seen = SeenKeys()
         self._folded = SeenKeys() if kind.folded_keys else None
 
@@ -188,11 +188,11 @@ class Planner:
             chunk.error_kind[i] = codes.item("nul_byte", column)
         if self._broken:
             at = frame.index.get_indexer(pd.Index(list(self._broken)))
-            for i, (code, why) in zip(at.tolist(), self._broken.values(), strict=True):
+            for i, (kinds, why) in zip(at.tolist(), self._broken.values(), strict=True):
                 if i >= 0:
                     chunk.status[i] = Status.INVALID.value
                     chunk.error[i] = why
-                    chunk.error_kind[i] = codes.item(code)
+                    chunk.error_kind[i] = kinds
         brands, ids = _texts(frame, "externalBrandId"), _texts(frame, "externalId")
         valid = np.flatnonzero(chunk.status != Status.INVALID.value)
         chunk.candidates = self._first_of_each_key(chunk, valid, brands, ids)

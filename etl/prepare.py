@@ -7,7 +7,7 @@ Nothing is sent here, and a failure is a SetupError naming what to fix.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -46,13 +46,16 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
         )
     check_outputs(settings)
     kind = kinds.get(settings.kind)
-    source, chosen = _source(settings, stack)
+    source, spooled = _source(settings, stack)
     columns = ColumnMap(header=(), to_field={})  # an empty file: nothing to map
     if not source.empty:
         mapping, brand = settings.mapping, settings.brand
         columns = resolve(
             list(source.header), brand=brand, source=source.name, mapping=mapping, kind=kind
         )
+    if spooled is not None and spooled.faults:
+        faults = sheets.broken_rows(spooled.faults, columns)
+        source = replace(source, broken=faults | source.broken)
     rows = source.rows if settings.limit is None else min(settings.limit, source.rows)
     for option, output in (("--out", settings.out), ("--errors-out", settings.errors_out)):
         if output is not None and workbook.is_workbook_name(output):
@@ -71,7 +74,7 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
         journal=journal,
         results=results,
         errors=errors,
-        sheet=chosen,
+        sheet=spooled.sheet if spooled is not None else None,
     )
 
 
@@ -91,21 +94,21 @@ def _refuse_a_blind_run(journal: Ledger, settings: Settings) -> None:
     )
 
 
-def _source(settings: Settings, stack: ExitStack) -> tuple[Source, str | None]:
-    """The input, checked (standard input and a workbook's sheet as a CSV copy), and the
-    sheet read, if it is a workbook."""
+def _source(settings: Settings, stack: ExitStack) -> tuple[Source, sheets.Spooled | None]:
+    """The input, checked (standard input and a workbook's sheet as a CSV copy), and,
+    if it is a workbook, the sheet read."""
     path, name = settings.input, str(settings.input)
     if name == "-":
         path, name = spool_stdin(stack), "standard input"
-    encoding, delimiter, chosen = settings.encoding, settings.delimiter, None
+    encoding, delimiter, spooled = settings.encoding, settings.delimiter, None
     if sheets.is_workbook(path):
         # Read as a CSV copy of the sheet's text: UTF-8 and commas, whatever was said of CSV.
         folder = spool_folder(stack)
-        path, chosen = sheets.spool_sheet(path, name=name, sheet=settings.sheet, folder=folder)
-        encoding = delimiter = None
+        spooled = sheets.spool_sheet(path, name=name, sheet=settings.sheet, folder=folder)
+        path, encoding, delimiter = spooled.path, None, None
     elif settings.sheet is not None:
         raise SetupError(f"--sheet {settings.sheet}: {name} is not a workbook")
-    return inspect(path, name=name, encoding=encoding, delimiter=delimiter), chosen
+    return inspect(path, name=name, encoding=encoding, delimiter=delimiter), spooled
 
 
 def _outputs(

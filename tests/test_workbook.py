@@ -31,6 +31,7 @@ from tests.conftest import (
     run_cli,
     write_csv,
 )
+from tests.kinds import TX_HEADER, transactions
 
 HEADER = ["External ID", "External Brand ID", "Registration Date", "Username", "Country"]
 
@@ -114,9 +115,9 @@ def test_a_sheet_is_read_as_text_with_blank_rows_skipped(tmp_path: Path) -> None
             [123, "b", date(2025, 6, 28), "+34 600 000 000", True],
         ],
     )
-    spool, sheet = spool_sheet(source, name="in.xlsx", sheet=None, folder=tmp_path)
-    assert sheet == "Export"
-    with spool.open(newline="", encoding="utf-8") as f:
+    spooled = spool_sheet(source, name="in.xlsx", sheet=None, folder=tmp_path)
+    assert spooled.sheet == "Export" and not spooled.faults
+    with spooled.path.open(newline="", encoding="utf-8") as f:
         assert list(csv.reader(f)) == [
             HEADER,
             ["000123", "b", "2025-06-28T19:29:48.174Z", "João\nMüller", "4.5"],
@@ -431,3 +432,65 @@ def test_the_sheet_read_is_the_one_the_analyst_sees(tmp_path: Path) -> None:
     book.active = 0
     book.save(path)
     assert sheet_rows(path, name="two.xlsx", sheet=None)[0] == "Notes"
+
+
+def _tx_book_showing_what_its_text_does_not(path: Path) -> Path:
+    """Transactions whose sent cells the analyst sees, but calamine reads as empty: a
+    formula with no value stored (as openpyxl and report generators write them), an
+    error, the lower cell of a merged amount, a hidden row; and one error in a column
+    that is not sent."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append([*TX_HEADER, "Checked by"])
+    for row in transactions(7):
+        sheet.append([*row, "ok"])
+    sheet["F2"] = "=10+5"  # no cached value: openpyxl writes none
+    sheet["F3"] = "#N/A"
+    sheet["F3"].data_type = "e"
+    sheet.merge_cells("F4:F5")  # F5, covered, shows F4's amount
+    sheet.row_dimensions[6].hidden = True
+    sheet["H7"] = "#DIV/0!"
+    sheet["H7"].data_type = "e"  # not sent: the row goes
+    book.save(path)
+    return path
+
+
+def test_cells_that_show_what_their_text_does_not_are_faults_of_their_rows(
+    tmp_path: Path,
+) -> None:
+    source = _tx_book_showing_what_its_text_does_not(tmp_path / "tx.xlsx")
+    spooled = spool_sheet(source, name="tx.xlsx", sheet=None, folder=tmp_path)
+    found = {row: [(f.column, f.code, f.where, f.detail) for f in faults]
+             for row, faults in spooled.faults.items()}  # fmt: skip
+    assert found == {
+        0: [(5, "formula_without_value", "F2", "")],
+        1: [(5, "cell_error", "F3", "#N/A")],
+        3: [(5, "merged_cell", "F5", "F4:F5")],
+        4: [(-1, "hidden_row", "6", "")],
+        5: [(7, "cell_error", "H7", "#DIV/0!")],
+    }
+
+
+def test_a_workbook_s_formula_without_value_error_merged_or_hidden_cell_is_never_sent(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """Each was sent as a transaction without its amount, exit 0, once and for ever."""
+    source = _tx_book_showing_what_its_text_does_not(tmp_path / "tx.xlsx")
+    out = tmp_path / "tx.results.csv"
+    result = run_cli(
+        source, "--kind", "transactions", "--base-url", sandbox.url, "--new-journal",
+        "--journal", tmp_path / "j.db", "-o", out,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    rows = read_results(out)
+    assert [r["status"] for r in rows] == [
+        "invalid", "invalid", "accepted", "invalid", "invalid", "accepted", "accepted",
+    ]  # fmt: skip
+    assert rows[0]["error"].startswith("depositAmount (F2) holds a formula whose value")
+    assert rows[0]["error_kind"] == "formula_without_value:depositAmount"
+    assert rows[1]["error"].startswith("depositAmount (F3) shows #N/A, an error")
+    assert rows[3]["error"].startswith("depositAmount (F5) is inside the merged cell F4:F5")
+    assert rows[4]["error"].startswith("row 6 of the sheet is hidden")
+    sent = sorted(t["externalId"] for t in sandbox.server.transactions)
+    assert sent == ["T00003", "T00006", "T00007"]

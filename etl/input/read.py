@@ -40,6 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from affelios_import import codes
 from affelios_import.errors import InputError
 
 DEFAULT_CHUNK_SIZE = 10_000  # rows sent are planned, and their results written, this many at a time
@@ -79,8 +80,8 @@ class Source:
     # counts a header whose quoted cell holds a line break as one.
     header_lines: int = 1
     rows: int
-    # Data row index -> (kind, message): why that row is broken (its field count, an
-    # unclosed quote).
+    # Data row index -> (error kinds, message): why that row is broken (its field count,
+    # an unclosed quote; a workbook's cell that shows what its text does not say).
     broken: dict[int, tuple[str, str]] = field(default_factory=dict)
     gzip: bool = False
     sep_line: bool = False  # Excel's `sep=;` first line
@@ -398,7 +399,7 @@ def _scan_rows(path: Path, *, name: str, how: _Shape) -> Source:
         for record in _records(path, how, shape):
             if len(record) != len(shape.header):
                 broken[rows] = (
-                    "wrong_field_count",
+                    codes.item("wrong_field_count"),
                     f"the row has {len(record)} fields but the header has "
                     f"{len(shape.header)}; check its delimiters and quotes",
                 )
@@ -416,7 +417,7 @@ def _scan_rows(path: Path, *, name: str, how: _Shape) -> Source:
     except csv.Error as exc:
         raise InputError(f"{name}: row {rows + 1}: not valid CSV ({exc})") from exc
     if shape.unclosed and rows:
-        broken[rows - 1] = ("unclosed_quote", UNCLOSED)
+        broken[rows - 1] = (codes.item("unclosed_quote"), UNCLOSED)
     return Source(
         path=path, name=name, encoding=encoding, delimiter=how.delimiter,
         header=tuple(shape.header), header_lines=shape.header_lines, rows=rows,
