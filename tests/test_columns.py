@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from affelios_import.errors import InputError
-from affelios_import.input.columns import parse_mapping, resolve, to_contract
+from affelios_import.input.columns import normalise, parse_mapping, resolve, to_contract
 from affelios_import.kinds import NAMES, get
 from affelios_import.kinds.base import Kind
 
@@ -51,9 +51,11 @@ def test_a_missing_required_column_lists_what_was_found_and_expected(kind: Kind)
 def test_each_kinds_own_names_and_aliases_map_to_its_fields(kind: Kind) -> None:
     columns = resolve(list(kind.required), brand=None, source="f.csv", kind=kind)
     assert columns.to_field == {field: field for field in kind.required}
+    own = {normalise(f): f for f in kind.fields}
     for alias, field in kind.aliases.items():
         header = [*(f for f in kind.required if f != field), alias]
-        assert resolve(header, brand=None, source="f.csv", kind=kind).to_field[alias] == field
+        mapped = resolve(header, brand="b", source="f.csv", kind=kind).to_field[alias]
+        assert mapped == own.get(alias, field)  # the contract's own name comes first
 
 
 def test_brand_fills_empty_brands_and_stands_in_for_a_missing_column() -> None:
@@ -119,14 +121,14 @@ REQUIRED = {kind.name: list(kind.required) for kind in (CUSTOMERS, TRANSACTIONS)
 @pytest.mark.parametrize(
     ("kind", "column", "field"),
     [
-        (CUSTOMERS, "Brand", "externalBrandId"),
         (CUSTOMERS, "brand_name", "externalBrandId"),
+        (CUSTOMERS, "Sub Brand", "externalBrandId"),
         (CUSTOMERS, "Click Ref", "clickId"),
         (CUSTOMERS, "btag", "clickId"),
         (CUSTOMERS, "Affiliate ID", "clickId"),
         (CUSTOMERS, "Signup Date", "registrationDate"),
         (CUSTOMERS, "registered_at", "registrationDate"),
-        (TRANSACTIONS, "Brand", "externalBrandId"),
+        (TRANSACTIONS, "Brand Code", "externalBrandId"),
         (TRANSACTIONS, "btag", "clickKey"),
         (TRANSACTIONS, "Player ID", "externalCustomerId"),
         (TRANSACTIONS, "Booking Date", "transactionDate"),
@@ -163,3 +165,20 @@ def test_the_mapping_is_described_in_one_line() -> None:
         "columns: 'External ID' → externalId, 'Registration Date' → registrationDate, "
         "'Click Key' → clickId; not sent: Shop, note; externalBrandId: --brand casino-x"
     )
+
+
+@pytest.mark.parametrize("kind", [CUSTOMERS, TRANSACTIONS], ids=lambda k: k.name)
+@pytest.mark.parametrize("column", ["Brand", "Brand ID", "brand_id", "BRAND-ID"])
+def test_a_brand_column_is_the_brand(kind: Kind, column: str) -> None:
+    """An export with a `Brand` column and --brand stopped (exit 2) although every row
+    named that brand: such a column is externalBrandId, as `External ID` is externalId."""
+    header = [c if c != "externalBrandId" else column for c in REQUIRED[kind.name]]
+    columns = resolve(header, brand="b", source="f.csv", kind=kind)
+    if kind is CUSTOMERS and normalise(column) == "brandid":
+        # The contract has a customer field of that name: the contract wins.
+        assert columns.to_field[column] == "brandId"
+        return
+    assert columns.to_field[column] == "externalBrandId"
+    both = [*REQUIRED[kind.name], column]  # two columns for one field: say which
+    with pytest.raises(InputError, match="all mean externalBrandId"):
+        resolve(both, brand="b", source="f.csv", kind=kind)

@@ -47,20 +47,31 @@ def test_a_windows_semicolon_export_imports_with_one_map(
     assert [r["Click Key"] for r in results] == ["clk-Zoë", "a;b", "Müller-€"]
 
 
-@pytest.mark.parametrize("brand", [[], ["--brand", "casino-x"]])
-def test_without_the_map_the_brand_column_stops_the_run(
-    runner: CliRunner, tmp_path: Path, brand: list[str]
+@pytest.mark.parametrize(
+    ("brand", "statuses", "code"),
+    [
+        ([], ["valid", "valid", "invalid"], 1),  # C-3 names no brand
+        (["--brand", "casino-x"], ["valid", "valid", "valid"], 0),  # --brand fills C-3's
+        (["--brand", "sportsbook-y"], ["invalid", "invalid", "valid"], 1),  # another brand
+    ],
+)
+def test_a_brand_column_is_the_brand_without_a_map(
+    runner: CliRunner, tmp_path: Path, brand: list[str], statuses: list[str], code: int
 ) -> None:
+    """A `Brand` column stopped the run (exit 2) although every row named the brand
+    given with --brand; it is externalBrandId, and no row reaches another brand."""
     source = tmp_path / "export.csv"
     source.write_bytes(WINDOWS_EXPORT.encode("cp1252"))
     result = runner.invoke(main, [str(source), "--dry-run", *brand])
-    assert result.exit_code == 2
-    assert result.stderr == (
-        f"affelios-import: {source}: column 'Brand' (#2) looks like an API field but is "
-        "sent nowhere; nothing was sent. Say what it is: --map 'Brand=externalBrandId' (or "
-        "another field), or leave it out: --map 'Brand=-'\n"
+    assert result.exit_code == code, result.stderr
+    assert "Brand → externalBrandId" in result.stderr
+    results = read_results(tmp_path / "export.dry-run.results.csv")
+    assert [r["status"] for r in results] == statuses
+    kinds = {r["error_kind"] for r in results if r["status"] == "invalid"}
+    named = (
+        {"required_missing:externalBrandId"} if not brand else {"brand_mismatch:externalBrandId"}
     )
-    assert not (tmp_path / "export.dry-run.results.csv").exists()
+    assert kinds == (named if code else set())
 
 
 @pytest.mark.parametrize(

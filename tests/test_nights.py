@@ -214,22 +214,24 @@ def test_a_repeat_of_a_journaled_customer_is_skipped_with_a_note(
     assert "today's row is a duplicate of row 1" in results[2]["error"]
 
 
-def test_an_unmapped_brand_column_with_brand_stops_before_anything_is_sent(
+def test_a_brand_column_with_brand_sends_no_row_to_another_brand(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
-    rows = [[f"C{i}", "sportsbook-y", "2025-06-28T19:29:48Z"] for i in range(5)]
+    """A `Brand` column is externalBrandId: --brand fills its empty cells, and a row
+    naming another brand is invalid; no customer reaches the wrong brand."""
+    rows = [
+        ["C0", BRAND, "2025-06-28T19:29:48Z"],
+        ["C1", "", "2025-06-28T19:29:48Z"],
+        ["C2", "sportsbook-y", "2025-06-28T19:29:48Z"],
+    ]
     source = write_csv(tmp_path / "e.csv", rows, ["externalId", "Brand", "registrationDate"])
     done = run_cli(source, "--brand", BRAND, "--base-url", sandbox.url, "--journal", tmp_path / "j")
-    assert done.returncode == 2
-    assert "column 'Brand' (#2) looks like an API field but is sent nowhere" in done.stderr
-    assert "--map 'Brand=externalBrandId'" in done.stderr and "--map 'Brand=-'" in done.stderr
-    assert sandbox.server.stats["requests"] == 0 and not sandbox.server.customers
-    # Mapped, the rows name another brand than --brand: invalid, as before.
-    done = run_cli(
-        source, "--brand", BRAND, "--map", "Brand=externalBrandId", "--base-url", sandbox.url,
-        "--journal", tmp_path / "j",
-    )  # fmt: skip
-    assert done.returncode == 1
+    assert done.returncode == 1, done.stderr
     assert done.stderr.startswith("columns: externalId → externalId, Brand → externalBrandId, ")
-    assert [r["status"] for r in read_results(tmp_path / "e.results.csv")] == ["invalid"] * 5
-    assert sandbox.server.stats["requests"] == 0
+    results = read_results(tmp_path / "e.results.csv")
+    assert [r["status"] for r in results] == ["created", "created", "invalid"]
+    assert results[2]["error_kind"] == "brand_mismatch:externalBrandId"
+    sent = sorted(
+        (c["externalId"], c["externalBrandId"]) for c in sandbox.server.customers.values()
+    )
+    assert sent == [("C0", BRAND), ("C1", BRAND)]

@@ -30,8 +30,9 @@ def normalise(name: str) -> str:
 
 @lru_cache(maxsize=4)
 def _by_normalised(kind: Kind) -> dict[str, str]:
-    """Normalised name -> the kind's field: its own names, then its aliases."""
-    return {normalise(f): f for f in kind.fields} | dict(kind.aliases)
+    """Normalised name -> the kind's field: its aliases, but where one is the name of a
+    field (the contract's own names come first)."""
+    return dict(kind.aliases) | {normalise(f): f for f in kind.fields}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,6 +28,11 @@ from affelios_import.keys import Entry
 from affelios_import.urls import public
 from affelios_import.wire.endpoint import Answer, excerpt
 
+# A `Brand` (`Brand ID`, `brand_id`) column is the brand, as `External ID` is externalId
+# (`--brand` fills its empty cells; a row naming another brand is invalid); but where the
+# kind has a field of that name (a customer's `brandId`): the contract's names come first.
+BRAND_ALIASES = {"brand": "externalBrandId", "brandid": "externalBrandId"}
+
 if TYPE_CHECKING:
     import pandera.pandas as pa
 

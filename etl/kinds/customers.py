@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from affelios_import import codes
 from affelios_import.keys import Entry
-from affelios_import.kinds.base import Held, Kind, refusal
+from affelios_import.kinds.base import BRAND_ALIASES, Held, Kind, refusal
 from affelios_import.outcome import Outcome, Status
 from affelios_import.schemas import customer
 from affelios_import.wire.endpoint import Answer, excerpt
@@ -72,7 +72,7 @@ class Customers(Kind):
     path = "/api/v1/customer"
     fields = customer.CONTRACT_FIELDS
     required = customer.REQUIRED_FIELDS
-    aliases = {"clickkey": "clickId"}  # noqa: RUF012 (read only)
+    aliases = {"clickkey": "clickId", **BRAND_ALIASES}  # noqa: RUF012 (read only)
     guarded = {  # noqa: RUF012 (read only)
         r"brand": "externalBrandId",
         r"click|btag|affiliate": "clickId",

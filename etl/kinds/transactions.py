@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from affelios_import import codes
 from affelios_import.keys import Entry, api_did
-from affelios_import.kinds.base import Held, Kind, Reference, refusal
+from affelios_import.kinds.base import BRAND_ALIASES, Held, Kind, Reference, refusal
 from affelios_import.outcome import UNCONFIRMED_ADVICE, Outcome, Status
 from affelios_import.schemas import transaction
 from affelios_import.wire.endpoint import Answer, excerpt
@@ -63,7 +63,11 @@ class Transactions(Kind):
     path = "/api/v1/transaction"
     fields = transaction.CONTRACT_FIELDS
     required = transaction.REQUIRED_FIELDS
-    aliases = {"clickid": "clickKey", "externaltransactionid": "externalId"}  # noqa: RUF012
+    aliases = {  # noqa: RUF012 (read only)
+        "clickid": "clickKey",
+        "externaltransactionid": "externalId",
+        **BRAND_ALIASES,
+    }
     guarded = {  # noqa: RUF012 (read only)
         r"brand": "externalBrandId",
         r"click|btag": "clickKey",
