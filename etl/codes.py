@@ -32,6 +32,9 @@ CODES: dict[str, str] = {
     "formula_without_value": "{column}: a formula whose value the file does not hold",
     "merged_cell": "{column}: inside a merged cell",
     "hidden_row": "a hidden row of the sheet",
+    "cell_too_long": "{column}: more characters than a workbook cell holds",
+    "cell_cut": "{column}: cut to fit a workbook cell",
+    "key_changed": "the key is not the one this errors file was written with",
     # failed: sent, and not done
     "no_customer_id": "HTTP {status} without a customer id",
     "redirected": "the API redirected: check --base-url",

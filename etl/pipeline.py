@@ -37,13 +37,15 @@ from affelios_import.input.read import (
     FIRST_CHUNK_SIZE,
     read_chunks,
 )
+from affelios_import.input.sheet import CELL_CHARS_MAX
 from affelios_import.keys import Entry, Key, api_did
 from affelios_import.logs import RUN_ID, event
 from affelios_import.outcome import Outcome, Status, StopReason
 from affelios_import.output import report
 from affelios_import.output.report import Trace
 from affelios_import.output.summary import Summary
-from affelios_import.plan import PlannedChunk, Planner, Send, claimed
+from affelios_import.output.workbook import ErrorsWorkbook, ResultsWorkbook
+from affelios_import.plan import PlannedChunk, Planner, Refusals, Send, claimed
 from affelios_import.prepare import Prepared, make_endpoint, prepare
 from affelios_import.redact import Redactor
 from affelios_import.send.submit import Sending, Submitter
@@ -63,6 +65,15 @@ CLAIMED = claimed()
 TAKEN = frozenset({Status.CREATED, Status.EXISTS, Status.ACCEPTED, Status.UNCONFIRMED})
 
 PROGRESS_EVERY = 0.25  # seconds between two reports of progress (and trace samples)
+
+
+def _cell_max(prepared: Prepared) -> int | None:
+    """The most characters an input cell may have: a workbook output's cell holds no
+    more (see `plan.Refusals`)."""
+    books = isinstance(prepared.results, ResultsWorkbook) or isinstance(
+        prepared.errors, ErrorsWorkbook
+    )
+    return CELL_CHARS_MAX if books else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +304,7 @@ class _Run:
             prepared.columns,
             brand=settings.brand,
             kind=submitter.kind,
-            broken=prepared.source.broken,
+            refusals=Refusals(broken=prepared.source.broken, cell_max=_cell_max(prepared)),
             journal_empty=self.journal.was_empty and not self.look_elsewhere,
         )
         self.chunks = _chunks(settings, prepared)

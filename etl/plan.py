@@ -9,7 +9,7 @@ each with the body the kind builds from it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +17,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from affelios_import import codes
+from affelios_import.input import keycheck
 from affelios_import.input.columns import ColumnMap, to_contract
+from affelios_import.input.keycheck import KeyChecks
+from affelios_import.input.sheet import CUT_MARK
 from affelios_import.input.validate import row_errors
 from affelios_import.keys import CLAIMED, Entry, Key
 from affelios_import.kinds.base import Held, Kind
@@ -138,15 +141,48 @@ def _hashes(keys: Iterable[tuple[str, str]], count: int) -> npt.NDArray[np.int64
     return np.fromiter(map(hash, keys), np.int64, count)
 
 
-def _nul_cells(raw: pd.DataFrame) -> list[tuple[int, str]]:
-    """(position, column) of the first cell holding a NUL byte in each row that has one."""
-    found: dict[int, str] = {}
+def _cell_faults(raw: pd.DataFrame, cell_max: int | None) -> dict[int, tuple[str, str]]:
+    """Position -> (error kind, message) of the first cell of each row that nothing may
+    hold: a NUL byte (no API field may); text a workbook cut to fit a cell (the rest of
+    it is lost: see `sheet.CUT_MARK`); and, when an output is a workbook (`cell_max`),
+    more characters than a workbook cell holds (its results line could not be written)."""
+    found: dict[int, tuple[str, str]] = {}
     for name in raw.columns:
-        column = raw[name]
+        column, named = raw[name], str(name)
         hits = column.str.contains("\x00", regex=False).to_numpy(dtype=bool, na_value=False)
         for i in np.flatnonzero(hits).tolist():
-            found.setdefault(i, str(name))
-    return sorted(found.items())
+            found.setdefault(i, (codes.item("nul_byte", named), NUL.format(column=named)))
+        cut = column.str.endswith(CUT_MARK).to_numpy(dtype=bool, na_value=False)
+        for i in np.flatnonzero(cut).tolist():
+            found.setdefault(i, (codes.item("cell_cut", named), CUT.format(column=named)))
+        if cell_max is None:
+            continue
+        lengths = column.str.len().to_numpy(dtype=np.int64, na_value=0)
+        for i in np.flatnonzero(lengths > cell_max).tolist():
+            why = LONG.format(column=named, length=int(lengths[i]), most=cell_max)
+            found.setdefault(i, (codes.item("cell_too_long", named), why))
+    return found
+
+
+NUL = "{column} holds a NUL byte (\\x00), which no API field may; not sent"
+CUT = (
+    "{column} was cut to fit a workbook cell (it ends with '" + CUT_MARK.strip() + "'): "
+    "the rest of it is lost; not sent. Take the row from the original file"
+)
+LONG = (
+    "{column} has {length:,} characters, more than a workbook cell holds ({most:,}); not "
+    "sent, as the results are a workbook: write them as .csv to import this row"
+)
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """What makes rows invalid whatever their values: the input's broken rows (see
+    `Source.broken`: data row index -> (error kinds, message)), and the most characters
+    a cell may have (when an output is a workbook, whose cells hold no more)."""
+
+    broken: Mapping[int, tuple[str, str]] = field(default_factory=dict)
+    cell_max: int | None = None
 
 
 def _texts(frame: pd.DataFrame, name: str) -> Column:
@@ -160,7 +196,7 @@ class Planner:
         *,
         brand: str | None,
         kind: Kind,
-        broken: dict[int, tuple[str, str]] | None = None,
+        refusals: Refusals | None = None,
         journal_empty: bool = False,
     ) -> None:
         self.kind = kind
@@ -168,7 +204,11 @@ class Planner:
         self._brand = brand
         # An empty journal is not asked (see Journal.was_empty): no keys to gather.
         self._journal_empty = journal_empty
-        self._broken = broken or {}  # data row index -> (error kinds, why it is broken)
+        self._refusals = refusals or Refusals()
+        self._broken = self._refusals.broken
+        # An input that is an errors file carries each row's key check: see `keycheck`.
+        self._keys = KeyChecks(columns, brand=brand, kind=kind) if keycheck.COLUMN in (
+            columns.header) else None  # fmt: skip
         self._seen = SeenKeys()
         self._folded = SeenKeys() if kind.folded_keys else None
 
@@ -181,11 +221,9 @@ class Planner:
         chunk.status[at] = Status.INVALID.value
         chunk.error[at] = invalid["error"].to_numpy(dtype=object)
         chunk.error_kind[at] = invalid["error_kind"].to_numpy(dtype=object)
-        nul_cells = _nul_cells(raw)
-        for i, column in nul_cells:
-            chunk.status[i] = Status.INVALID.value
-            chunk.error[i] = f"{column} holds a NUL byte (\\x00), which no API field may; not sent"
-            chunk.error_kind[i] = codes.item("nul_byte", column)
+        faulty = _cell_faults(raw, self._refusals.cell_max)
+        for i, (kinds, why) in faulty.items():
+            chunk.status[i], chunk.error[i], chunk.error_kind[i] = Status.INVALID.value, why, kinds
         if self._broken:
             at = frame.index.get_indexer(pd.Index(list(self._broken)))
             for i, (kinds, why) in zip(at.tolist(), self._broken.values(), strict=True):
@@ -193,11 +231,12 @@ class Planner:
                     chunk.status[i] = Status.INVALID.value
                     chunk.error[i] = why
                     chunk.error_kind[i] = kinds
+        self._check_keys(chunk, frame)
         brands, ids = _texts(frame, "externalBrandId"), _texts(frame, "externalId")
         valid = np.flatnonzero(chunk.status != Status.INVALID.value)
         chunk.candidates = self._first_of_each_key(chunk, valid, brands, ids)
         if not self._journal_empty:
-            chunk.readable = np.flatnonzero(self._readable(frame, [i for i, _ in nul_cells]))
+            chunk.readable = np.flatnonzero(self._readable(frame, list(faulty)))
             at = chunk.readable
             chunk.keys = list(zip(brands[at].tolist(), ids[at].tolist(), strict=True))
         if (reference := self.kind.references) is not None:
@@ -235,15 +274,28 @@ class Planner:
         chunk.error[at] = [how.format(row=row) for row in earlier.tolist()]
         chunk.error_kind[at] = codes.item(code)
 
-    def _readable(self, frame: pd.DataFrame, nul_rows: list[int]) -> npt.NDArray[np.bool_]:
+    def _check_keys(self, chunk: PlannedChunk, frame: pd.DataFrame) -> None:
+        """Rows of an errors file imported again whose key is not the one their
+        `key_check` was made of (a spreadsheet changed it): invalid, saying how."""
+        if self._keys is None:
+            return
+        cells = chunk.raw[keycheck.COLUMN].to_numpy(dtype=object)
+        valid = np.flatnonzero(chunk.status != Status.INVALID.value).tolist()
+        at = [i for i in valid if cells[i].strip()]
+        for i, values in zip(at, self._keys.values(frame.iloc[at]), strict=True):
+            if (why := self._keys.changed(values, cells[i].strip())) is not None:
+                chunk.status[i] = Status.INVALID.value
+                chunk.error[i], chunk.error_kind[i] = why, codes.item("key_changed")
+
+    def _readable(self, frame: pd.DataFrame, faulty: list[int]) -> npt.NDArray[np.bool_]:
         """Whether each row's key can be read: both parts present (the brand the one
-        given with --brand, if any), in a row read whole, with no NUL byte."""
+        given with --brand, if any), in a row read whole, with no faulty cell."""
         ok = np.ones(len(frame), dtype=bool)
         for name in ("externalBrandId", "externalId"):
             ok &= (frame[name].str.strip() != "").to_numpy(dtype=bool, na_value=False)
         if self._brand is not None:
             ok &= (frame["externalBrandId"] == self._brand).to_numpy(dtype=bool, na_value=False)
-        ok[nul_rows] = False
+        ok[faulty] = False
         if self._broken:
             at = frame.index.get_indexer(pd.Index(list(self._broken)))
             ok[at[at >= 0]] = False

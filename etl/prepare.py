@@ -15,11 +15,12 @@ from affelios_import import kinds
 from affelios_import.errors import SetupError
 from affelios_import.input import sheet as sheets
 from affelios_import.input.columns import ColumnMap, resolve
+from affelios_import.input.keycheck import KeyChecks
 from affelios_import.input.read import Source, inspect, spool_folder, spool_stdin
 from affelios_import.journal import Ledger, open_ledger
 from affelios_import.output import workbook
 from affelios_import.output.check import check as check_outputs
-from affelios_import.output.results import ErrorsWriter, ResultsWriter
+from affelios_import.output.results import RESULT_COLUMNS, ErrorsWriter, ResultsWriter
 from affelios_import.settings import Settings
 from affelios_import.urls import public
 from affelios_import.version import __version__
@@ -53,6 +54,7 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
         columns = resolve(
             list(source.header), brand=brand, source=source.name, mapping=mapping, kind=kind
         )
+    _refuse_a_results_file(source)
     if spooled is not None and spooled.faults:
         faults = sheets.broken_rows(spooled.faults, columns)
         source = replace(source, broken=faults | source.broken)
@@ -66,7 +68,8 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
     stack.callback(journal.close)
     if kind.needs_history and not settings.new_journal:
         _refuse_a_blind_run(journal, settings)
-    results, errors = _outputs(settings, source, stack)
+    keys = KeyChecks(columns, brand=settings.brand, kind=kind)
+    results, errors = _outputs(settings, source, keys, stack)
     return Prepared(
         settings=settings,
         source=source,
@@ -76,6 +79,17 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
         errors=errors,
         sheet=spooled.sheet if spooled is not None else None,
     )
+
+
+def _refuse_a_results_file(source: Source) -> None:
+    """A results file is a report: its rows carry no check of their keys (an errors
+    file's do: see `keycheck`), so one changed by a spreadsheet could create customers
+    under mangled ids. Refuse it as an input (SetupError), saying what to import."""
+    if source.header[: len(RESULT_COLUMNS)] == RESULT_COLUMNS:
+        raise SetupError(
+            f"{source.name}: this is a results file of affelios-import, a report; import "
+            "its rows to fix from the errors file (--errors-out), or the original export"
+        )
 
 
 def _refuse_a_blind_run(journal: Ledger, settings: Settings) -> None:
@@ -112,9 +126,10 @@ def _source(settings: Settings, stack: ExitStack) -> tuple[Source, sheets.Spoole
 
 
 def _outputs(
-    settings: Settings, source: Source, stack: ExitStack
+    settings: Settings, source: Source, keys: KeyChecks, stack: ExitStack
 ) -> tuple[ResultsWriter | workbook.ResultsWorkbook, ErrorsWriter | workbook.ErrorsWorkbook | None]:
-    """The results file and the errors file (if asked for), opened: CSV or workbook."""
+    """The results file and the errors file (if asked for, with its rows' key checks),
+    opened: CSV or workbook."""
     header = list(source.header)
     results: ResultsWriter | workbook.ResultsWorkbook
     if workbook.is_workbook_name(settings.out):
@@ -124,10 +139,14 @@ def _outputs(
     stack.callback(results.close)
     errors: ErrorsWriter | workbook.ErrorsWorkbook | None = None
     if settings.errors_out is not None and workbook.is_workbook_name(settings.errors_out):
-        errors = workbook.ErrorsWorkbook(settings.errors_out, header=header)
+        errors = workbook.ErrorsWorkbook(settings.errors_out, header=header, keys=keys)
     elif settings.errors_out is not None:
         errors = ErrorsWriter(
-            settings.errors_out, header=header, delimiter=source.delimiter, bom=settings.bom
+            settings.errors_out,
+            header=header,
+            delimiter=source.delimiter,
+            bom=settings.bom,
+            keys=keys,
         )
     if errors is not None:
         stack.callback(errors.close)

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+from affelios_import.input.keycheck import check
 from tests.conftest import RunningSandbox, read_results, run_cli
 
 EXPORT = (
@@ -30,10 +31,10 @@ def test_fix_the_errors_file_and_import_it_again(sandbox: RunningSandbox, tmp_pa
     assert f"rows to fix: 2, in {errors}" in first.stderr
     text = errors.read_text(encoding="utf-8")
     assert text.splitlines() == [
-        "External ID;externalBrandId;Registration Date;note;source_row;error",
-        "C2;casino-x;28/06/2025;=fix me;2;registrationDate '28/06/2025': expected an ISO-8601 "
-        "Zulu timestamp such as 2025-06-28T19:29:48.174Z",
-        ";casino-x;2025-06-28T19:29:48Z;no id;4;"
+        "External ID;externalBrandId;Registration Date;note;source_row;key_check;error",
+        f"C2;casino-x;28/06/2025;=fix me;2;{check(('casino-x', 'C2'))};registrationDate "
+        "'28/06/2025': expected an ISO-8601 Zulu timestamp such as 2025-06-28T19:29:48.174Z",
+        ";casino-x;2025-06-28T19:29:48Z;no id;4;;"  # no key to check: it is to be fixed
         "externalId empty: expected a value (it is required)",
     ]  # original cells unchanged (no apostrophe before =), in the input's delimiter
     data = json.loads(summary.read_text())
@@ -60,12 +61,14 @@ def test_fix_the_errors_file_and_import_it_again(sandbox: RunningSandbox, tmp_pa
     # and a created row shows no old error.
     with (tmp_path / "export.errors.errors.csv").open(newline="", encoding="utf-8") as f:
         assert next(csv.reader(f, delimiter=";")) == [
-            "External ID", "externalBrandId", "Registration Date", "note", "source_row", "error",
+            "External ID", "externalBrandId", "Registration Date", "note", "source_row",
+            "key_check", "error",
         ]  # fmt: skip
     with (tmp_path / "export.errors.results.csv").open(newline="", encoding="utf-8") as f:
         header = next(csv.reader(f))
-    assert header[-6:] == [
-        "External ID", "externalBrandId", "Registration Date", "note", "source_row", "input_error",
+    assert header[-7:] == [
+        "External ID", "externalBrandId", "Registration Date", "note", "source_row",
+        "key_check", "input_error",
     ]  # fmt: skip
     assert len(header) == len(set(header))
     assert [r["error"] for r in again] == ["", ""]

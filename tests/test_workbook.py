@@ -19,7 +19,8 @@ from openpyxl.cell.cell import Cell
 from affelios_import.cli.main import main
 from affelios_import.cli.summary import main as summary_main
 from affelios_import.errors import InputError, SetupError
-from affelios_import.input.sheet import cell_text, sheet_rows, spool_sheet
+from affelios_import.input.keycheck import check
+from affelios_import.input.sheet import CELL_CHARS_MAX, CUT_MARK, cell_text, sheet_rows, spool_sheet
 from affelios_import.output.workbook import MAX_ROWS, check_rows
 from affelios_import.settings import Settings
 from tests.conftest import (
@@ -226,7 +227,7 @@ def test_results_and_errors_workbooks_hold_every_cell_as_text(tmp_path: Path) ->
     errors = cells(tmp_path / "errors.xlsx")
     assert [c.value for c in errors[0]] == [
         "externalId", "externalBrandId", "registrationDate", "clickKey", "username",
-        "source_row", "error",
+        "source_row", "key_check", "error",
     ]  # fmt: skip
     assert len(errors) == 2
     assert [c.value for c in errors[1]][:6] == [
@@ -236,20 +237,47 @@ def test_results_and_errors_workbooks_hold_every_cell_as_text(tmp_path: Path) ->
         *rows[1][3:],
         "2",
     ]
-    assert str(errors[1][6].value).startswith("registrationDate '28/06/2025': expected")
+    assert errors[1][6].value == check(("casino-x", "C00002"))
+    assert str(errors[1][7].value).startswith("registrationDate '28/06/2025': expected")
     assert {c.data_type for c in errors[1]} == {"s"}
 
 
-def test_a_cell_too_long_for_a_workbook_stops_the_run_and_says_so(tmp_path: Path) -> None:
-    rows = good_rows(2)
+def test_a_cell_too_long_for_a_workbook_is_found_while_planning(tmp_path: Path) -> None:
+    """It was found only after its chunk was sent: exit 3, and the summary said 0 rows.
+    Now the row is invalid before anything is sent, the rest goes on, the workbooks show
+    the cell cut (and say so), and the cut cell imported again is refused."""
+    rows = good_rows(3)
     rows[1][4] = "x" * 40_000
     source = write_csv(tmp_path / "in.csv", rows)
-    summary = run(settings(tmp_path, source), transport=httpx.MockTransport(api))
-    assert summary.exit_code == 3
-    assert "has 40,000 characters, more than a workbook cell holds (32,767)" in (
-        summary.stop_detail
-    )
-    assert "write the results as .csv" in summary.stop_detail
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content)["externalId"])
+        return api(request)
+
+    summary = run(settings(tmp_path, source), transport=httpx.MockTransport(answer))
+    assert summary.exit_code == 1, summary.stop_detail
+    assert sent == [rows[0][0], rows[2][0]]
+    results = texts(tmp_path / "results.xlsx")
+    assert [row[1] for row in results[1:]] == ["created", "invalid", "created"]
+    assert results[2][5].startswith("username has 40,000 characters, more than a workbook cell")
+    assert results[2][6] == "cell_too_long:username"
+    cut = results[2][7 + 4]
+    assert len(cut) == CELL_CHARS_MAX and cut.endswith(CUT_MARK) and cut.startswith("xxx")
+
+    # The errors workbook imported as it is: the cut cell is not the row's text.
+    again = settings(tmp_path, tmp_path / "errors.xlsx", out=tmp_path / "r2.csv", errors_out=None)
+    assert run(again, transport=httpx.MockTransport(answer)).exit_code == 1
+    (row,) = read_results(tmp_path / "r2.csv")
+    assert (row["status"], row["error_kind"]) == ("invalid", "cell_cut:username")
+    assert row["error"].startswith("username was cut to fit a workbook cell")
+    assert len(sent) == 2
+
+    # With CSV outputs, the long cell is sent as it is.
+    csv_out = settings(tmp_path, source, out=tmp_path / "r3.csv", errors_out=None,
+                       journal=tmp_path / "j3.db")  # fmt: skip
+    assert run(csv_out, transport=httpx.MockTransport(answer)).exit_code == 0
+    assert sent[2:] == [r[0] for r in rows]
 
 
 def test_bom_starts_the_csv_outputs_with_a_byte_order_mark(tmp_path: Path) -> None:

@@ -54,6 +54,12 @@ EXCEL_ROWS = 1_048_576  # the most rows a sheet has
 UNZIPPED_MAX = 1 << 30
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+# A workbook cell holds at most this many characters; what is written longer is cut to
+# fit, ending with the mark (and a row holding a cell so cut is never sent: the rest of
+# its text is lost).
+CELL_CHARS_MAX = 32_767
+CUT_MARK = " …[cut to fit a workbook cell]"
+
 # The first bytes of the workbooks calamine reads: a ZIP (xlsx, xlsm, xlsb, ods) or an
 # OLE compound file (xls).
 MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")

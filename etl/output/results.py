@@ -31,6 +31,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from affelios_import.errors import InputError, OutputFailed, SetupError
+from affelios_import.input import keycheck
+from affelios_import.input.keycheck import KeyChecks
 from affelios_import.input.read import column_names
 from affelios_import.outcome import TO_FIX, Status
 from affelios_import.output.summary import Summary
@@ -122,29 +124,33 @@ class ResultsWriter:
         _close(self._file)
 
 
-ERRORS_COLUMNS = ("source_row", "error")
+ERRORS_COLUMNS = ("source_row", keycheck.COLUMN, "error")
 
 
 def errors_header(header: Sequence[str]) -> list[str]:
-    """The errors file's header: the input's columns, then `source_row` and `error` (an
-    input that has them already, an errors file imported again, keeps them in place)."""
+    """The errors file's header: the input's columns, then `source_row`, `key_check` and
+    `error` (an input that has them already, an errors file imported again, keeps them in
+    place)."""
     return [*header, *(name for name in ERRORS_COLUMNS if name not in header)]
 
 
-def to_fix(chunk: PlannedChunk, header: Sequence[str]) -> list[list[str]]:
+def to_fix(chunk: PlannedChunk, header: Sequence[str], keys: KeyChecks | None) -> list[list[str]]:
     """The chunk's rows to fix, as lines under `errors_header`: their columns as read,
-    their data row number and why."""
+    their data row number, the check of their key (see `keycheck`; none without `keys`)
+    and why."""
     at = np.flatnonzero(np.isin(chunk.status, [status.value for status in TO_FIX]))
     if not len(at):
         return []
     width = len(header)
-    row_at, error_at = (header.index(name) for name in ERRORS_COLUMNS)
+    row_at, check_at, error_at = (header.index(name) for name in ERRORS_COLUMNS)
+    raw, kinds = chunk.raw.iloc[at], chunk.error_kind[at].tolist()
+    checks = keys.of(raw, kinds) if keys is not None else [""] * len(at)
     lines = []
-    for values, row, error in zip(
-        _rows(chunk.raw.iloc[at]), chunk.rows[at].tolist(), chunk.error[at], strict=True
+    for values, row, check, error in zip(
+        _rows(raw), chunk.rows[at].tolist(), checks, chunk.error[at], strict=True
     ):
         line = [*values, *[""] * (width - len(values))]
-        line[row_at], line[error_at] = str(row), error
+        line[row_at], line[check_at], line[error_at] = str(row), check, error
         lines.append(line)
     return lines
 
@@ -160,9 +166,15 @@ class ErrorsWriter:
     """
 
     def __init__(
-        self, path: Path, *, header: Sequence[str], delimiter: str, bom: bool = False
+        self,
+        path: Path,
+        *,
+        header: Sequence[str],
+        delimiter: str,
+        bom: bool = False,
+        keys: KeyChecks | None = None,
     ) -> None:
-        self.path = path
+        self.path, self.keys = path, keys
         self._file = _create(path, "errors file", bom=bom)
         self._csv = csv.writer(self._file, delimiter=delimiter)
         self._header = errors_header(header)
@@ -171,7 +183,7 @@ class ErrorsWriter:
             self._file.flush()
 
     def write_chunk(self, chunk: PlannedChunk) -> None:
-        if not (lines := to_fix(chunk, self._header)):
+        if not (lines := to_fix(chunk, self._header, self.keys)):
             return
         try:
             self._csv.writerows(lines)

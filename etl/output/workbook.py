@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from affelios_import.errors import OutputFailed, SetupError
+from affelios_import.input.keycheck import KeyChecks
+from affelios_import.input.sheet import CELL_CHARS_MAX, CUT_MARK
 from affelios_import.outcome import Status
 from affelios_import.output.results import errors_header, results_header, to_fix
 
@@ -24,7 +26,6 @@ if TYPE_CHECKING:
 
 WRITE_SUFFIX = ".xlsx"
 MAX_ROWS = 1_048_576  # Excel's rows a sheet, the header's included
-MAX_CELL_CHARS = 32_767  # Excel's characters a cell
 WIDTH_MIN, WIDTH_MAX = 6, 60  # columns sized to fit their text, within these
 # The results' status column, coloured by status: (fill, font).
 STATUS_COLOURS: dict[str, tuple[str, str]] = {
@@ -94,12 +95,10 @@ class _Book:
             for column, value in enumerate(values):
                 if not value:
                     continue
-                if len(value) > MAX_CELL_CHARS:
-                    raise OutputFailed(
-                        f"{self.path}: a cell of data row {self.rows} ({self.header[column]}) "
-                        f"has {len(value):,} characters, more than a workbook cell holds "
-                        f"({MAX_CELL_CHARS:,}); write the {self.what} as .csv"
-                    )
+                if len(value) > CELL_CHARS_MAX:
+                    # An input cell this long made its row invalid while it was planned
+                    # (see plan.Refusals); this keeps what fits, and says so.
+                    value = value[: CELL_CHARS_MAX - len(CUT_MARK)] + CUT_MARK
                 sheet.write_string(self.rows, column, value, text)
                 if len(value) > widths[column] and widths[column] < WIDTH_MAX:
                     widths[column] = min(len(value), WIDTH_MAX)
@@ -173,10 +172,11 @@ class ErrorsWorkbook(_Book):
     """The rows to fix as a workbook: the input's columns as read, then `source_row`
     and `error` (last), as the errors CSV has them; fixed and saved, it imports as is."""
 
-    def __init__(self, path: Path, *, header: Sequence[str]) -> None:
+    def __init__(self, path: Path, *, header: Sequence[str], keys: KeyChecks | None) -> None:
         super().__init__(
             path, header=errors_header(header), title="rows to fix", what="errors file"
         )
+        self.keys = keys
 
     def write_chunk(self, chunk: PlannedChunk) -> None:
-        self.write_rows(to_fix(chunk, self.header))
+        self.write_rows(to_fix(chunk, self.header, self.keys))
