@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import httpx
 import pandas as pd
 
-from affelios_import import codes, kinds
+from affelios_import import codes, errors, kinds
 from affelios_import.errors import AffeliosImportError, InputError, OutputFailed
 from affelios_import.input.read import (
     DEFAULT_CHUNK_SIZE,
@@ -240,7 +240,7 @@ def _write_one(
     try:
         write(path)
     except OSError as exc:
-        why, reason = StopReason.OUTPUT_FAILED, f"cannot be written ({exc.strerror or exc})"
+        why, reason = StopReason.OUTPUT_FAILED, f"cannot be written ({errors.reason(exc)})"
     except Exception as exc:
         why, reason = _failure(exc, Redactor([key]))
         reason = f"not written: {reason}"
@@ -583,10 +583,11 @@ class _Run:
         return outcome
 
     def _report(self, planned: PlannedChunk) -> None:
-        """Write a finished chunk's lines and count them (in a thread: it is CPU work)."""
+        """Write a finished chunk's lines and count them (in a thread: it is CPU work).
+        The rows counted are those with a results line: a results file that fails (a
+        full disk) holds none of the chunk's (see `results._append`), and the summary
+        counts none; an errors file that fails after it stops the run, its rows counted."""
         self.prepared.results.write_chunk(planned)
-        if self.prepared.errors is not None:
-            self.prepared.errors.write_chunk(planned)
         rows = planned.rows
         self.summary.add_chunk(rows, planned.status, planned.error_kind, planned.http_status)
         if planned.amounts:
@@ -594,6 +595,8 @@ class _Run:
         self.summary.unknown_references += planned.unknown_references
         self.summary.sent_elsewhere += planned.sent_elsewhere
         self.trace.note_chunk(rows, planned.status, planned.error)
+        if self.prepared.errors is not None:
+            self.prepared.errors.write_chunk(planned)
 
     async def _write(self) -> None:
         while (flight := await self.in_order.get()) is not None:

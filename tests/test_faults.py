@@ -318,9 +318,14 @@ def test_an_untrusted_certificate_sends_nothing(tmp_path: Path) -> None:
     assert {r["status"] for r in read_results(tmp_path / "c.results.csv")} == {"not_sent"}
 
 
-def test_a_file_cut_short_while_it_is_read_stops_with_every_row_accounted_for(
-    tmp_path: Path,
+@pytest.mark.parametrize("how", ["cut", "rewritten", "replaced"])
+def test_an_input_changed_while_it_is_read_stops_before_sending_another_files_rows(
+    tmp_path: Path, how: str
 ) -> None:
+    """A file rewritten while it was read mixed rows of the old and the new file in one
+    run (and silently, exit 0, when the new one stayed parseable). Now the run stops at
+    the first chunk read after the change: every row sent, and every results line, is
+    the checked file's; the rest are not read (exit 3)."""
     import httpx
 
     from affelios_import.settings import Settings
@@ -328,13 +333,21 @@ def test_a_file_cut_short_while_it_is_read_stops_with_every_row_accounted_for(
 
     source = write_csv(tmp_path / "c.csv", good_rows(60_000))
     data = source.read_bytes()
-    cut_at = data.index(b"\n", len(data) // 2) - 5  # in the middle of a line
-    sent: list[bytes] = []
+    # Parseable, the same size, the same keys: only the brand differs (casino-z).
+    other = data.replace(b"casino-x", b"casino-z")
+    assert len(other) == len(data)
+    sent: list[dict[str, str]] = []
 
     def api(request: httpx.Request) -> httpx.Response:
-        if not sent:  # the file is rewritten while the run reads it
-            source.write_bytes(data[:cut_at])
-        sent.append(request.content)
+        if not sent:  # the file changes while the run reads it
+            if how == "cut":
+                source.write_bytes(data[: data.index(b"\n", len(data) // 2) - 5])
+            elif how == "rewritten":
+                source.write_bytes(other)  # in place: the same inode and size
+            else:
+                (tmp_path / "new.csv").write_bytes(other)
+                os.replace(tmp_path / "new.csv", source)
+        sent.append(json.loads(request.content))
         return httpx.Response(201, json={"id": f"id{len(sent)}"})
 
     summary = run(
@@ -349,17 +362,19 @@ def test_a_file_cut_short_while_it_is_read_stops_with_every_row_accounted_for(
         transport=httpx.MockTransport(api),
     )
     results = read_results(tmp_path / "out.csv")
-    whole_rows = data[:cut_at].count(b"\n") - 1  # the cut line is not a row
-    assert len(results) == summary.rows == whole_rows == len(sent)
-    assert {r["status"] for r in results} == {"created"}
     assert summary.exit_code == 3
-    assert summary.rows_missing == 60_000 - whole_rows
-    assert summary.stop_detail == (
-        f"{source}: the file ended before the 60,000 rows it had when it was checked (was it "
-        f"changed while it was read?); rows from {whole_rows + 1} on were not read"
-    )
+    assert {body["externalBrandId"] for body in sent} == {"casino-x"}
+    assert {r["externalBrandId"] for r in results} == {"casino-x"}
+    assert len(results) == summary.rows == len(sent) < 60_000
+    assert summary.rows_missing == 60_000 - summary.rows
+    why = {
+        "cut": "its size went from",
+        "rewritten": "it was written to",
+        "replaced": "another file was put in its place",
+    }[how]
+    assert summary.stop_detail.startswith(f"{source}: the file changed while it was read ({why}")
+    assert summary.stop_detail.endswith(f"rows from {summary.rows + 1} on were not read")
     written = json.loads((tmp_path / "s.json").read_text())
-    assert (written["exit_code"], written["rows_missing"]) == (3, 60_000 - whole_rows)
     assert written["stop_kind"] == "input_failed"
 
 
@@ -402,8 +417,11 @@ def test_a_full_disk_part_way_stops_the_run_promptly_and_cleanly(
         }[full]
         stopped = [line for line in done.stderr.splitlines() if line.startswith("stopped: ")]
         assert len(stopped) == 1 and stopped[0].startswith(f"stopped: {what}")
+        assert "(the disk is full)" in stopped[0]
         summary = json.loads((tmp_path / "s.json").read_text())
         assert summary["rows_missing"] > 0
+        # The summary counts the rows the results file holds: no half-written chunk.
+        assert len(read_results(on_disk[full])) == summary["rows"]
         assert summary["stop_kind"] == "output_failed"
         assert summary["rows"] + summary["rows_missing"] == 6000
         # The lock is free, and nothing is created twice when the run resumes elsewhere.
@@ -421,6 +439,24 @@ def test_a_full_disk_part_way_stops_the_run_promptly_and_cleanly(
         again = run_cli(source, "--base-url", url, "--journal", moved, "-o", tmp_path / "2.csv")
     assert again.returncode == 0, again.stderr
     assert len(server.customers) == 6000 == server.stats["201"]
+
+
+def test_a_journal_on_a_full_disk_says_the_disk_is_full(tmp_path: Path, small_disk: Path) -> None:
+    """It said `not a readable journal (database or disk is full); if it is damaged,
+    recover it with sqlite3 .recover`: a healthy journal sent to a recovery."""
+    source = write_csv(tmp_path / "c.csv", good_rows(5))
+    (small_disk / "filler").write_bytes(b"\0" * (small_disk_free(small_disk) - 4096))
+    done = run_cli(source, "--base-url", "http://127.0.0.1:9", "--journal", small_disk / "j.db")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"affelios-import: journal {(small_disk / 'j.db').resolve()}: cannot be opened: the "
+        "disk is full; free some space, or give another --journal"
+    )
+
+
+def small_disk_free(mount: Path) -> int:
+    stats = os.statvfs(mount)
+    return stats.f_bavail * stats.f_frsize
 
 
 def test_faults_never_make_a_transaction_arrive_twice(tmp_path: Path) -> None:

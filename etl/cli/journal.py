@@ -25,7 +25,7 @@ import click
 from affelios_import import kinds
 from affelios_import.cli.key_file import journal_location
 from affelios_import.config import default_journal
-from affelios_import.errors import AffeliosImportError, InputError, SetupError
+from affelios_import.errors import AffeliosImportError, InputError, SetupError, reason
 from affelios_import.input.columns import normalise
 from affelios_import.journal import Journal, open_journal, queries, store
 from affelios_import.journal.queries import EXPORT_COLUMNS
@@ -158,7 +158,7 @@ def export(out: Path, journal: Path | str | None, kind: str) -> None:
             with out.open("w", newline="", encoding="utf-8") as file:
                 count = _write_csv(file, opened)
         except OSError as exc:
-            click.echo(f"affelios-journal: -o {out}: cannot be written ({exc.strerror})", err=True)
+            click.echo(f"affelios-journal: -o {out}: cannot be written ({reason(exc)})", err=True)
             sys.exit(2)
     click.echo(f"{count:,} {kind} written to {out}", err=True)
 

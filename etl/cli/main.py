@@ -37,6 +37,7 @@ from affelios_import.cli.config_file import load_config
 from affelios_import.cli.key_file import ApiKey, journal_location, read_api_key
 from affelios_import.cli.watch import Watch
 from affelios_import.config import CONCURRENCY_MAX, DEFAULT_BASE_URL, RETRIES_MAX, default_journal
+from affelios_import.errors import reason
 from affelios_import.importer import default_output
 from affelios_import.input.columns import parse_mapping
 from affelios_import.logs import setup as setup_logs
@@ -403,7 +404,7 @@ def _write_metrics(path: Path, started: float, result: RunResult | None, code: i
         )
     except OSError as exc:
         click.echo(
-            f"affelios-import: --metrics-file {path}: cannot be written ({exc.strerror or exc})",
+            f"affelios-import: --metrics-file {path}: cannot be written ({reason(exc)})",
             err=True,
         )
         return 3

@@ -32,7 +32,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, cast
 
@@ -86,6 +86,7 @@ class Source:
     gzip: bool = False
     sep_line: bool = False  # Excel's `sep=;` first line
     clean: bool = True  # read with pandas; else with the standard library's reader
+    stamp: tuple[int, ...] = ()  # the file as it was checked (see `stamp`)
 
     @property
     def empty(self) -> bool:
@@ -113,6 +114,26 @@ def spool_stdin(stack: ExitStack) -> Path:
     with path.open("wb") as out:
         shutil.copyfileobj(sys.stdin.buffer, out)
     return path
+
+
+def stamp(path: Path) -> tuple[int, ...]:
+    """What changes when a file is written to or replaced: its device and inode, its
+    size, its modification time and its change time (which no program can set back)."""
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def changed(path: Path, was: tuple[int, ...]) -> str | None:
+    """How the file at `path` differs from when it was stamped `was`; None if not."""
+    try:
+        now = stamp(path)
+    except OSError:
+        return "it was removed"
+    if now[:2] != was[:2]:
+        return "another file was put in its place"
+    if now[2] != was[2]:
+        return f"its size went from {was[2]:,} to {now[2]:,} bytes"
+    return "it was written to" if now != was else None
 
 
 def _open_bytes(path: Path, gz: bool) -> IO[bytes]:
@@ -185,6 +206,7 @@ def inspect(
     """Check the whole file as CSV text and learn its shape; raises InputError."""
     name = name or str(path)
     try:
+        before = stamp(path)
         gz = _is_gzip(path)
         with _open_bytes(path, gz) as raw:
             sample = raw.read(SAMPLE_BYTES)
@@ -214,7 +236,13 @@ def inspect(
     how = _Shape(encoding=encoding, delimiter=delimiter, gzip=gz, sep_line=bool(sep_line))
     try:
         quick = None if sep_line else _scan_quick(path, name=name, how=how)
-        return quick or _scan_rows(path, name=name, how=how)
+        source = quick or _scan_rows(path, name=name, how=how)
+        if (why := changed(path, before)) is not None:
+            raise InputError(
+                f"{name}: the file changed while it was checked ({why}); nothing was "
+                "sent: run again once it is written"
+            )
+        return replace(source, stamp=before)
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{name}: cannot be read ({_why(exc, gz=gz)})") from exc
     except UnicodeError as exc:  # a codec that cannot start (not a decoding error)
@@ -494,6 +522,13 @@ def read_chunks(
                 # The file ended early (it changed since it was checked): its last line
                 # may be cut short, so it is not taken as a row.
                 chunk = chunk.iloc[:-1]
+            if source.stamp and (why := changed(source.path, source.stamp)) is not None:
+                # The rows from here on may be another file's: none is sent.
+                raise InputError(
+                    f"{source.name}: the file changed while it was read ({why}): the rows "
+                    "from here on may not be the file that was checked, and were not sent; "
+                    "run again on the file as it is now"
+                )
             read += len(chunk)
             if len(chunk):
                 yield chunk

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from affelios_import import codes
-from affelios_import.errors import InputError, SetupError
+from affelios_import.errors import InputError, SetupError, reason
 from affelios_import.input import sheetxml
 from affelios_import.input.columns import ColumnMap
 from affelios_import.input.read import column_names
@@ -281,8 +281,7 @@ def spool_sheet(path: Path, *, name: str, sheet: str | None, folder: Path) -> Sp
         ) from exc
     except OSError as exc:
         raise SetupError(
-            f"{name}: cannot write a copy of sheet {opened.name!r} in {folder} "
-            f"({exc.strerror or exc})"
+            f"{name}: cannot write a copy of sheet {opened.name!r} in {folder} ({reason(exc)})"
         ) from exc
     return spooled
 

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from affelios_import.errors import OutputFailed
+from affelios_import.errors import OutputFailed, reason
 from affelios_import.journal import store
 from affelios_import.journal.store import TABLES, select_keys
 from affelios_import.keys import Entry, Key
@@ -249,7 +249,7 @@ class Journal:
             return await asyncio.get_running_loop().run_in_executor(self._thread, work)
         except self._file.errors as exc:
             raise OutputFailed(
-                f"journal {self.path}: cannot be written ({exc}); nothing more was sent"
+                f"journal {self.path}: cannot be written ({reason(exc)}); nothing more was sent"
             ) from exc
 
     async def alookup(self, keys: Iterable[Key], *, kind: str | None = None) -> dict[Key, Entry]:

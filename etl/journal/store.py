@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from affelios_import import kinds
-from affelios_import.errors import SetupError
+from affelios_import.errors import SetupError, is_disk_full, reason
 from affelios_import.keys import Key
 from affelios_import.urls import identity
 
@@ -304,6 +304,11 @@ def open_file(path: Path | str, *, read_only: bool, make: Callable[[File], T]) -
         raise SetupError(f"journal {path}: {exc}; give another --journal") from exc
     except sqlite3.DatabaseError as exc:
         release(lock)
+        if is_disk_full(exc):
+            raise SetupError(
+                f"journal {path}: cannot be opened: the disk is full; free some space, or "
+                "give another --journal"
+            ) from exc
         raise SetupError(
             f"journal {path}: not a readable journal ({exc}); if it is damaged, "
             "recover it with `sqlite3 JOURNAL .recover` or restore a backup, "
@@ -357,7 +362,7 @@ def take_lock(path: Path) -> int:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise SetupError(
-            f"journal {path}: cannot be opened ({exc.strerror}); try --journal PATH"
+            f"journal {path}: cannot be opened ({reason(exc)}); try --journal PATH"
         ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -13,7 +13,7 @@ import stat
 from collections.abc import Collection
 from pathlib import Path
 
-from affelios_import.errors import SetupError
+from affelios_import.errors import SetupError, reason
 from affelios_import.journal.store import own_files
 from affelios_import.settings import Settings
 from affelios_import.urls import is_database
@@ -96,6 +96,6 @@ def _probe(option: str, path: Path) -> None:
         with path.open("ab"):
             pass
     except OSError as exc:
-        raise SetupError(f"{option} {path}: cannot write here ({exc.strerror})") from exc
+        raise SetupError(f"{option} {path}: cannot write here ({reason(exc)})") from exc
     if not existed:
         path.unlink(missing_ok=True)

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import itertools
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -30,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from affelios_import.errors import InputError, OutputFailed, SetupError
+from affelios_import.errors import InputError, OutputFailed, SetupError, reason
 from affelios_import.input import keycheck
 from affelios_import.input.keycheck import KeyChecks
 from affelios_import.input.read import column_names
@@ -72,14 +74,33 @@ def results_header(header: Sequence[str]) -> list[str]:
     return [*RESULT_COLUMNS, *kept]
 
 
-def _create(path: Path, what: str, *, binary: bool = False, bom: bool = False) -> IO[Any]:
+def _create(path: Path, what: str) -> IO[bytes]:
+    """The file, unbuffered: each chunk's lines are made in memory and written with
+    `_append`, whole or not at all."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if binary:
-            return path.open("wb")
-        return path.open("w", newline="", encoding="utf-8-sig" if bom else "utf-8")
+        return path.open("wb", buffering=0)
     except OSError as exc:
-        raise SetupError(f"{path}: cannot write the {what} here ({exc.strerror})") from exc
+        raise SetupError(f"{path}: cannot write the {what} here ({reason(exc)})") from exc
+
+
+def _append(file: IO[bytes], data: bytes) -> None:
+    """Write `data` at the end of `file`, whole; should that fail (a full disk), cut the
+    file back to where it was (so that it holds the lines counted, never half of a
+    chunk's), and raise the OSError."""
+    start = file.tell()
+    try:
+        view = memoryview(data)
+        while view:
+            written = file.write(view)
+            if not written:
+                raise OSError(errno.EIO, "the file took none of the bytes written")
+            view = view[written:]
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(file.fileno(), start)
+            file.seek(start)
+        raise
 
 
 class ResultsWriter:
@@ -88,12 +109,11 @@ class ResultsWriter:
 
     def __init__(self, path: Path, *, header: Sequence[str], bom: bool = False) -> None:
         self.path = path
-        self._file = _create(path, "results", binary=True)
+        self._file = _create(path, "results")
         line = io.StringIO()
         csv.writer(line, lineterminator="\n").writerow(results_header(header))
         with _setup(path, "results", self._file):
-            self._file.write(line.getvalue().encode("utf-8-sig" if bom else "utf-8"))
-            self._file.flush()
+            _append(self._file, line.getvalue().encode("utf-8-sig" if bom else "utf-8"))
         self._options = pa_csv.WriteOptions(include_header=False)
 
     def write_chunk(self, chunk: PlannedChunk) -> None:
@@ -111,9 +131,10 @@ class ResultsWriter:
             *(_defused(_text(raw.iloc[:, i])) for i in range(raw.shape[1])),
         ]
         names = [f"c{i}" for i in range(len(columns))]  # the header is written already
+        lines = pa.BufferOutputStream()
+        pa_csv.write_csv(pa.table(columns, names=names), lines, self._options)
         try:
-            pa_csv.write_csv(pa.table(columns, names=names), self._file, self._options)
-            self._file.flush()
+            _append(self._file, lines.getvalue().to_pybytes())
         except OSError as exc:
             raise _failed(self.path, "results", exc) from exc
 
@@ -175,19 +196,23 @@ class ErrorsWriter:
         keys: KeyChecks | None = None,
     ) -> None:
         self.path, self.keys = path, keys
-        self._file = _create(path, "errors file", bom=bom)
-        self._csv = csv.writer(self._file, delimiter=delimiter)
+        self._file = _create(path, "errors file")
+        self._delimiter = delimiter
         self._header = errors_header(header)
         with _setup(path, "errors file", self._file):
-            self._csv.writerow(self._header)
-            self._file.flush()
+            head = self._lines([self._header])
+            _append(self._file, head.encode("utf-8-sig" if bom else "utf-8"))
+
+    def _lines(self, rows: list[list[str]]) -> str:
+        text = io.StringIO(newline="")
+        csv.writer(text, delimiter=self._delimiter).writerows(rows)
+        return text.getvalue()
 
     def write_chunk(self, chunk: PlannedChunk) -> None:
         if not (lines := to_fix(chunk, self._header, self.keys)):
             return
         try:
-            self._csv.writerows(lines)
-            self._file.flush()
+            _append(self._file, self._lines(lines).encode("utf-8"))
         except OSError as exc:
             raise _failed(self.path, "errors file", exc) from exc
 
@@ -199,17 +224,17 @@ class ErrorsWriter:
 
 
 @contextlib.contextmanager
-def _setup(path: Path, what: str, file: IO[Any]) -> Iterator[None]:
+def _setup(path: Path, what: str, file: IO[bytes]) -> Iterator[None]:
     """A write before the first request: its failure is a SetupError (nothing sent)."""
     try:
         yield
     except OSError as exc:
         _close(file)
-        raise SetupError(f"{path}: cannot write the {what} here ({exc.strerror})") from exc
+        raise SetupError(f"{path}: cannot write the {what} here ({reason(exc)})") from exc
 
 
 def _failed(path: Path, what: str, exc: OSError) -> OutputFailed:
-    return OutputFailed(f"{path}: cannot write the {what} ({exc.strerror or exc})")
+    return OutputFailed(f"{path}: cannot write the {what} ({reason(exc)})")
 
 
 def _close(file: IO[Any]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from affelios_import.errors import OutputFailed, SetupError
+from affelios_import.errors import OutputFailed, SetupError, reason
 from affelios_import.input.keycheck import KeyChecks
 from affelios_import.input.sheet import CELL_CHARS_MAX, CUT_MARK
 from affelios_import.outcome import Status
@@ -77,7 +77,7 @@ class _Book:
                 },
             )
         except OSError as exc:
-            raise SetupError(f"{path}: cannot write the {what} here ({exc.strerror})") from exc
+            raise SetupError(f"{path}: cannot write the {what} here ({reason(exc)})") from exc
         self.sheet: xlsxwriter.worksheet.Worksheet = self.book.add_worksheet(title)
         self.text = self.book.add_format({"num_format": "@"})
         heading = self.book.add_format({"num_format": "@", "bold": True})
@@ -117,7 +117,7 @@ class _Book:
         try:
             self.book.close()
         except Exception as exc:  # XlsxWriter's own errors and OSError alike
-            why = getattr(exc, "strerror", None) or exc
+            why = reason(exc)
             raise OutputFailed(f"{self.path}: cannot write the {self.what} ({why})") from exc
 
     def decorate(self) -> None:
