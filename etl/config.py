@@ -85,7 +85,12 @@ class ImportConfig:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: expected True or False")
         self._check_text()
         try:
-            base_url = urls.check(self.base_url, allow_insecure_http=self.allow_insecure_http)
+            base_url = urls.check(
+                self.base_url,
+                allow_insecure_http=self.allow_insecure_http,
+                option="base_url",
+                allow="allow_insecure_http=True",
+            )
         except SetupError as exc:
             raise ConfigError(str(exc), setting="base_url") from exc
         if self.api_key is not None:
@@ -106,7 +111,7 @@ class ImportConfig:
             )
         try:
             others = tuple(
-                urls.identity(urls.check(u, allow_insecure_http=True, option="--not-the-same-api"))
+                urls.identity(urls.check(u, allow_insecure_http=True, option="not_the_same_api"))
                 for u in self.not_the_same_api
             )
         except SetupError as exc:

@@ -88,10 +88,18 @@ def _loopback(host: str) -> bool:
     return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
-def check(url: str, *, allow_insecure_http: bool, option: str = "--base-url") -> str:
+def check(
+    url: str,
+    *,
+    allow_insecure_http: bool,
+    option: str = "--base-url",
+    allow: str = "--allow-insecure-http",
+) -> str:
     """The base URL to use (without a trailing slash); plain http only to loopback, unless
-    allowed. Raises SetupError naming `option`, whose message never shows the URL's
-    credentials (nor any of a URL that cannot be split: they could not be told apart)."""
+    allowed. Raises SetupError naming `option` (and `allow`, the way to allow plain
+    http: the CLI's flags, or the library's arguments), whose message never shows the
+    URL's credentials (nor any of a URL that cannot be split: they could not be told
+    apart)."""
     try:
         parts = urlsplit(url.strip())
         shown = public(url)
@@ -111,6 +119,6 @@ def check(url: str, *, allow_insecure_http: bool, option: str = "--base-url") ->
     if parts.scheme.lower() == "http" and not allow_insecure_http and not _loopback(parts.hostname):
         raise SetupError(
             f"{option} {shown!r}: plain http would send the API key unencrypted; "
-            "use https, or --allow-insecure-http if you must"
+            f"use https, or {allow} if you must"
         )
     return url.strip().rstrip("/")

@@ -31,6 +31,7 @@ from affelios_import import (
     RunResult,
     SetupError,
     kinds,
+    urls,
 )
 from affelios_import.cli import process
 from affelios_import.cli.config_file import load_config
@@ -412,8 +413,12 @@ def _write_metrics(path: Path, started: float, result: RunResult | None, code: i
 
 
 def _config(opts: Options, url: str, key: ApiKey, memory: bool) -> ImportConfig:
-    """The options as an `ImportConfig` (which checks them); a refused key is named by
-    where it came from."""
+    """The options as an `ImportConfig` (which checks them); the URLs are checked first
+    in the CLI's words (`--base-url`, not the library's `base_url`), and a refused key
+    is named by where it came from."""
+    urls.check(url, allow_insecure_http=opts.allow_insecure_http)
+    for other in opts.not_the_same_api:
+        urls.check(other, allow_insecure_http=True, option="--not-the-same-api")
     try:
         return ImportConfig(
             base_url=url,

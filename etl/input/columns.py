@@ -57,8 +57,16 @@ class ColumnMap:
             if n in self.to_field
         ]
         unsent = [
-            _quoted(h) for h, n in zip(self.header, names, strict=True) if n not in self.to_field
+            _quoted(h)
+            for h, n in zip(self.header, names, strict=True)
+            if n not in self.to_field and h.strip()
         ]
+        # A sheet with a stray cell far to the right has thousands of columns without a
+        # name: counted, not listed.
+        nameless = sum(1 for h, n in zip(self.header, names, strict=True)
+                       if n not in self.to_field and not h.strip())  # fmt: skip
+        if nameless:
+            unsent.append(f"{nameless:,} column{'s' if nameless > 1 else ''} without a name")
         parts = [f"columns: {', '.join(sent) or '(none)'}"]
         if unsent:
             parts.append(f"not sent: {', '.join(unsent)}")
