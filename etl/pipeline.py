@@ -87,6 +87,8 @@ class Progress:
     counts: Mapping[str, int]  # status -> rows with that outcome so far
     retries: int
     columns: str  # how the input's columns map to API fields, in one line
+    watched: tuple[str, ...] = ()  # the statuses the kind's rows mostly get (`Kind.watched`)
+    stopping: bool = False  # a stop was asked for: nothing more is sent
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -397,6 +399,8 @@ class _Run:
             counts=dict(self.live),
             retries=retries,
             columns=self.columns,
+            watched=self.submitter.kind.watched,
+            stopping=self.submitter.stop.is_set(),
         )
         try:
             self.progress(state)

@@ -204,6 +204,7 @@ class Planner:
         self._brand = brand
         # An empty journal is not asked (see Journal.was_empty): no keys to gather.
         self._journal_empty = journal_empty
+        self._labels = columns.labels
         self._refusals = refusals or Refusals()
         self._broken = self._refusals.broken
         # An input that is an errors file carries each row's key check: see `keycheck`.
@@ -216,7 +217,7 @@ class Planner:
         """Validate a chunk and find the rows to send (CPU only, no I/O), column-wise."""
         frame = to_contract(raw, self._columns, brand=self._brand)
         chunk = PlannedChunk.of(raw, frame)
-        invalid = row_errors(frame, brand=self._brand, schema=self.kind.schema)
+        invalid = row_errors(frame, brand=self._brand, schema=self.kind.schema, labels=self._labels)
         at = frame.index.get_indexer(invalid.index)
         chunk.status[at] = Status.INVALID.value
         chunk.error[at] = invalid["error"].to_numpy(dtype=object)

@@ -35,7 +35,7 @@ def test_missing_columns_exit_2_naming_them(runner: CliRunner, tmp_path: Path) -
     assert result.stderr == (
         f"affelios-import: {source}: no column for externalId, externalBrandId, "
         "registrationDate (or give --brand); columns found: id, name; "
-        "expected: externalId, externalBrandId, registrationDate\n"
+        "expected: externalId, externalBrandId, registrationDate; nothing was sent\n"
     )
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from affelios_import.errors import InputError
 from affelios_import.input.columns import normalise, parse_mapping, resolve, to_contract
+from affelios_import.input.validate import row_errors
 from affelios_import.kinds import NAMES, get
 from affelios_import.kinds.base import Kind
 
@@ -31,7 +32,7 @@ def test_clickkey_and_clickid_together_are_refused() -> None:
     assert (
         str(caught.value)
         == "f.csv: columns 'clickId' (#4), 'clickKey' (#5) all mean clickId; keep one of them, "
-        "or leave one out with --map 'clickKey=-'"
+        "or leave one out with --map 'clickKey=-'; nothing was sent"
     )
 
 
@@ -43,7 +44,7 @@ def test_a_missing_required_column_lists_what_was_found_and_expected(kind: Kind)
     assert str(caught.value) == (
         f"f.csv: no column for {', '.join(missing)} (or give --brand); "
         "columns found: externalId, name; "
-        f"expected: {', '.join(kind.required)}"
+        f"expected: {', '.join(kind.required)}; nothing was sent"
     )
 
 
@@ -76,7 +77,7 @@ def test_a_repeated_header_name_is_told_apart_by_position() -> None:
         resolve(header, brand=None, source="f.csv", kind=CUSTOMERS)
     assert str(caught.value) == (
         "f.csv: columns 'externalId' (#1), 'externalId' (#4) all mean externalId; "
-        "keep one of them, or leave one out with --map '#4=-'"
+        "keep one of them, or leave one out with --map '#4=-'; nothing was sent"
     )
     with pytest.raises(InputError, match=r"which is the name of columns #1 and #4; name one"):
         resolve(header, brand=None, source="f.csv", kind=CUSTOMERS, mapping={"externalId": "-"})
@@ -145,8 +146,8 @@ def test_a_column_a_reader_takes_for_a_field_is_not_left_unsent(
         resolve(header, brand="b", source="f.csv", kind=kind)
     assert str(caught.value) == (
         f"f.csv: column {column!r} (#{len(header)}) looks like an API field but is sent "
-        f"nowhere; nothing was sent. Say what it is: --map '{column}={field}' (or another "
-        f"field), or leave it out: --map '{column}=-'"
+        f"nowhere: say what it is, --map '{column}={field}' (or another field), or leave it "
+        f"out, --map '{column}=-'; nothing was sent"
     )
     # Either way out works.
     left_out = resolve(header, brand="b", source="f", kind=kind, mapping={column: "-"})
@@ -182,3 +183,40 @@ def test_a_brand_column_is_the_brand(kind: Kind, column: str) -> None:
     both = [*REQUIRED[kind.name], column]  # two columns for one field: say which
     with pytest.raises(InputError, match="all mean externalBrandId"):
         resolve(both, brand="b", source="f.csv", kind=kind)
+
+
+def test_every_problem_of_a_header_is_said_at_once_with_the_close_names() -> None:
+    """Mapping problems came one a run, with no suggestion of a close name."""
+    header = ["External ID", "Brand Name", "Registred", "clickId", "click_key"]
+    with pytest.raises(InputError) as caught:
+        resolve(header, brand=None, source="f.csv", kind=CUSTOMERS)
+    said = str(caught.value)
+    assert said.startswith("f.csv: columns 'clickId' (#4), 'click_key' (#5) all mean clickId")
+    assert "column 'Brand Name' (#2) looks like an API field but is sent nowhere" in said
+    assert "no column for externalBrandId, registrationDate (or give --brand)" in said
+    assert said.endswith(
+        "is 'Registred' registrationDate? --map 'Registred=registrationDate'; nothing was sent"
+    )
+
+
+def test_a_message_names_the_column_as_the_file_calls_it() -> None:
+    """`registrationDate` was named when the column is `Registered`."""
+    columns = resolve(
+        ["externalId", "externalBrandId", "Registered"], brand=None, source="f.csv",
+        kind=CUSTOMERS, mapping={"Registered": "registrationDate"},
+    )  # fmt: skip
+    assert columns.labels == {"registrationDate": "column 'Registered' (registrationDate)"}
+    raw = pd.DataFrame(
+        {"externalId": ["C1"], "externalBrandId": ["b"], "Registered": ["28/06/2025"]},
+        dtype="string[pyarrow]",
+    )
+    frame = to_contract(raw, columns, brand=None)
+    found = row_errors(frame, brand=None, schema=CUSTOMERS.schema, labels=columns.labels)
+    assert (
+        found["error"]
+        .iloc[0]
+        .startswith(
+            "column 'Registered' (registrationDate) '28/06/2025': expected an ISO-8601 Zulu"
+        )
+    )
+    assert found["error_kind"].iloc[0] == "date_not_zulu:registrationDate"  # codes: fields

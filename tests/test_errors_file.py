@@ -32,10 +32,11 @@ def test_fix_the_errors_file_and_import_it_again(sandbox: RunningSandbox, tmp_pa
     text = errors.read_text(encoding="utf-8")
     assert text.splitlines() == [
         "External ID;externalBrandId;Registration Date;note;source_row;key_check;error",
-        f"C2;casino-x;28/06/2025;=fix me;2;{check(('casino-x', 'C2'))};registrationDate "
-        "'28/06/2025': expected an ISO-8601 Zulu timestamp such as 2025-06-28T19:29:48.174Z",
+        f"C2;casino-x;28/06/2025;=fix me;2;{check(('casino-x', 'C2'))};column 'Registration "
+        "Date' (registrationDate) '28/06/2025': expected an ISO-8601 Zulu timestamp such as "
+        "2025-06-28T19:29:48.174Z",  # the column as the file calls it, and the API field
         ";casino-x;2025-06-28T19:29:48Z;no id;4;;"  # no key to check: it is to be fixed
-        "externalId empty: expected a value (it is required)",
+        "column 'External ID' (externalId) empty: expected a value (it is required)",
     ]  # original cells unchanged (no apostrophe before =), in the input's delimiter
     data = json.loads(summary.read_text())
     assert data["schema_version"] == 1

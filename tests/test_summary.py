@@ -116,3 +116,13 @@ def test_amounts_are_summed_exactly_at_any_size() -> None:
     status = np.array(["accepted"] * 3, dtype=object)
     summary.add_amounts(status, {"depositAmount": np.array(["1", tiny, big], dtype=object)})
     assert str(summary.amounts["depositAmount"]) == "1000000000000000001.000000000000000000"
+
+
+def test_the_rate_counts_no_row_a_stop_left_unsent() -> None:
+    """After Ctrl-C the summary said 617 rows/s, counting rows never sent."""
+    summary = Summary()
+    status = np.array(["created"] * 100 + ["not_sent"] * 900, dtype=object)
+    empty = np.full(1000, "", dtype=object)
+    summary.add_chunk(np.arange(1, 1001), status, empty, empty)
+    summary.seconds = 10.0
+    assert "in 10.0s, 10 rows/s" in summary.to_text()

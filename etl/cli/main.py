@@ -14,7 +14,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -476,7 +476,8 @@ def _import(opts: Options, checked: dict[str, Path]) -> RunResult:
         watch = Watch(bar=sys.stderr.isatty()) if not opts.quiet else None
         importer = Importer(config, progress=watch)
         try:
-            with stop_on_signals(importer):
+            say = watch.say if watch is not None else None
+            with stop_on_signals(importer, say=say, grace=config.grace_seconds):
                 return importer.run(opts.csv_path, **files)
         finally:
             if watch is not None:
@@ -496,17 +497,35 @@ def _files(opts: Options) -> dict[str, Path | None]:
     }
 
 
+# What a stop says at once (see `stop_on_signals`), for the first and a second one.
+STOPPING = {
+    1: (
+        "stopping: nothing more is sent; the requests in flight get up to {grace:g} s to "
+        "finish, then every row is written (the rest not_sent). Ctrl-C again abandons them."
+    ),
+    2: (
+        "stopping now: the requests in flight are abandoned (their rows stay in the journal "
+        "as perhaps sent); every row read is written."
+    ),
+}
+
+
 @contextmanager
-def stop_on_signals(importer: Importer) -> Iterator[None]:
+def stop_on_signals(
+    importer: Importer, *, say: Callable[[str], None] | None = None, grace: float = 0.0
+) -> Iterator[None]:
     """Ctrl-C and SIGTERM stop the import as `Importer.stop` does: the first lets the
-    requests in flight finish, a second abandons them. The handlers that were there
-    before are put back after."""
+    requests in flight finish (for `grace` seconds at most), a second abandons them;
+    each is acknowledged at once with `say` (if given), so that nobody waits on a
+    screen that seems frozen. The handlers that were there before are put back after."""
     count = 0
 
     def handle(signum: int, frame: object) -> None:
         nonlocal count
         count += 1
         importer.stop(at_once=count > 1, why=f"interrupted by {signal.Signals(signum).name}")
+        if say is not None:
+            say(STOPPING[min(count, 2)].format(grace=grace))
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -12,6 +12,7 @@ sent until it is mapped, to a field or to `-`.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +43,17 @@ class ColumnMap:
     header: tuple[str, ...]
     # The column's name in the chunks (unique: see `read.column_names`) -> contract field.
     to_field: dict[str, str]
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Field -> how a message names it: `column 'Registered' (registrationDate)`,
+        for a field the input's column calls otherwise (see `validate.row_errors`)."""
+        names = column_names(self.header)
+        return {
+            field: f"column {header!r} ({field})"
+            for header, name in zip(self.header, names, strict=True)
+            if (field := self.to_field.get(name)) is not None and header != field
+        }
 
     @property
     def unused(self) -> list[str]:
@@ -170,47 +182,85 @@ def resolve(
         if field is not None:
             to_field[names[at]] = field
             by_field.setdefault(field, []).append(at)
-    clashes = {f: places for f, places in by_field.items() if len(places) > 1}
-    if clashes:
-        field, places = next(iter(clashes.items()))
-        shown = ", ".join(f"{header[i]!r} (#{i + 1})" for i in places)
-        last = header[places[-1]]
-        how = f"#{places[-1] + 1}" if header.count(last) > 1 else last
-        raise InputError(
-            f"{source}: columns {shown} all mean {field}; keep one of them, "
-            f"or leave one out with --map '{how}=-'"
-        )
     taken = {at for at in range(len(header)) if at in mapped or names[at] in to_field}
-    _guard(header, taken, source, kind.guarded)
-    missing = [f for f in kind.required if f not in by_field]
-    if brand is not None and "externalBrandId" in missing:
-        missing.remove("externalBrandId")
-    if missing:
-        hint = " (or give --brand)" if "externalBrandId" in missing else ""
-        raise InputError(
-            f"{source}: no column for {', '.join(missing)}{hint}; "
-            f"columns found: {', '.join(header) or '(none)'}; "
-            f"expected: {', '.join(kind.required)}"
-        )
+    problems = [
+        *_clashes(header, by_field),
+        *_guarded(header, taken, kind.guarded),
+        *_missing(header, taken, brand=brand, by_field=by_field, kind=kind),
+    ]
+    if problems:
+        # Every problem of the header at once, not one a run.
+        raise InputError(f"{source}: " + "; ".join(problems) + "; nothing was sent")
     return ColumnMap(header=tuple(header), to_field=to_field)
 
 
-def _guard(header: list[str], taken: set[int], source: str, guarded: Mapping[str, str]) -> None:
-    """Stop at a column a reader would take for a field, sent nowhere and not mapped
-    (`taken`: the positions of the columns mapped, or sent)."""
-    for at, column in enumerate(header):
-        if at in taken:
+def _clashes(header: list[str], by_field: Mapping[str, list[int]]) -> list[str]:
+    """Fields that several columns mean, each with the --map that keeps one."""
+    found = []
+    for field, places in by_field.items():
+        if len(places) < 2:
             continue
+        shown = ", ".join(f"{header[i]!r} (#{i + 1})" for i in places)
+        last = header[places[-1]]
+        how = f"#{places[-1] + 1}" if header.count(last) > 1 else last
+        found.append(
+            f"columns {shown} all mean {field}; keep one of them, or leave one out with "
+            f"--map '{how}=-'"
+        )
+    return found
+
+
+def _guarded(header: list[str], taken: set[int], guarded: Mapping[str, str]) -> list[str]:
+    """Columns a reader would take for a field, sent nowhere and not mapped (`taken`: the
+    positions of the columns mapped, or sent)."""
+    found = []
+    for at, column in enumerate(header):
         name = normalise(column)
         word = next((w for w in guarded if re.search(w, name)), None)
-        if word is None:
+        if at in taken or word is None:
             continue
         how = f"#{at + 1}" if header.count(column) > 1 else column
-        raise InputError(
-            f"{source}: column {column!r} (#{at + 1}) looks like an API field but is sent "
-            f"nowhere; nothing was sent. Say what it is: --map '{how}={guarded[word]}' "
-            f"(or another field), or leave it out: --map '{how}=-'"
+        found.append(
+            f"column {column!r} (#{at + 1}) looks like an API field but is sent nowhere: "
+            f"say what it is, --map '{how}={guarded[word]}' (or another field), or leave "
+            f"it out, --map '{how}=-'"
         )
+    return found
+
+
+def _missing(
+    header: list[str],
+    taken: set[int],
+    *,
+    brand: str | None,
+    by_field: Mapping[str, list[int]],
+    kind: Kind,
+) -> list[str]:
+    """The required fields no column feeds, with the unmapped column whose name is
+    closest to each (difflib), and the --map that would take it."""
+    missing = [f for f in kind.required if f not in by_field]
+    if brand is not None and "externalBrandId" in missing:
+        missing.remove("externalBrandId")
+    if not missing:
+        return []
+    # The columns not mapped, but those told of already (a guarded name says its field).
+    free = {
+        normalise(header[at]): header[at]
+        for at in range(len(header))
+        if at not in taken and not any(re.search(w, normalise(header[at])) for w in kind.guarded)
+    }
+    hints = []
+    for field in missing:
+        close = difflib.get_close_matches(normalise(field), list(free), n=1, cutoff=0.6)
+        if close:
+            column = free.pop(close[0])
+            hints.append(f"is {column!r} {field}? --map '{column}={field}'")
+    hint = " (or give --brand)" if "externalBrandId" in missing else ""
+    return [
+        f"no column for {', '.join(missing)}{hint}; "
+        f"columns found: {', '.join(header) or '(none)'}; "
+        f"expected: {', '.join(kind.required)}" + "".join(f"; {h}" for h in hints)
+    ]
 
 
 def to_contract(chunk: pd.DataFrame, columns: ColumnMap, *, brand: str | None) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 
 import pandas as pd
@@ -49,9 +49,10 @@ _CHECK_CODES = {
 }
 
 
-def _message(column: str, value: object, check: str) -> tuple[str, str]:
-    """The message for one failed check, and its code."""
-    shown = f"{column} {_show(value)}"
+def _message(column: str, value: object, check: str, label: str = "") -> tuple[str, str]:
+    """The message for one failed check (naming the field, and the input's column if
+    `label` says it is called otherwise there), and its code (naming the field)."""
+    shown = f"{label or column} {_show(value)}"
     if check == EXPECT_ZULU:
         text = str(value)
         if re.fullmatch(ZULU_PATTERN, text, flags=re.ASCII):
@@ -126,13 +127,17 @@ def row_errors(
     *,
     brand: str | None,
     schema: Callable[[str | None], pa.DataFrameSchema],
+    labels: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The invalid rows of `frame` (same index), with columns `error` and `error_kind`.
 
     A row with several problems gets them all, in column order, in one `error`:
     `registrationDate '28/06/2025': expected an ISO-8601 Zulu timestamp ...`, and their
-    codes in the same order in `error_kind` (`date_not_zulu:registrationDate`).
+    codes in the same order in `error_kind` (`date_not_zulu:registrationDate`). A field
+    the input calls otherwise is named as both (`labels`, field -> how to name it:
+    `column 'Registered' (registrationDate) '28/06/2025': …`).
     """
+    labels = labels or {}
     try:
         schema(brand).validate(frame, lazy=True)
     except SchemaErrors as exc:
@@ -143,7 +148,7 @@ def row_errors(
             _col=cases["column"].map(order), _row=cases["index"].astype("int64")
         ).sort_values(["_row", "_col", "check_number"], kind="stable")
         found = [
-            _message(col, value, check)
+            _message(col, value, check, labels.get(col, ""))
             for col, value, check in zip(
                 cases["column"], cases["failure_case"], cases["check"], strict=True
             )

@@ -98,6 +98,9 @@ class Kind(ABC):
     # only rows the API may have seen, and a row it never sent is sent by the next run:
     # for a kind whose rows left `sending` are never sent again.
     intent_per_request: bool = False
+    # The statuses a person at the terminal watches for this kind (the progress bar's
+    # counts; any other status shows once a row has it).
+    watched: tuple[str, ...] = ("skipped", "invalid", "failed")
 
     def __repr__(self) -> str:
         return f"<kind {self.name}>"

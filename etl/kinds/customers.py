@@ -79,6 +79,7 @@ class Customers(Kind):
         r"(regist|signup).*(date|time|at$)|(date|time).*(regist|signup)": "registrationDate",
     }
     accepts_changes = True
+    watched = ("created", "exists", "skipped", "invalid", "failed")
 
     def schema(self, brand: str | None) -> pa.DataFrameSchema:
         return customer.customer_schema(brand)

@@ -84,6 +84,7 @@ class Transactions(Kind):
     released_by_default = frozenset({"unconfirmed", "sending"})
     needs_history = True
     intent_per_request = True
+    watched = ("accepted", "skipped", "unconfirmed", "invalid", "failed")
     folded_keys = True
 
     def schema(self, brand: str | None) -> pa.DataFrameSchema:

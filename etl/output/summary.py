@@ -163,8 +163,9 @@ class Summary:
         timing = ""
         if self.seconds is not None:
             timing = f" in {self.seconds:.1f}s"
-            if self.seconds > 0:
-                timing += f", {self.rows / self.seconds:,.0f} rows/s"
+            gone = self.rows - self.counts[Status.NOT_SENT.value]  # rows a stop left are no speed
+            if self.seconds > 0 and gone:
+                timing += f", {gone / self.seconds:,.0f} rows/s"
         lines = []
         if self.started_at is not None:  # a run's own summary, not a results file's
             lines.append(f"{self.started_at[:19].replace('T', ' ')} UTC, run {self.run_id}")
