@@ -63,6 +63,25 @@ CODES: dict[str, str] = {
 TO_FIX_CODES = frozenset({"refused", "conflict"})
 
 
+# What a row of the errors file asks of whoever reads it (its `to_do` column): `fix` it
+# (a person must change it), `retry` (the next run sends it again by itself), or `check`
+# (it may have reached the API: look in Affelios).
+FIX, RETRY, CHECK = "fix", "retry", "check"
+
+
+def to_do(status: str, error_kind: str) -> str:
+    """What a row of `status` with these codes asks for (see FIX, RETRY, CHECK); "" for
+    a row that asks nothing."""
+    if status in ("invalid", "corrected"):
+        return FIX
+    if status == "failed":
+        codes = {one.partition(":")[0] for one in error_kind.split("; ")}
+        return FIX if codes & TO_FIX_CODES else RETRY
+    if status == "unconfirmed":
+        return CHECK
+    return RETRY if status == "not_sent" else ""
+
+
 def item(code: str, column: str = "") -> str:
     """One code as the `error_kind` column writes it."""
     assert code in CODES, code

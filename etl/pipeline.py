@@ -598,7 +598,7 @@ class _Run:
             self.summary.add_amounts(planned.status, planned.amounts)
         self.summary.unknown_references += planned.unknown_references
         self.summary.sent_elsewhere += planned.sent_elsewhere
-        self.trace.note_chunk(rows, planned.status, planned.error)
+        self.trace.note_chunk(rows, planned.status, planned.error, planned.error_kind)
         if self.prepared.errors is not None:
             self.prepared.errors.write_chunk(planned)
 

@@ -31,11 +31,11 @@ def test_fix_the_errors_file_and_import_it_again(sandbox: RunningSandbox, tmp_pa
     assert f"rows to fix: 2, in {errors}" in first.stderr
     text = errors.read_text(encoding="utf-8")
     assert text.splitlines() == [
-        "External ID;externalBrandId;Registration Date;note;source_row;key_check;error",
-        f"C2;casino-x;28/06/2025;=fix me;2;{check(('casino-x', 'C2'))};column 'Registration "
+        "External ID;externalBrandId;Registration Date;note;source_row;key_check;to_do;error",
+        f"C2;casino-x;28/06/2025;=fix me;2;{check(('casino-x', 'C2'))};fix;column 'Registration "
         "Date' (registrationDate) '28/06/2025': expected an ISO-8601 Zulu timestamp such as "
         "2025-06-28T19:29:48.174Z",  # the column as the file calls it, and the API field
-        ";casino-x;2025-06-28T19:29:48Z;no id;4;;"  # no key to check: it is to be fixed
+        ";casino-x;2025-06-28T19:29:48Z;no id;4;;fix;"  # no key to check: it is to be fixed
         "column 'External ID' (externalId) empty: expected a value (it is required)",
     ]  # original cells unchanged (no apostrophe before =), in the input's delimiter
     data = json.loads(summary.read_text())
@@ -63,14 +63,53 @@ def test_fix_the_errors_file_and_import_it_again(sandbox: RunningSandbox, tmp_pa
     with (tmp_path / "export.errors.errors.csv").open(newline="", encoding="utf-8") as f:
         assert next(csv.reader(f, delimiter=";")) == [
             "External ID", "externalBrandId", "Registration Date", "note", "source_row",
-            "key_check", "error",
+            "key_check", "to_do", "error",
         ]  # fmt: skip
     with (tmp_path / "export.errors.results.csv").open(newline="", encoding="utf-8") as f:
         header = next(csv.reader(f))
-    assert header[-7:] == [
+    assert header[-8:] == [
         "External ID", "externalBrandId", "Registration Date", "note", "source_row",
-        "key_check", "input_error",
+        "key_check", "to_do", "input_error",
     ]  # fmt: skip
     assert len(header) == len(set(header))
     assert [r["error"] for r in again] == ["", ""]
     assert [r["source_row"] for r in again] == ["2", "4"]
+
+
+def test_each_number_means_one_thing_and_the_errors_file_says_which_row_is_which(
+    tmp_path: Path,
+) -> None:
+    """The summary said 12 rows to fix, the errors file held 54 (42 needed only another
+    try) with nothing telling them apart."""
+    import httpx
+
+    from affelios_import.settings import Settings
+    from tests.conftest import good_rows, run, write_csv
+
+    rows = good_rows(4)
+    rows[0][2] = "28/06/2025"  # invalid: fix
+    source = write_csv(tmp_path / "c.csv", rows)
+
+    def api(request: httpx.Request) -> httpx.Response:
+        external = json.loads(request.content)["externalId"]
+        if external == rows[1][0]:
+            return httpx.Response(422, json={"title": "username not allowed"})  # refused: fix
+        if external == rows[2][0]:
+            return httpx.Response(503)  # at every try: retry
+        return httpx.Response(201, json={"id": f"id-{external}"})
+
+    settings = Settings(
+        input=source, out=tmp_path / "r.csv", errors_out=tmp_path / "e.csv",
+        summary_json=tmp_path / "s.json", journal=tmp_path / "j.db",
+        base_url="https://api.test", api_key="k", retries=1, backoff_base=0.0,
+    )  # fmt: skip
+    summary = run(settings, transport=httpx.MockTransport(api))
+    assert summary.exit_code == 1
+    with (tmp_path / "e.csv").open(newline="", encoding="utf-8") as f:
+        listed = [(r["source_row"], r["to_do"]) for r in csv.DictReader(f)]
+    assert listed == [("1", "fix"), ("2", "fix"), ("3", "retry")]
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert (data["rows_to_fix"], data["rows_to_retry"], data["rows_to_check"]) == (2, 1, 0)
+    text = summary.to_text()
+    assert f"rows to fix: 2, in {tmp_path / 'e.csv'} (to_do: fix)" in text
+    assert "rows to retry: 1 (the next run sends them again)" in text

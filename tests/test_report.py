@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -82,7 +83,7 @@ def test_rows_past_those_listed_are_counted_from_the_summary(tmp_path: Path) -> 
     kind = np.full(len(rows), "required_missing:externalId", dtype=object)
     summary, trace = Summary(), Trace()
     summary.add_chunk(rows, status, kind, np.full(len(rows), "", dtype=object))
-    trace.note_chunk(rows, status, error)
+    trace.note_chunk(rows, status, error, kind)
     write(tmp_path / "r.html", summary, trace, title="c.csv")
     assert len(trace.to_fix) == MAX_ROWS_SHOWN
     assert "… and 30 more in the errors file." in (tmp_path / "r.html").read_text("utf-8")
@@ -106,3 +107,23 @@ def test_a_bug_in_the_report_stops_the_run_with_a_message_not_a_crash(
     assert result.stopped is StopReason.INTERNAL_ERROR
     assert result.stop_detail.startswith(f"--report-html {tmp_path / 'r.html'}: not written: ")
     assert "KeyError" in result.stop_detail
+
+
+def test_rows_to_fix_are_apart_from_rows_to_retry_and_only_statuses_that_occurred_are_drawn(
+    tmp_path: Path,
+) -> None:
+    """The rows-to-fix table mixed 429/503 retries with real fixes; ten status bars were
+    drawn, mostly zeros."""
+    rows = np.arange(1, 4, dtype=np.int64)
+    status = np.array(["invalid", "failed", "created"], dtype=object)
+    error = np.array(["externalId empty", "gave up after HTTP 503", ""], dtype=object)
+    kind = np.array(["required_missing:externalId", "gave_up_http", ""], dtype=object)
+    summary, trace = Summary(), Trace()
+    summary.add_chunk(rows, status, kind, np.full(3, "", dtype=object))
+    trace.note_chunk(rows, status, error, kind)
+    assert [r for r, _, _ in trace.to_fix] == [1] and [r for r, _, _ in trace.to_look] == [2]
+    write(tmp_path / "r.html", summary, trace, title="c.csv")
+    page = (tmp_path / "r.html").read_text("utf-8")
+    drawn = re.findall(r'<span class="label">(\w+)</span>', page)
+    assert drawn == ["created", "invalid", "failed"]
+    assert "Rows to retry or check" in page and "gave up after HTTP 503" in page

@@ -120,5 +120,5 @@ def test_a_results_file_is_no_input(sandbox: RunningSandbox, tmp_path: Path) -> 
 
 def test_the_errors_file_header_keeps_its_own_columns_once() -> None:
     once = errors_header(list(HEADER))
-    assert once[-3:] == ["source_row", "key_check", "error"]
+    assert once[-4:] == ["source_row", "key_check", "to_do", "error"]
     assert errors_header(once) == once

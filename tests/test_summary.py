@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from affelios_import import codes
 from affelios_import.cli.summary import main as summary_main
 from affelios_import.codes import CODES, labels
 from affelios_import.output.summary import Summary
@@ -126,3 +127,33 @@ def test_the_rate_counts_no_row_a_stop_left_unsent() -> None:
     summary.add_chunk(np.arange(1, 1001), status, empty, empty)
     summary.seconds = 10.0
     assert "in 10.0s, 10 rows/s" in summary.to_text()
+
+
+@pytest.mark.parametrize(
+    ("status", "kinds", "action"),
+    [
+        ("invalid", "date_not_zulu:registrationDate", "fix"),
+        ("corrected", "corrected", "fix"),
+        ("failed", "refused", "fix"),
+        ("failed", "conflict", "fix"),
+        ("failed", "gave_up_http", "retry"),
+        ("failed", "gave_up_timeout; refused", "fix"),
+        ("not_sent", "", "retry"),
+        ("unconfirmed", "unconfirmed", "check"),
+        ("created", "", ""),
+    ],
+)
+def test_each_row_asks_one_thing(status: str, kinds: str, action: str) -> None:
+    assert codes.to_do(status, kinds) == action
+
+
+def test_the_summary_says_how_many_kinds_of_error_it_leaves_out() -> None:
+    """It dropped the 6th and later kinds without a word."""
+    summary = Summary()
+    kinds = [f"required_missing:f{i}" for i in range(8)]
+    status = np.full(8, "invalid", dtype=object)
+    empty = np.full(8, "", dtype=object)
+    summary.add_chunk(np.arange(1, 9), status, np.array(kinds, dtype=object), empty)
+    assert "  and 3 more kinds of error (3 times): see error_kind in the results" in (
+        summary.to_text()
+    )

@@ -227,7 +227,7 @@ def test_results_and_errors_workbooks_hold_every_cell_as_text(tmp_path: Path) ->
     errors = cells(tmp_path / "errors.xlsx")
     assert [c.value for c in errors[0]] == [
         "externalId", "externalBrandId", "registrationDate", "clickKey", "username",
-        "source_row", "key_check", "error",
+        "source_row", "key_check", "to_do", "error",
     ]  # fmt: skip
     assert len(errors) == 2
     assert [c.value for c in errors[1]][:6] == [
@@ -238,7 +238,8 @@ def test_results_and_errors_workbooks_hold_every_cell_as_text(tmp_path: Path) ->
         "2",
     ]
     assert errors[1][6].value == check(("casino-x", "C00002"))
-    assert str(errors[1][7].value).startswith("registrationDate '28/06/2025': expected")
+    assert errors[1][7].value == "fix"
+    assert str(errors[1][8].value).startswith("registrationDate '28/06/2025': expected")
     assert {c.data_type for c in errors[1]} == {"s"}
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from affelios_import import codes
 from affelios_import.outcome import TO_FIX, Status
 from affelios_import.output.summary import AMOUNT_LABELS, TOP_ERRORS, Summary
 
@@ -40,6 +41,8 @@ class Trace:
 
     timeline: list[tuple[float, int, int]] = field(default_factory=list)  # (s, rows, retries)
     to_fix: list[tuple[int, str, str]] = field(default_factory=list)  # (row, status, error)
+    # Rows that ask no change: failed ones to retry, unconfirmed ones to check.
+    to_look: list[tuple[int, str, str]] = field(default_factory=list)
     changed: list[tuple[int, str, str]] = field(default_factory=list)  # (row, status, what)
 
     def note_chunk(
@@ -47,12 +50,19 @@ class Trace:
         rows: npt.NDArray[np.int64],
         status: npt.NDArray[np.object_],
         error: npt.NDArray[np.object_],
+        error_kind: npt.NDArray[np.object_],
     ) -> None:
-        """Note a chunk's first rows to fix (`rows`: their 1-based data row numbers)."""
-        for kept, wanted in ((self.to_fix, [s.value for s in TO_FIX]), (self.changed, ["changed"])):
-            at = np.flatnonzero(np.isin(status, wanted))
-            for i in at[: max(0, MAX_ROWS_SHOWN - len(kept))].tolist():
+        """Note a chunk's first rows to fix, to retry or check, and changed (`rows`:
+        their 1-based data row numbers)."""
+        listed = np.flatnonzero(np.isin(status, [s.value for s in TO_FIX])).tolist()
+        for i in listed:
+            fix = codes.to_do(status[i], error_kind[i]) == codes.FIX
+            kept = self.to_fix if fix else self.to_look
+            if len(kept) < MAX_ROWS_SHOWN:
                 kept.append((int(rows[i]), status[i], error[i]))
+        for i in np.flatnonzero(status == "changed")[:MAX_ROWS_SHOWN].tolist():
+            if len(self.changed) < MAX_ROWS_SHOWN:
+                self.changed.append((int(rows[i]), status[i], error[i]))
 
 
 def _bars(summary: Summary) -> str:
@@ -60,6 +70,8 @@ def _bars(summary: Summary) -> str:
     out = []
     for status in Status:
         n = summary.counts[status.value]
+        if not n:
+            continue  # only the statuses that occurred
         width = 100 * n / total
         out.append(
             f'<div class="bar"><span class="label">{status.value}</span>'
@@ -199,6 +211,9 @@ exit code {summary.exit_code}{" (dry run)" if summary.dry_run else ""}.
 {_timeline(trace)}
 <h2>Rows to fix (the first {MAX_ROWS_SHOWN})</h2>
 {_rows_table(trace.to_fix, summary.to_fix, none="Nothing to fix.", rest="the errors file")}
+<h2>Rows to retry or check (the first {MAX_ROWS_SHOWN}): the next run sends those to retry
+again by itself; those to check may have reached the API</h2>
+{_rows_table(trace.to_look, summary.to_check + summary.to_retry, none="None.", rest="the results")}
 <h2>Customers changed since they were imported (the first {MAX_ROWS_SHOWN})</h2>
 {_rows_table(trace.changed, summary.counts["changed"], none="None.", rest="the results")}
 </body></html>

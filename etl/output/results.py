@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from affelios_import import codes
 from affelios_import.errors import InputError, OutputFailed, SetupError, reason
 from affelios_import.input import keycheck
 from affelios_import.input.keycheck import KeyChecks
@@ -145,13 +146,13 @@ class ResultsWriter:
         _close(self._file)
 
 
-ERRORS_COLUMNS = ("source_row", keycheck.COLUMN, "error")
+ERRORS_COLUMNS = ("source_row", keycheck.COLUMN, "to_do", "error")
 
 
 def errors_header(header: Sequence[str]) -> list[str]:
-    """The errors file's header: the input's columns, then `source_row`, `key_check` and
-    `error` (an input that has them already, an errors file imported again, keeps them in
-    place)."""
+    """The errors file's header: the input's columns, then `source_row`, `key_check`,
+    `to_do` and `error` (an input that has them already, an errors file imported again,
+    keeps them in place)."""
     return [*header, *(name for name in ERRORS_COLUMNS if name not in header)]
 
 
@@ -163,15 +164,17 @@ def to_fix(chunk: PlannedChunk, header: Sequence[str], keys: KeyChecks | None) -
     if not len(at):
         return []
     width = len(header)
-    row_at, check_at, error_at = (header.index(name) for name in ERRORS_COLUMNS)
+    row_at, check_at, do_at, error_at = (header.index(name) for name in ERRORS_COLUMNS)
     raw, kinds = chunk.raw.iloc[at], chunk.error_kind[at].tolist()
     checks = keys.of(raw, kinds) if keys is not None else [""] * len(at)
+    statuses = chunk.status[at].tolist()
     lines = []
-    for values, row, check, error in zip(
-        _rows(raw), chunk.rows[at].tolist(), checks, chunk.error[at], strict=True
+    for values, row, check, status, kind, error in zip(
+        _rows(raw), chunk.rows[at].tolist(), checks, statuses, kinds, chunk.error[at], strict=True
     ):
         line = [*values, *[""] * (width - len(values))]
         line[row_at], line[check_at], line[error_at] = str(row), check, error
+        line[do_at] = codes.to_do(status, kind)
         lines.append(line)
     return lines
 

@@ -106,15 +106,15 @@ class Summary:
 
     @property
     def to_fix(self) -> int:
-        """Rows a person must fix: invalid ones, those the API refused as they are, and
-        unconfirmed transactions (to check in Affelios)."""
+        """Rows a person must change: invalid ones, those the API refused as they are, and
+        transactions whose row now holds other values than were sent (`to_do` fix)."""
         counts = self.counts
-        return (
-            counts[Status.INVALID.value]
-            + self.failed_to_fix
-            + counts[Status.UNCONFIRMED.value]
-            + counts[Status.CORRECTED.value]
-        )
+        return counts[Status.INVALID.value] + self.failed_to_fix + counts[Status.CORRECTED.value]
+
+    @property
+    def to_check(self) -> int:
+        """Rows in doubt, to look up in Affelios: unconfirmed transactions (`to_do` check)."""
+        return self.counts[Status.UNCONFIRMED.value]
 
     @property
     def to_retry(self) -> int:
@@ -154,9 +154,25 @@ class Summary:
             "errors_file": self.errors_path or None,
             "rows_to_fix": self.to_fix,
             "rows_to_retry": self.to_retry,
+            "rows_to_check": self.to_check,
             "rows_missing": self.rows_missing,
             "exit_code": self.exit_code,
         }
+
+    def _error_lines(self) -> list[str]:
+        """The commonest errors with their first rows, and how many more there are."""
+        lines = []
+        for label, n in self.errors.most_common(TOP_ERRORS):
+            rows = ", ".join(map(str, self.error_rows[label]))
+            more = ", …" if n > len(self.error_rows[label]) else ""
+            lines.append(f"  {n} x {label} (rows {rows}{more})")
+        if (kinds := len(self.errors) - TOP_ERRORS) > 0:
+            rest = sum(n for _, n in self.errors.most_common()[TOP_ERRORS:])
+            lines.append(
+                f"  and {kinds} more kind{'s' if kinds > 1 else ''} of error ({rest} "
+                f"time{'s' if rest > 1 else ''}): see error_kind in the results"
+            )
+        return lines
 
     def to_text(self) -> str:
         counts = ", ".join(f"{n} {s}" for s in Status if (n := self.counts[s.value]))
@@ -201,15 +217,17 @@ class Summary:
                 f"{changed} customer{'s' if changed > 1 else ''} changed since "
                 f"{'they were' if changed > 1 else 'it was'} imported: see the results"
             )
-        for label, n in self.errors.most_common(TOP_ERRORS):
-            rows = ", ".join(map(str, self.error_rows[label]))
-            more = ", …" if n > len(self.error_rows[label]) else ""
-            lines.append(f"  {n} x {label} (rows {rows}{more})")
+        lines += self._error_lines()
         if self.rate_limit:
             lines.append(f"paced by the API's limit: {self.rate_limit}")
         lines.append(f"results: {self.results_path}")
         if self.errors_path:
-            lines.append(f"rows to fix: {self.to_fix}, in {self.errors_path}")
+            lines.append(f"rows to fix: {self.to_fix}, in {self.errors_path} (to_do: fix)")
+        if self.to_check:
+            where = (
+                f"in {self.errors_path} (to_do: check)" if self.errors_path else "see the results"
+            )
+            lines.append(f"rows to check in Affelios: {self.to_check}, {where}")
         if self.to_retry:
             lines.append(f"rows to retry: {self.to_retry} (the next run sends them again)")
         if self.stop_reason:
