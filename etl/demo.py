@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -32,14 +33,14 @@ def main() -> None:
         for kind in ("customers", "transactions"):
             # The demo's journal is new: its first import of transactions says so.
             first = ["--new-journal"] if kind == "transactions" else []
-            shown = " ".join([f"{SAMPLES / kind}.csv", "--kind", kind, *first])
-            print(f"\n== affelios-import {shown}", flush=True)
             args = [
                 str(SAMPLES / f"{kind}.csv"), "--kind", kind, *first, "--brand", "casino-x",
                 "--base-url", url, "--journal", str(OUT / "journal.sqlite3"),
                 "-o", str(OUT / f"{kind}.results.csv"),
                 "--errors-out", str(OUT / f"{kind}.errors.csv"),
             ]  # fmt: skip
+            # The command as it runs (the key is in the environment, never in argv).
+            print(f"\n$ affelios-import {shlex.join(args)}", flush=True)
             done = subprocess.run(
                 [sys.executable, "-m", "affelios_import", *args], env=env, check=False
             )

@@ -255,3 +255,25 @@ def test_shell_completion_is_built_in(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0
     assert "complete -o nosort -F _affelios_import_completion affelios-import" in done.stdout
+
+
+def test_the_demo_prints_the_command_it_runs(tmp_path: Path) -> None:
+    """Its banner was not the command it ran (no --brand, --base-url, --journal...)."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(Path(__file__).parent.parent / "sample_data", tmp_path / "sample_data")
+    done = subprocess.run(
+        [sys.executable, "-m", "affelios_import.demo"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    shown = [line for line in done.stdout.splitlines() if line.startswith("$ affelios-import ")]
+    assert len(shown) == 2
+    for line, kind in zip(shown, ("customers", "transactions"), strict=True):
+        assert line.startswith(f"$ affelios-import sample_data/{kind}.csv --kind {kind} ")
+        assert "--brand casino-x --base-url http://127.0.0.1:" in line
+        assert f"-o build/demo/{kind}.results.csv" in line
+    assert "--new-journal" in shown[1] and "--new-journal" not in shown[0]
+    assert (tmp_path / "build/demo/transactions.results.csv").exists()

@@ -157,3 +157,14 @@ def test_the_summary_says_how_many_kinds_of_error_it_leaves_out() -> None:
     assert "  and 3 more kinds of error (3 times): see error_kind in the results" in (
         summary.to_text()
     )
+
+
+@pytest.mark.parametrize(
+    ("n", "said"), [(1, "1 row: 1 created"), (2000, "2,000 rows: 2,000 created")]
+)
+def test_numbers_are_written_one_way(n: int, said: str) -> None:
+    """It said `1 rows`, and `2000 rows` beside `2,000` elsewhere."""
+    summary = Summary()
+    empty = np.full(n, "", dtype=object)
+    summary.add_chunk(np.arange(1, n + 1), np.full(n, "created", dtype=object), empty, empty)
+    assert summary.to_text().startswith(said)

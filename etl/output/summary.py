@@ -174,24 +174,29 @@ class Summary:
             )
         return lines
 
-    def to_text(self) -> str:
-        counts = ", ".join(f"{n} {s}" for s in Status if (n := self.counts[s.value]))
+    def _first_line(self) -> str:
+        """`2,000 rows: 1,990 created, 10 invalid in 4.2s, 476 rows/s, 3 retries`."""
+        counts = ", ".join(f"{n:,} {s}" for s in Status if (n := self.counts[s.value]))
         timing = ""
         if self.seconds is not None:
             timing = f" in {self.seconds:.1f}s"
             gone = self.rows - self.counts[Status.NOT_SENT.value]  # rows a stop left are no speed
             if self.seconds > 0 and gone:
                 timing += f", {gone / self.seconds:,.0f} rows/s"
+        retries = self.retries
+        return (
+            f"{_rows(self.rows)}{' (dry run, nothing sent)' if self.dry_run else ''}: "
+            f"{counts or ('none written' if self.rows_missing else 'nothing to import')}"
+            + (f", {self.rows_missing:,} without a results line" if self.rows_missing else "")
+            + timing
+            + (f", {retries:,} retr{'ies' if retries > 1 else 'y'}" if retries else "")
+        )
+
+    def to_text(self) -> str:
         lines = []
         if self.started_at is not None:  # a run's own summary, not a results file's
             lines.append(f"{self.started_at[:19].replace('T', ' ')} UTC, run {self.run_id}")
-        lines += [
-            f"{self.rows} rows{' (dry run, nothing sent)' if self.dry_run else ''}: "
-            f"{counts or ('none written' if self.rows_missing else 'nothing to import')}"
-            + (f", {self.rows_missing} without a results line" if self.rows_missing else "")
-            + timing
-            + (f", {self.retries} retries" if self.retries else "")
-        ]
+        lines.append(self._first_line())
         if self.amounts:
             taken = ", ".join(
                 f"{AMOUNT_LABELS.get(name, name)} {total:,}" for name, total in self.amounts.items()
@@ -222,14 +227,19 @@ class Summary:
             lines.append(f"paced by the API's limit: {self.rate_limit}")
         lines.append(f"results: {self.results_path}")
         if self.errors_path:
-            lines.append(f"rows to fix: {self.to_fix}, in {self.errors_path} (to_do: fix)")
+            lines.append(f"rows to fix: {self.to_fix:,}, in {self.errors_path} (to_do: fix)")
         if self.to_check:
             where = (
                 f"in {self.errors_path} (to_do: check)" if self.errors_path else "see the results"
             )
-            lines.append(f"rows to check in Affelios: {self.to_check}, {where}")
+            lines.append(f"rows to check in Affelios: {self.to_check:,}, {where}")
         if self.to_retry:
-            lines.append(f"rows to retry: {self.to_retry} (the next run sends them again)")
+            lines.append(f"rows to retry: {self.to_retry:,} (the next run sends them again)")
         if self.stop_reason:
             lines.append(f"stopped: {self.stop_reason}")
         return "\n".join(lines)
+
+
+def _rows(n: int) -> str:
+    """`1 row`, `2,000 rows`."""
+    return f"{n:,} row{'' if n == 1 else 's'}"
