@@ -208,8 +208,8 @@ class Planner:
         self._refusals = refusals or Refusals()
         self._broken = self._refusals.broken
         # An input that is an errors file carries each row's key check: see `keycheck`.
-        self._keys = KeyChecks(columns, brand=brand, kind=kind) if keycheck.COLUMN in (
-            columns.header) else None  # fmt: skip
+        carried = keycheck.COLUMN in columns.header
+        self._keys = KeyChecks(columns, brand=brand, kind=kind) if carried else None
         self._seen = SeenKeys()
         self._folded = SeenKeys() if kind.folded_keys else None
 
@@ -232,7 +232,7 @@ class Planner:
                     chunk.status[i] = Status.INVALID.value
                     chunk.error[i] = why
                     chunk.error_kind[i] = kinds
-        self._check_keys(chunk, frame)
+        faulty |= dict.fromkeys(self._check_keys(chunk, frame), ("", ""))
         brands, ids = _texts(frame, "externalBrandId"), _texts(frame, "externalId")
         valid = np.flatnonzero(chunk.status != Status.INVALID.value)
         chunk.candidates = self._first_of_each_key(chunk, valid, brands, ids)
@@ -275,18 +275,26 @@ class Planner:
         chunk.error[at] = [how.format(row=row) for row in earlier.tolist()]
         chunk.error_kind[at] = codes.item(code)
 
-    def _check_keys(self, chunk: PlannedChunk, frame: pd.DataFrame) -> None:
+    def _check_keys(self, chunk: PlannedChunk, frame: pd.DataFrame) -> list[int]:
         """Rows of an errors file imported again whose key is not the one their
-        `key_check` was made of (a spreadsheet changed it): invalid, saying how."""
+        `key_check` was made of (a spreadsheet changed it): invalid, saying how, beside
+        any other problem they have (so that the errors file carries their check on, and
+        a row fixed otherwise is never sent under the changed key). Their positions."""
         if self._keys is None:
-            return
+            return []
         cells = chunk.raw[keycheck.COLUMN].to_numpy(dtype=object)
-        valid = np.flatnonzero(chunk.status != Status.INVALID.value).tolist()
-        at = [i for i in valid if cells[i].strip()]
+        at = [i for i, cell in enumerate(cells.tolist()) if cell.strip()]
+        changed = []
         for i, values in zip(at, self._keys.values(frame.iloc[at]), strict=True):
-            if (why := self._keys.changed(values, cells[i].strip())) is not None:
-                chunk.status[i] = Status.INVALID.value
-                chunk.error[i], chunk.error_kind[i] = why, codes.item("key_changed")
+            if (why := self._keys.changed(values, cells[i].strip())) is None:
+                continue
+            changed.append(i)
+            was = chunk.status[i] == Status.INVALID.value
+            chunk.status[i] = Status.INVALID.value
+            chunk.error[i] = "; ".join([why, chunk.error[i]] if was else [why])
+            kinds = [codes.item("key_changed"), chunk.error_kind[i]] if was else ["key_changed"]
+            chunk.error_kind[i] = "; ".join(kinds)
+        return changed
 
     def _readable(self, frame: pd.DataFrame, faulty: list[int]) -> npt.NDArray[np.bool_]:
         """Whether each row's key can be read: both parts present (the brand the one

@@ -122,3 +122,52 @@ def test_the_errors_file_header_keeps_its_own_columns_once() -> None:
     once = errors_header(list(HEADER))
     assert once[-4:] == ["source_row", "key_check", "to_do", "error"]
     assert errors_header(once) == once
+
+
+def test_a_changed_key_is_caught_whatever_else_the_row_has_and_is_never_skipped(
+    tmp_path: Path,
+) -> None:
+    """A mangled row still invalid for another reason was written back with a check of
+    its mangled key: fixed otherwise, it would have gone out under that key. And one
+    whose mangled key is another customer's the journal holds was `skipped`."""
+    import json
+
+    import httpx
+
+    from affelios_import.settings import Settings
+    from tests.conftest import run
+
+    sent: list[str] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content)["externalId"])
+        return httpx.Response(201, json={"id": f"id-{sent[-1]}"})
+
+    def imported(source: Path, name: str) -> list[dict[str, str]]:
+        settings = Settings(
+            input=source, out=tmp_path / f"{name}.csv", errors_out=tmp_path / f"{name}.e.csv",
+            journal=tmp_path / "j.db", base_url="https://api.test", api_key="k",
+        )  # fmt: skip
+        run(settings, transport=httpx.MockTransport(api))
+        return read_results(tmp_path / f"{name}.csv")
+
+    ok = "2025-06-28T19:29:48Z"
+    imported(write_csv(tmp_path / "other.csv", [["100", "casino-x", ok, "", "u"]]), "r0")
+    imported(write_csv(tmp_path / "x.csv", [["0000100", "casino-x", "28/06/2025", "", "u"]]), "r1")
+    assert sent == ["100"]
+
+    def mangled(path: Path, *, date: str) -> Path:
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        rows[1][0], rows[1][2] = "100", date
+        out = tmp_path / f"m-{path.name}"
+        with out.open("w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows(rows)
+        return out
+
+    second = imported(mangled(tmp_path / "r1.e.csv", date="28/06/2025"), "r2")
+    assert second[0]["status"] == "invalid"
+    assert second[0]["error_kind"].startswith("key_changed; date_not_zulu")
+    third = imported(mangled(tmp_path / "r2.e.csv", date=ok), "r3")  # the date fixed
+    assert (third[0]["status"], third[0]["error_kind"]) == ("invalid", "key_changed")
+    assert sent == ["100"]  # never sent again under the changed key
