@@ -93,6 +93,21 @@ class RunResult:
         """Rows that need only another try (the next run sends them again)."""
         return self._summary.to_retry
 
+    @property
+    def rows_to_check(self) -> int:
+        """Rows in doubt, to look up in Affelios (unconfirmed transactions)."""
+        return self._summary.to_check
+
+    @property
+    def throttled(self) -> int:
+        """Answers that were 429s."""
+        return self._summary.throttled
+
+    @property
+    def paused_seconds(self) -> float:
+        """Seconds the whole run waited, as the API asked."""
+        return self._summary.paused_seconds
+
     def to_text(self) -> str:
         """The summary as the CLI prints it."""
         return self._summary.to_text()

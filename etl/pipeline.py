@@ -144,6 +144,9 @@ async def arun(
 def _summary(settings: Settings, prepared: Prepared) -> Summary:
     return Summary(
         input=str(settings.input),
+        kind=settings.kind,
+        brand=settings.brand,
+        api=public(settings.base_url),
         sheet=prepared.sheet,
         results_path=str(settings.out),
         errors_path=str(settings.errors_out or ""),
@@ -352,6 +355,8 @@ class _Run:
         self.summary.stopped = self.submitter.stopped
         self.summary.retries = self.submitter.retries_spent
         self.summary.rate_limit = self.submitter.throttle.described
+        self.summary.throttled = self.submitter.throttle.throttled
+        self.summary.paused_seconds = self.submitter.throttle.paused
         if self.elsewhere:
             self.summary.elsewhere_advice = _elsewhere_advice(
                 sorted(self.elsewhere), public(self.settings.base_url), self.settings.kind

@@ -127,3 +127,45 @@ def test_rows_to_fix_are_apart_from_rows_to_retry_and_only_statuses_that_occurre
     drawn = re.findall(r'<span class="label">(\w+)</span>', page)
     assert drawn == ["created", "invalid", "failed"]
     assert "Rows to retry or check" in page and "gave up after HTTP 503" in page
+
+
+def test_the_report_says_when_what_where_and_what_its_exit_code_means(tmp_path: Path) -> None:
+    """It had no run date, brand, kind, API or input; `exit code 1` was unexplained; the
+    timeline started halfway across."""
+    import json
+
+    import httpx
+
+    from affelios_import.settings import Settings
+    from tests.conftest import run
+
+    rows = good_rows(3)
+    rows[0][2] = "28/06/2025"
+    source = write_csv(tmp_path / "export.csv", rows)
+    settings = Settings(
+        input=source, out=tmp_path / "r.csv", report_html=tmp_path / "r.html",
+        summary_json=tmp_path / "s.json", journal=tmp_path / "j.db",
+        base_url="https://api.test", api_key="k", brand="casino-x",
+    )  # fmt: skip
+
+    def api(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(201, json={"id": "x" + json.loads(request.content)["externalId"]})
+
+    assert run(settings, transport=httpx.MockTransport(api)).exit_code == 1
+    page = (tmp_path / "r.html").read_text("utf-8")
+    meta = re.search(r'<p class="meta">(customers from .*?)</p>', page)
+    assert meta is not None
+    assert meta[1].startswith(f"customers from {source} (brand casino-x) to https://api.test, ")
+    assert re.search(r" UTC \(run \d{8}T\d{6}Z-[0-9a-f]{6}\)$", meta[1])
+    assert "<strong>Exit code 1:</strong> the run went through every row; some need a person" in (
+        page
+    )
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert (data["kind"], data["brand"], data["api"]) == (
+        "customers",
+        "casino-x",
+        "https://api.test",
+    )
+    late = Trace(timeline=[(0.7, 10, 0), (1.4, 20, 1)])  # first sampled halfway through
+    drawn = re.search(r'stroke-width="2" points="([^"]+)"', report._timeline(late))
+    assert drawn is not None and drawn[1].startswith("40.0,180.0 ")  # from the start, at 0

@@ -380,11 +380,13 @@ def run(opts: Options) -> int:
     if result is not None and (not opts.quiet or code != 0):
         click.echo(result.to_text(), err=True)
     if "metrics_file" in checked:
-        code = _write_metrics(checked["metrics_file"], started, result, code)
+        code = _write_metrics(checked["metrics_file"], started, result, code, kind=opts.kind)
     return code
 
 
-def _write_metrics(path: Path, started: float, result: RunResult | None, code: int) -> int:
+def _write_metrics(
+    path: Path, started: float, result: RunResult | None, code: int, *, kind: str
+) -> int:
     """Write the metrics of the run; a failure is one line and exit 3."""
     from affelios_import.output import (
         metrics,  # prometheus_client: for runs that write metrics only
@@ -397,10 +399,14 @@ def _write_metrics(path: Path, started: float, result: RunResult | None, code: i
                 started=started,
                 finished=time.time(),
                 exit_code=code,
+                kind=kind,
                 counts=result.counts if result is not None else {},
                 retries=result.retries if result is not None else 0,
                 rows_to_fix=result.rows_to_fix if result is not None else 0,
                 rows_to_retry=result.rows_to_retry if result is not None else 0,
+                rows_to_check=result.rows_to_check if result is not None else 0,
+                throttled=result.throttled if result is not None else 0,
+                paused_seconds=result.paused_seconds if result is not None else 0.0,
             ),
         )
     except OSError as exc:

@@ -29,20 +29,31 @@ class LastRun:
     started: float  # Unix time
     finished: float
     exit_code: int
+    kind: str = "customers"
     counts: Mapping[str, int] = field(default_factory=dict)  # status -> rows; {}: none read
     retries: int = 0
     rows_to_fix: int = 0
     rows_to_retry: int = 0
+    rows_to_check: int = 0
+    throttled: int = 0  # answers that were 429s
+    paused_seconds: float = 0.0
 
 
 def write(path: Path, run: LastRun) -> None:
-    """Write the metrics of `run` to `path` (raises OSError if it cannot)."""
+    """Write the metrics of `run` to `path` (raises OSError if it cannot). Every series
+    is labelled with the run's `kind` and its `job`, the metrics file's name without
+    `.prom`: two jobs (customers and transactions, or two brands) write two files into
+    one textfile folder, and their series never collide."""
     registry = CollectorRegistry()
+    labels = {"kind": run.kind, "job": path.name.removesuffix(".prom")}
     rows = Gauge(
-        f"{PREFIX}_rows", "Rows of the last run, by status.", ["status"], registry=registry
+        f"{PREFIX}_rows",
+        "Rows of the last run, by status.",
+        ["status", *labels],
+        registry=registry,
     )
     for status in Status:
-        rows.labels(status=status.value).set(run.counts.get(status.value, 0))
+        rows.labels(status=status.value, **labels).set(run.counts.get(status.value, 0))
     previous = _previous(path)
     success = run.finished if run.exit_code == 0 else previous.get(SUCCESS, 0.0)
     completed = run.finished if run.exit_code in (0, 1) else previous.get(COMPLETED, 0.0)
@@ -54,6 +65,13 @@ def write(path: Path, run: LastRun) -> None:
         ("last_run_retries", "Retries spent by the last run.", run.retries),
         ("last_run_rows_to_fix", "Rows of the last run a person must fix.", run.rows_to_fix),
         ("last_run_rows_to_retry", "Rows the next run sends again.", run.rows_to_retry),
+        ("last_run_rows_to_check", "Rows in doubt, to look up in Affelios.", run.rows_to_check),
+        ("last_run_throttled", "Answers of the last run that were 429s.", run.throttled),
+        (
+            "last_run_paused_seconds",
+            "Seconds the last run sent nothing, waiting as the API asked.",
+            run.paused_seconds,
+        ),
         ("last_success_timestamp_seconds", "When a run last exited 0.", success),
         (
             "last_completed_timestamp_seconds",
@@ -61,7 +79,7 @@ def write(path: Path, run: LastRun) -> None:
             completed,
         ),
     ):
-        Gauge(f"{PREFIX}_{name}", text, registry=registry).set(value)
+        Gauge(f"{PREFIX}_{name}", text, list(labels), registry=registry).labels(**labels).set(value)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_to_textfile(str(path), registry)
 

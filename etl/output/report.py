@@ -102,8 +102,8 @@ def _errors(summary: Summary) -> str:
 
 
 def _timeline(trace: Trace) -> str:
-    points = trace.timeline
-    if len(points) < 2:
+    points = [(0.0, 0, 0), *trace.timeline]  # from the run's start
+    if len(points) < 3:
         return "<p>The run was too short to draw.</p>"
     width, height, pad = 720.0, 220.0, 40.0
     t_max = max(points[-1][0], 1e-9)
@@ -186,6 +186,41 @@ def _outputs(summary: Summary) -> str:
     return f"Results: {html.escape(summary.results_path)}{errors}"
 
 
+# What each exit code means, and what to do, in words a manager reads (the README's table).
+ENDED = {
+    0: "every row is done: nothing to do",
+    1: (
+        "the run went through every row; some need a person (rows to fix, in the errors "
+        "file) or will be sent again by the next run by themselves (rows to retry)"
+    ),
+    3: "the run stopped part-way (see why below): the same command started again resumes",
+}
+
+
+def _what(summary: Summary) -> str:
+    """When, what, from where, to where: `customers from export.csv (brand casino-x) to
+    https://platform.affelios.com, 2026-12-06 02:50:58 to 02:51:03 UTC (run …)`."""
+    parts = [f"{summary.kind or 'records'} from {summary.input or 'the input'}"]
+    if summary.brand:
+        parts.append(f"(brand {summary.brand})")
+    if summary.api:
+        parts.append(f"to {summary.api}")
+    when = ""
+    if summary.started_at:
+        start = summary.started_at[:19].replace("T", " ")
+        end = (summary.finished_at or "")[11:19]
+        when = f", {start}{f' to {end}' if end else ''} UTC (run {summary.run_id})"
+    return html.escape(" ".join(parts) + when)
+
+
+def _ended(summary: Summary) -> str:
+    code = summary.exit_code
+    words = ENDED.get(code, "")
+    if summary.dry_run:
+        words = "a dry run: nothing was sent; " + words
+    return f"<p><strong>Exit code {code}:</strong> {html.escape(words)}.</p>"
+
+
 def write(path: Path, summary: Summary, trace: Trace, *, title: str) -> None:
     """Write the report; the page needs nothing but itself to be viewed."""
     stopped = (
@@ -199,6 +234,8 @@ def write(path: Path, summary: Summary, trace: Trace, *, title: str) -> None:
 <title>affelios-import: {html.escape(title)}</title><style>{CSS}</style></head>
 <body>
 <h1>affelios-import: {html.escape(title)}</h1>
+<p class="meta">{_what(summary)}</p>
+{_ended(summary)}
 <p class="meta">{summary.rows:,} rows in {seconds:.1f} s, {summary.retries:,} retries,
 exit code {summary.exit_code}{" (dry run)" if summary.dry_run else ""}.
 {_sheet(summary)}{_amounts(summary)}{_outputs(summary)}</p>

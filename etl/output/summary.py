@@ -49,10 +49,15 @@ class Summary:
     retries: int = 0
     rows_missing: int = 0  # data rows with no results line (never read, or never written)
     rate_limit: str = ""  # the API's rate limit, as stated in its answers or learned, in words
+    throttled: int = 0  # answers that were 429s
+    paused_seconds: float = 0.0  # seconds the whole run waited, as the API asked
     failed_to_fix: int = 0  # failed rows the API refused as they are (see codes.TO_FIX_CODES)
     # Who and when: a run's own (None for a summary made from a results file).
     run_id: str | None = None
     input: str | None = None
+    kind: str | None = None  # customers, transactions
+    brand: str | None = None  # --brand
+    api: str | None = None  # the API's base URL, as shown (no credentials)
     sheet: str | None = None  # the sheet read, when the input is a workbook
     started_at: str | None = None  # UTC, ISO-8601
     finished_at: str | None = None
@@ -132,6 +137,9 @@ class Summary:
             "schema_version": SCHEMA_VERSION,
             "run_id": self.run_id,
             "input": self.input,
+            "kind": self.kind,
+            "brand": self.brand,
+            "api": self.api,
             "sheet": self.sheet,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -147,6 +155,8 @@ class Summary:
             "seconds": None if self.seconds is None else round(self.seconds, 3),
             "retries": self.retries,
             "rate_limit": self.rate_limit or None,
+            "throttled": self.throttled,
+            "paused_seconds": round(self.paused_seconds, 3),
             "amounts": {name: str(total) for name, total in self.amounts.items()} or None,
             "unknown_customers": self.unknown_references,
             "sent_elsewhere": self.sent_elsewhere,

@@ -72,6 +72,8 @@ class Throttle:
         self.rate: float | None = cap  # the current pace; None: unpaced
         self.learned: float | None = None  # the rate the API accepted, learned at a cut
         self.cuts = 0  # how often the pace was cut, for the summary and tests
+        self.throttled = 0  # answers that were 429s, all told (for the metrics)
+        self.paused = 0.0  # seconds the whole run sent nothing, waiting as the API asked
         self._next_slot = 0.0
         self._paused_until = 0.0
         self._window = WINDOW
@@ -143,6 +145,7 @@ class Throttle:
         """Tell the pace how the API answered a request sent on `ticket` (as `turn`
         returned it): any answer at all, not a dropped connection."""
         now = self._clock()
+        self.throttled += throttled
         if retry_after:
             self._window = min(max(retry_after, WINDOW), PAUSE_MAX)
         if not throttled:
@@ -256,6 +259,7 @@ class Throttle:
         """Send nothing for `seconds` from `now`: the whole run waits."""
         if (until := now + seconds) > self._paused_until:
             event("pause", seconds=round(seconds, 3))
+            self.paused += until - max(now, self._paused_until)
             self._paused_until = until
             self._judge_anew(until)
 
