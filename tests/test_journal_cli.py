@@ -303,3 +303,27 @@ def test_a_journal_that_fails_after_it_opened_is_one_line_and_exit_2(
     result = CliRunner().invoke(main, ["stats", "--journal", str(imported)])
     assert result.exit_code == 2
     assert result.stderr == f"affelios-journal: journal {imported}: disk I/O error\n"
+
+
+def test_the_import_jobs_config_file_says_which_journal_kind_and_brand(
+    imported: Path, tmp_path: Path
+) -> None:
+    """affelios-journal had no --config: the advice after a fix landed in the default
+    journal while the nightly job's config named another."""
+    job = tmp_path / "nightly.toml"
+    job.write_text(
+        f'journal = "{imported}"\nbrand = "casino-x"\nkind = "customers"\n'
+        'concurrency = 8\n[map]\n"Shop" = "-"\n',  # the import's own keys are left alone
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    stats = runner.invoke(main, ["--config", str(job), "stats"])
+    assert stats.exit_code == 0, stats.output
+    assert stats.output.startswith(f"3 customers in {imported}")
+    forget = runner.invoke(main, ["--config", str(job), "forget", "C00002"])  # its brand
+    assert forget.exit_code == 1 and "C00002" in forget.output + forget.stderr
+    other = runner.invoke(main, ["--config", str(job), "stats", "--journal", str(tmp_path / "x")])
+    assert other.exit_code == 2 and "no such file" in other.stderr  # the command line wins
+    job.write_text("brand = 42\n", encoding="utf-8")
+    wrong = runner.invoke(main, ["--config", str(job), "stats"])
+    assert wrong.exit_code == 2 and "brand = 42: expected text" in wrong.output

@@ -47,14 +47,9 @@ def _typed(value: object, kind: str) -> bool:
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 
 
-def load_config(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
-    """Read a TOML config file into the command's defaults; the command line wins.
-
-    Every value must be of its key's type (TOML's `2.5` is not a concurrency, `42` not a
-    brand): nothing is coerced. Ranges are then checked by the options' own types.
-    """
-    if path is None:
-        return None
+def read_config(path: Path) -> dict[str, Any]:
+    """The settings of a TOML config file, each checked for its key's type (see
+    CONFIG_KEYS), by option parameter name; raises click.BadParameter."""
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -66,12 +61,49 @@ def load_config(ctx: click.Context, param: click.Parameter, path: Path | None) -
         raise click.BadParameter(
             f"{path}: unknown key {', '.join(unknown)}; known keys: {', '.join(CONFIG_KEYS)}"
         )
-    defaults: dict[str, Any] = {}
+    found: dict[str, Any] = {}
     for key, value in config.items():
         name, kind = CONFIG_KEYS[key]
         if not _typed(value, kind):
             raise click.BadParameter(f"{path}: {key} = {value!r}: expected {kind}")
-        defaults[name] = value
+        found[name] = value
+    return found
+
+
+# What affelios-journal takes from an import's config file: which journal, kind, brand
+# and API the job's records are under (its other settings are the import's own).
+JOURNAL_KEYS = ("journal", "kind", "brand", "base_url")
+
+
+def load_journal_config(
+    ctx: click.Context, param: click.Parameter, path: Path | None
+) -> Path | None:
+    """`affelios-journal --config FILE`: the import job's config file, whose journal,
+    kind, brand and API become the defaults of every command that takes them (the
+    command line wins)."""
+    if path is None:
+        return None
+    found = read_config(path)
+    group = ctx.command
+    assert isinstance(group, click.Group)
+    defaults: dict[str, Any] = dict(ctx.default_map or {})
+    for name, command in group.commands.items():
+        taken = {p.name for p in command.params}
+        mine = {k: v for k, v in found.items() if k in JOURNAL_KEYS and k in taken}
+        defaults[name] = {**defaults.get(name, {}), **mine}
+    ctx.default_map = defaults
+    return path
+
+
+def load_config(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
+    """Read a TOML config file into the command's defaults; the command line wins.
+
+    Every value must be of its key's type (TOML's `2.5` is not a concurrency, `42` not a
+    brand): nothing is coerced. Ranges are then checked by the options' own types.
+    """
+    if path is None:
+        return None
+    defaults = read_config(path)
     if "mappings" in defaults:
         defaults["mappings"] = [f"{k}={v}" for k, v in defaults["mappings"].items()]
     ctx.default_map = {**(ctx.default_map or {}), **defaults}

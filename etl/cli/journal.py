@@ -23,6 +23,7 @@ from typing import IO, Any
 import click
 
 from affelios_import import kinds
+from affelios_import.cli.config_file import load_journal_config
 from affelios_import.cli.key_file import journal_location
 from affelios_import.config import default_journal
 from affelios_import.errors import AffeliosImportError, InputError, SetupError, reason
@@ -57,6 +58,15 @@ EXIT_CODES = "Exit codes: 0 done; 1 nothing matched, or forget without --yes; 2 
     epilog=EXIT_CODES,
 )
 @click.version_option(__version__, prog_name="affelios-journal")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    is_eager=True,
+    expose_value=False,
+    callback=load_journal_config,
+    help="The import job's config file: its journal, kind, brand and base_url are the "
+    "commands' defaults (their options override it).",
+)
 def main() -> None:
     """Look into affelios-import's journal: the customers it created or found, their
     Affelios ids, what was sent for them and when; and release customers from it, so
