@@ -16,7 +16,7 @@ from affelios_import.errors import SetupError
 from affelios_import.input import sheet as sheets
 from affelios_import.input.columns import ColumnMap, resolve
 from affelios_import.input.keycheck import KeyChecks
-from affelios_import.input.read import Source, inspect, spool_folder, spool_stdin
+from affelios_import.input.read import Source, column_names, inspect, spool_folder, spool_stdin
 from affelios_import.journal import Ledger, open_ledger
 from affelios_import.output import workbook
 from affelios_import.output.check import check as check_outputs
@@ -68,8 +68,7 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
     stack.callback(journal.close)
     if kind.needs_history and not settings.new_journal:
         _refuse_a_blind_run(journal, settings)
-    keys = KeyChecks(columns, brand=settings.brand, kind=kind)
-    results, errors = _outputs(settings, source, keys, stack)
+    results, errors = _outputs(settings, source, columns, stack)
     return Prepared(
         settings=settings,
         source=source,
@@ -126,14 +125,18 @@ def _source(settings: Settings, stack: ExitStack) -> tuple[Source, sheets.Spoole
 
 
 def _outputs(
-    settings: Settings, source: Source, keys: KeyChecks, stack: ExitStack
+    settings: Settings, source: Source, columns: ColumnMap, stack: ExitStack
 ) -> tuple[ResultsWriter | workbook.ResultsWorkbook, ErrorsWriter | workbook.ErrorsWorkbook | None]:
     """The results file and the errors file (if asked for, with its rows' key checks),
     opened: CSV or workbook."""
     header = list(source.header)
+    kind = kinds.get(settings.kind)
+    keys = KeyChecks(columns, brand=settings.brand, kind=kind)
     results: ResultsWriter | workbook.ResultsWorkbook
     if workbook.is_workbook_name(settings.out):
-        results = workbook.ResultsWorkbook(settings.out, header=header)
+        names = column_names(source.header)
+        amounts = [i for i, n in enumerate(names) if columns.to_field.get(n) in kind.amounts]
+        results = workbook.ResultsWorkbook(settings.out, header=header, amounts=amounts)
     else:
         results = ResultsWriter(settings.out, header=header, bom=settings.bom)
     stack.callback(results.close)

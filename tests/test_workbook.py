@@ -21,7 +21,7 @@ from affelios_import.cli.summary import main as summary_main
 from affelios_import.errors import InputError, SetupError
 from affelios_import.input.keycheck import check
 from affelios_import.input.sheet import CELL_CHARS_MAX, CUT_MARK, cell_text, sheet_rows, spool_sheet
-from affelios_import.output.workbook import MAX_ROWS, check_rows
+from affelios_import.output.workbook import MAX_ROWS, check_rows, exact_number
 from affelios_import.settings import Settings
 from tests.conftest import (
     API_KEY,
@@ -526,3 +526,34 @@ def test_a_workbook_s_formula_without_value_error_merged_or_hidden_cell_is_never
     assert rows[4]["error"].startswith("row 6 of the sheet is hidden")
     sent = sorted(t["externalId"] for t in sandbox.server.transactions)
     assert sent == ["T00003", "T00006", "T00007"]
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("12.50", 12.5), ("-3.03", -3.03), ("1000", 1000.0), ("0.000000000000001", 1e-15),
+     ("123456789012345", 123456789012345.0), ("1234567890123456", None), ("1.5e3", None),
+     ("0000100", 100.0), ("", None), ("12,50", None)],
+)  # fmt: skip
+def test_an_amount_is_a_number_only_where_a_number_holds_it_exactly(
+    text: str, number: float | None
+) -> None:
+    assert exact_number(text) == number
+
+
+def test_a_results_workbook_holds_amounts_as_numbers_and_ids_as_text(tmp_path: Path) -> None:
+    """Results workbooks stored amounts as text: a spreadsheet could not sum them."""
+    rows = transactions(3)
+    rows[0][0], rows[0][5] = "000123", "1234567890.123456789"  # too many digits: text
+    source = write_csv(tmp_path / "tx.csv", rows, header=TX_HEADER)
+    out = tmp_path / "tx.results.xlsx"
+    args = [str(source), "--kind", "transactions", "--dry-run", "--new-journal",
+            "--journal", ":memory:", "-o", str(out)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    found = cells(out)
+    header = [c.value for c in found[0]]
+    deposit, ident = header.index("depositAmount"), header.index("External Transaction ID")
+    assert [(c.value, c.data_type) for c in (r[deposit] for r in found[1:])] == [
+        ("1234567890.123456789", "s"), (2.02, "n"), (3.03, "n"),
+    ]  # fmt: skip
+    assert (found[1][ident].value, found[1][ident].data_type) == ("000123", "s")

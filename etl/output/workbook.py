@@ -9,6 +9,7 @@ still knows every row). Reading a workbook is `input.sheet`'s.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from affelios_import.input.keycheck import KeyChecks
 from affelios_import.input.sheet import CELL_CHARS_MAX, CUT_MARK
 from affelios_import.outcome import Status
 from affelios_import.output.results import errors_header, results_header, to_fix
+from affelios_import.schemas.transaction import SIZED_AMOUNT_PATTERN
 
 if TYPE_CHECKING:
     import xlsxwriter.worksheet
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 
 WRITE_SUFFIX = ".xlsx"
 MAX_ROWS = 1_048_576  # Excel's rows a sheet, the header's included
+EXCEL_DIGITS = 15  # the significant digits a spreadsheet's number keeps
+_AMOUNT = re.compile(SIZED_AMOUNT_PATTERN, re.ASCII)
 WIDTH_MIN, WIDTH_MAX = 6, 60  # columns sized to fit their text, within these
 # The results' status column, coloured by status: (fill, font).
 STATUS_COLOURS: dict[str, tuple[str, str]] = {
@@ -56,6 +60,16 @@ def check_rows(option: str, path: Path, rows: int) -> None:
             f"{option} {path}: {rows:,} rows do not fit in a workbook (Excel's sheets "
             f"hold {MAX_ROWS - 1:,} rows below the header); write a .csv instead"
         )
+
+
+def exact_number(text: str) -> float | None:
+    """The amount `text` as a number a spreadsheet holds exactly, or None: a decimal
+    amount (`-12.50`) of at most 15 significant digits (what a spreadsheet's number keeps
+    and shows); any other text stays text."""
+    if not _AMOUNT.fullmatch(text):
+        return None
+    digits = text.strip().lstrip("-").replace(".", "").lstrip("0")
+    return float(text) if len(digits.rstrip("0") or "0") <= EXCEL_DIGITS else None
 
 
 class _Book:
@@ -99,7 +113,8 @@ class _Book:
                     # An input cell this long made its row invalid while it was planned
                     # (see plan.Refusals); this keeps what fits, and says so.
                     value = value[: CELL_CHARS_MAX - len(CUT_MARK)] + CUT_MARK
-                sheet.write_string(self.rows, column, value, text)
+                if not self.write_value(self.rows, column, value):
+                    sheet.write_string(self.rows, column, value, text)
                 if len(value) > widths[column] and widths[column] < WIDTH_MAX:
                     widths[column] = min(len(value), WIDTH_MAX)
 
@@ -120,6 +135,10 @@ class _Book:
             why = reason(exc)
             raise OutputFailed(f"{self.path}: cannot write the {self.what} ({why})") from exc
 
+    def write_value(self, row: int, column: int, value: str) -> bool:
+        """Write a cell otherwise than as text, if this workbook does (True if so)."""
+        return False
+
     def decorate(self) -> None:
         """Anything more a kind of workbook shows, added before it is put together."""
 
@@ -132,10 +151,22 @@ class _Book:
 
 class ResultsWorkbook(_Book):
     """The results as a workbook: the same columns as the results CSV, every cell as
-    text (so no cell needs the CSV's apostrophe against formulas), the status coloured."""
+    text (so no cell needs the CSV's apostrophe against formulas), the status coloured;
+    but the amount columns (`amounts`: their places among the input's columns), whose
+    amounts are numbers a spreadsheet sums, where a number holds them exactly (see
+    `exact_number`; any other stays text)."""
 
-    def __init__(self, path: Path, *, header: Sequence[str]) -> None:
+    def __init__(self, path: Path, *, header: Sequence[str], amounts: Sequence[int] = ()) -> None:
         super().__init__(path, header=results_header(header), title="results", what="results")
+        offset = len(self.header) - len(header)  # the tool's own columns come first
+        self.amounts = frozenset(offset + at for at in amounts)
+        self.money = self.book.add_format({"num_format": "#,##0.00##########"})
+
+    def write_value(self, row: int, column: int, value: str) -> bool:
+        if column in self.amounts and (number := exact_number(value)) is not None:
+            self.sheet.write_number(row, column, number, self.money)
+            return True
+        return False
 
     def write_chunk(self, chunk: PlannedChunk) -> None:
         raw = chunk.raw
