@@ -147,6 +147,7 @@ def _summary(settings: Settings, prepared: Prepared) -> Summary:
         kind=settings.kind,
         brand=settings.brand,
         api=public(settings.base_url),
+        journal=shown_journal(settings.journal),
         sheet=prepared.sheet,
         results_path=str(settings.out),
         errors_path=str(settings.errors_out or ""),

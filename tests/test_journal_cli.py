@@ -327,3 +327,60 @@ def test_the_import_jobs_config_file_says_which_journal_kind_and_brand(
     job.write_text("brand = 42\n", encoding="utf-8")
     wrong = runner.invoke(main, ["--config", str(job), "stats"])
     assert wrong.exit_code == 2 and "brand = 42: expected text" in wrong.output
+
+
+@pytest.mark.parametrize(
+    ("id_column", "more"),
+    [("External Transaction ID", []), ("Txn", ["--map", "Txn=externalId"])],
+)
+def test_forget_keys_reads_the_results_of_a_mapped_input_as_the_import_did(
+    tmp_path: Path, id_column: str, more: list[str]
+) -> None:
+    """forget --keys refused the results file of a mapped input (`External Transaction ID`,
+    or a column the import's --map named), although its help says it will do."""
+    journal = transactions_journal(tmp_path / "j.db")
+    results = write_csv(
+        tmp_path / "tx.results.csv",
+        [["1", "unconfirmed", "", "", "1", "in doubt", "unconfirmed", "T3", "b"],
+         ["2", "skipped", "", "", "0", "sent", "", "T1", "b"]],
+        header=("row", "status", "affelios_id", "http_status", "attempts", "error",
+                "error_kind", id_column, "Brand"),
+    )  # fmt: skip
+    done = CliRunner().invoke(
+        main,
+        ["forget", "--keys", str(results), "--kind", "transactions", *more,
+         "--journal", str(journal), "--yes"],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    assert "T3" not in held(journal) and held(journal)["T1"] == "accepted"
+
+
+def test_the_advice_for_rows_to_check_is_a_command_that_pastes(tmp_path: Path) -> None:
+    """The advice for unconfirmed transactions gave no id, brand, journal or --yes."""
+    import shlex
+
+    import httpx
+
+    from affelios_import.settings import Settings
+    from tests.conftest import run
+
+    source = write_csv(tmp_path / "tx.csv", transactions(3), header=TX_HEADER)
+
+    def api(request: httpx.Request) -> httpx.Response:
+        doubtful = json.loads(request.content)["externalId"] == "T00002"
+        return httpx.Response(500 if doubtful else 202)  # a 500: it may have been taken
+
+    settings = Settings(
+        input=source, out=tmp_path / "r.csv", errors_out=tmp_path / "tx errors.csv",
+        journal=tmp_path / "j.db", base_url="https://api.test", api_key="k",
+        kind="transactions", new_journal=True, retries=0,
+    )  # fmt: skip
+    summary = run(settings, transport=httpx.MockTransport(api))
+    said = [line for line in summary.to_text().splitlines() if "once checked:" in line]
+    assert len(said) == 1
+    command = shlex.split(said[0].split("once checked: ", 1)[1])
+    assert command[0] == "affelios-journal" and "tx errors.csv" in said[0]
+    done = CliRunner().invoke(main, command[1:])
+    assert done.exit_code == 0, done.stderr
+    assert "forgot 1 transactions" in done.stderr
+    assert set(held(tmp_path / "j.db")) == {"T00001", "T00003"}  # T00002 released

@@ -71,8 +71,9 @@ def read_config(path: Path) -> dict[str, Any]:
 
 
 # What affelios-journal takes from an import's config file: which journal, kind, brand
-# and API the job's records are under (its other settings are the import's own).
-JOURNAL_KEYS = ("journal", "kind", "brand", "base_url")
+# and API the job's records are under, and how its files' columns read (its other
+# settings are the import's own).
+JOURNAL_KEYS = ("journal", "kind", "brand", "base_url", "mappings")
 
 
 def load_journal_config(
@@ -84,6 +85,8 @@ def load_journal_config(
     if path is None:
         return None
     found = read_config(path)
+    if "mappings" in found:  # forget --keys reads the job's files as the import read them
+        found["mappings"] = [f"{k}={v}" for k, v in found["mappings"].items()]
     group = ctx.command
     assert isinstance(group, click.Group)
     defaults: dict[str, Any] = dict(ctx.default_map or {})

@@ -27,9 +27,10 @@ from affelios_import.cli.config_file import load_journal_config
 from affelios_import.cli.key_file import journal_location
 from affelios_import.config import default_journal
 from affelios_import.errors import AffeliosImportError, InputError, SetupError, reason
-from affelios_import.input.columns import normalise
+from affelios_import.input.columns import fields_of, normalise, parse_mapping
 from affelios_import.journal import Journal, open_journal, queries, store
 from affelios_import.journal.queries import EXPORT_COLUMNS
+from affelios_import.kinds.base import Kind
 from affelios_import.output.check import same_file
 from affelios_import.urls import check as check_base_url
 from affelios_import.urls import identity, is_database, shown_journal
@@ -320,8 +321,17 @@ def copy(source: Path | str, target: Path | str) -> None:
 @click.option(
     "--keys",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="A CSV of the customers to forget, with externalBrandId and externalId columns "
-    "(an export of this journal, or an import's results file, will do).",
+    help="A CSV of the records to forget: an export of this journal, or an import's "
+    "results or errors file (its columns read as the import read them: names, aliases, "
+    "--map).",
+)
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    metavar="COLUMN=FIELD",
+    help="Read this column of the --keys file as this field, as the import's --map did "
+    "(or the config file's [map]).",
 )
 @click.option("--base-url", help="Only the entries of this API.  [default: every API]")
 @click.option(
@@ -352,7 +362,7 @@ def forget(
     names its status: forgotten, it would be sent, and counted, again. A results file
     given to --keys releases only its rows in doubt (`unconfirmed` or `failed`).
     """
-    wanted = sorted(_wanted(asked["external_ids"], asked["brand"], asked["keys"]))
+    wanted = sorted(_wanted(asked, kind=kinds.get(kind)))
     api = None if base_url is None else _api(base_url, "--base-url")
     statuses = set(asked["statuses"]) or kinds.get(kind).released_by_default
     with _opened(journal, read_only=not yes, kind=kind) as opened:
@@ -398,8 +408,9 @@ def _api(url: str, option: str) -> str:
         raise click.UsageError(str(exc)) from None
 
 
-def _wanted(ids: tuple[str, ...], brand: str | None, keys: Path | None) -> set[tuple[str, str]]:
+def _wanted(asked: dict[str, Any], *, kind: Kind) -> set[tuple[str, str]]:
     """The (brand, id) keys asked for, from the arguments or the --keys file."""
+    ids, brand, keys = asked["external_ids"], asked["brand"], asked["keys"]
     if ids and keys is not None:
         raise click.UsageError("give ids or --keys, not both")
     if ids:
@@ -409,13 +420,16 @@ def _wanted(ids: tuple[str, ...], brand: str | None, keys: Path | None) -> set[t
     if keys is None:
         raise click.UsageError("give the ids (with --brand), or --keys FILE")
     try:
-        return _keys_file(keys, brand)
+        return _keys_file(keys, brand, kind=kind, mapping=parse_mapping(asked["mappings"]))
     except InputError as exc:
         click.echo(f"affelios-journal: {exc}", err=True)
         sys.exit(2)
 
 
-def _keys_file(path: Path, brand: str | None) -> set[tuple[str, str]]:
+def _keys_file(
+    path: Path, brand: str | None, *, kind: Kind, mapping: dict[str, str]
+) -> set[tuple[str, str]]:
+    """The keys a CSV names, its columns read as the import read them (`fields_of`)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as file:
             sample = file.read(64 * 1024)
@@ -430,13 +444,13 @@ def _keys_file(path: Path, brand: str | None) -> set[tuple[str, str]]:
     if not rows:
         raise InputError(f"--keys {path}: the file is empty")
     header = [normalise(name) for name in rows[0]]
-    if "externalid" not in header or ("externalbrandid" not in header and brand is None):
+    places = fields_of(rows[0], kind=kind, mapping=mapping)
+    at_id, at_brand = places.get("externalId"), places.get("externalBrandId")
+    if at_id is None or (at_brand is None and brand is None):
         raise InputError(
-            f"--keys {path}: expected columns externalBrandId and externalId "
-            f"(or externalId and --brand); found {', '.join(rows[0])}"
+            f"--keys {path}: expected columns externalBrandId and externalId (or externalId "
+            f"and --brand; or --map, as the import had it); found {', '.join(rows[0])}"
         )
-    at_id = header.index("externalid")
-    at_brand = header.index("externalbrandid") if "externalbrandid" in header else None
     # A results file (it has the status of each row): only its rows in doubt.
     results = {normalise(name) for name in ("row", "status", "affelios_id")} <= set(header)
     at_status = header.index("status") if results else None

@@ -160,6 +160,29 @@ def _field(pair: str, target: str, kind: Kind) -> str | None:
     return field
 
 
+def fields_of(
+    header: list[str], *, kind: Kind, mapping: Mapping[str, str] | None = None
+) -> dict[str, int]:
+    """Field -> the place of the column that feeds it, matched as `resolve` matches them
+    (a `--map` first, then names and aliases), without its checks: for a file that is
+    not an import's input (a results or errors file, a journal's export). A `--map` of a
+    column the file does not have is passed over."""
+    found: dict[str, int] = {}
+    for column, target in (mapping or {}).items():
+        try:
+            at = _position(column, header, "")
+        except InputError:
+            continue
+        if (field := _field(f"{column}={target}", target, kind)) is not None:
+            found.setdefault(field, at)
+    taken = set(found.values())
+    for at, name in enumerate(header):
+        field = _by_normalised(kind).get(normalise(name))
+        if field is not None and field not in found and at not in taken:
+            found[field] = at
+    return found
+
+
 def resolve(
     header: list[str],
     *,

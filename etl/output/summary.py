@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Context, Decimal
@@ -58,6 +59,7 @@ class Summary:
     kind: str | None = None  # customers, transactions
     brand: str | None = None  # --brand
     api: str | None = None  # the API's base URL, as shown (no credentials)
+    journal: str | None = None  # the journal, as shown (no password)
     sheet: str | None = None  # the sheet read, when the input is a workbook
     started_at: str | None = None  # UTC, ISO-8601
     finished_at: str | None = None
@@ -169,6 +171,15 @@ class Summary:
             "exit_code": self.exit_code,
         }
 
+    def _release_command(self) -> str:
+        """The command that releases this run's rows to check, as it pastes (the errors
+        file names them; only rows in doubt are released): "" when it cannot be one."""
+        if not self.errors_path.lower().endswith(".csv") or self.journal is None:
+            return ""
+        words = ["affelios-journal", "forget", "--journal", self.journal, "--keys"]
+        words += [self.errors_path, "--kind", self.kind or "transactions", "--yes"]
+        return shlex.join(words)
+
     def _error_lines(self) -> list[str]:
         """The commonest errors with their first rows, and how many more there are."""
         lines = []
@@ -243,6 +254,8 @@ class Summary:
                 f"in {self.errors_path} (to_do: check)" if self.errors_path else "see the results"
             )
             lines.append(f"rows to check in Affelios: {self.to_check:,}, {where}")
+            if release := self._release_command():
+                lines.append(f"  those that did not arrive, once checked: {release}")
         if self.to_retry:
             lines.append(f"rows to retry: {self.to_retry:,} (the next run sends them again)")
         if self.stop_reason:
