@@ -148,6 +148,7 @@ def _summary(settings: Settings, prepared: Prepared) -> Summary:
         brand=settings.brand,
         api=public(settings.base_url),
         journal=shown_journal(settings.journal),
+        changes_accepted=settings.accept_changes and not settings.dry_run,
         sheet=prepared.sheet,
         results_path=str(settings.out),
         errors_path=str(settings.errors_out or ""),

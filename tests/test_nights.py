@@ -146,8 +146,10 @@ def test_a_week_of_nights_converges(sandbox: RunningSandbox, tmp_path: Path) -> 
 
     # Customer 2 changed in Affelios by hand: the journal takes today's values once, and
     # the next night it is skipped.
-    code, results, _, _ = night(source, sandbox, journal, "--accept-changes")
+    code, results, _, stderr = night(source, sandbox, journal, "--accept-changes")
     assert code == 0 and results[1]["status"] == "changed"
+    # The summary says what was accepted (it said the customer changed, as if it were not).
+    assert "1 customer changed since it was imported: accepted (--accept-changes)" in stderr
     assert results[1]["error"].endswith(
         "accepted (--accept-changes): the journal now holds today's values"
     )

@@ -60,6 +60,7 @@ class Summary:
     brand: str | None = None  # --brand
     api: str | None = None  # the API's base URL, as shown (no credentials)
     journal: str | None = None  # the journal, as shown (no password)
+    changes_accepted: bool = False  # --accept-changes: the changed rows' values were taken
     sheet: str | None = None  # the sheet read, when the input is a workbook
     started_at: str | None = None  # UTC, ISO-8601
     finished_at: str | None = None
@@ -239,9 +240,14 @@ class Summary:
                 "results, and correct them in Affelios"
             )
         if changed := self.counts[Status.CHANGED.value]:
+            what = (
+                "accepted (--accept-changes): the journal now holds today's values"
+                if self.changes_accepted
+                else "see the results"
+            )
             lines.append(
-                f"{changed} customer{'s' if changed > 1 else ''} changed since "
-                f"{'they were' if changed > 1 else 'it was'} imported: see the results"
+                f"{changed:,} customer{'s' if changed > 1 else ''} changed since "
+                f"{'they were' if changed > 1 else 'it was'} imported: {what}"
             )
         lines += self._error_lines()
         if self.rate_limit:
