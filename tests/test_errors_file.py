@@ -39,7 +39,7 @@ def test_fix_the_errors_file_and_import_it_again(sandbox: RunningSandbox, tmp_pa
         "column 'External ID' (externalId) empty: expected a value (it is required)",
     ]  # original cells unchanged (no apostrophe before =), in the input's delimiter
     data = json.loads(summary.read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["errors_file"] == str(errors)
     assert data["rows_to_fix"] == 2
 

@@ -30,7 +30,7 @@ AMOUNT_LABELS = {
 }
 
 # Of to_dict() (--summary-json): bumped when a field is renamed, removed or changes meaning.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: rows_to_fix no longer counts unconfirmed rows (rows_to_check does)
 FIRST_ROWS = 5
 TOP_ERRORS = 5
 
