@@ -70,6 +70,8 @@ def test_a_stopped_run_s_bar_does_not_fill_with_rows_never_sent() -> None:
     seen(state("customers", {"created": 300, "not_sent": 700}, stopping=True))
     assert seen._bar.n == 300 and seen._bar.total == 1000
     assert seen._bar.desc.startswith("stopping")
+    drawn = str(seen._bar)
+    assert "300/1000 [" in drawn and "], created=300 exists=0" in drawn
     seen.close()
 
 

@@ -16,7 +16,8 @@ from affelios_import import Progress
 SENT = frozenset({"created", "exists", "accepted", "failed", "unconfirmed"})
 RATE_WINDOW = 10.0  # seconds of sending the rate is taken over
 # The bar without tqdm's own rate and time left (they would count every row alike).
-BAR_FORMAT = "{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}] {postfix}"
+# (tqdm puts ", " before the postfix.)
+BAR_FORMAT = "{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}]{postfix}"
 
 
 class Watch:
