@@ -134,6 +134,55 @@ def test_config_file_settings_and_command_line_overrides(runner: CliRunner, tmp_
     assert statuses == ["invalid", "invalid", "valid"]  # the empty brand became "other"
 
 
+def test_a_config_file_holds_each_kinds_own_settings(runner: CliRunner, tmp_path: Path) -> None:
+    """A `[map]` for customers broke `--kind transactions`: one file could not hold the
+    settings of both jobs. A kind's table wins for its runs ([customers.map] merged over
+    [map]); the command line wins over both."""
+    customers = write_csv(
+        tmp_path / "c.csv",
+        [["casino-x", "P1", "2025-06-28T19:29:48Z"]],
+        header=("Shop", "Player", "registrationDate"),
+    )
+    deposits = write_csv(
+        tmp_path / "t.csv",
+        [["casino-x", "T1", "P1", "2025-06-28T19:29:48Z", "10"]],
+        header=("Shop", "Txn", "Player", "transactionDate", "depositAmount"),
+    )
+    config = tmp_path / "job.toml"
+    config.write_text(
+        f'brand = "casino-x"\nout = "{tmp_path / "top.csv"}"\njournal = "{tmp_path / "j.db"}"\n'
+        '[map]\n"Shop" = "externalBrandId"\n"Player" = "externalId"\n'
+        f'[transactions]\nout = "{tmp_path / "tx.csv"}"\n'
+        '[transactions.map]\n"Txn" = "externalId"\n"Player" = "externalCustomerId"\n'
+    )
+    done = runner.invoke(main, [str(customers), "--config", str(config), "--dry-run"])
+    assert done.exit_code == 0, done.stderr
+    assert [r["status"] for r in read_results(tmp_path / "top.csv")] == ["valid"]
+    done = runner.invoke(
+        main,
+        [str(deposits), "--config", str(config), "--dry-run", "--kind", "transactions",
+         "--new-journal"],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    assert [r["status"] for r in read_results(tmp_path / "tx.csv")] == ["valid"]
+    assert "Shop → externalBrandId, Txn → externalId, Player → externalCustomerId" in done.stderr
+    done = runner.invoke(
+        main,
+        [str(deposits), "--config", str(config), "--dry-run", "--kind", "transactions",
+         "--new-journal", "-o", str(tmp_path / "cli.csv")],
+    )  # fmt: skip
+    assert done.exit_code == 0 and (tmp_path / "cli.csv").exists()  # the command line wins
+    config.write_text('[transactions]\nkind = "customers"\n')
+    done = runner.invoke(main, [str(customers), "--config", str(config)])
+    assert done.exit_code == 2
+    assert "[transactions] cannot set kind: it holds the settings of transactions runs" in (
+        done.stderr
+    )
+    config.write_text("[customers]\nbrnad = 1\n")
+    done = runner.invoke(main, [str(customers), "--config", str(config)])
+    assert done.exit_code == 2 and f"{config}: [customers] unknown key brnad" in done.stderr
+
+
 def test_config_file_mistakes_are_usage_errors(runner: CliRunner, tmp_path: Path) -> None:
     config = tmp_path / "job.toml"
     config.write_text('brand = "x"\nbrnad = "y"\n')

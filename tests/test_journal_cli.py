@@ -329,6 +329,31 @@ def test_the_import_jobs_config_file_says_which_journal_kind_and_brand(
     assert wrong.exit_code == 2 and "brand = 42: expected text" in wrong.output
 
 
+def test_the_config_files_table_of_a_kind_says_its_journal_and_map(tmp_path: Path) -> None:
+    """A config file's settings were one for every kind: the transactions job's own
+    journal and [map] could not be named beside the customers'."""
+    journal = transactions_journal(tmp_path / "tx.db")
+    job = tmp_path / "nightly.toml"
+    job.write_text(
+        f'journal = "{tmp_path / "customers.db"}"\nbrand = "b"\n'
+        f'[transactions]\njournal = "{journal}"\n[transactions.map]\n"Txn" = "externalId"\n',
+        encoding="utf-8",
+    )
+    keys = write_csv(tmp_path / "keys.csv", [["T3"]], header=("Txn",))
+    runner = CliRunner()
+    stats = runner.invoke(main, ["--config", str(job), "stats", "--kind", "transactions"])
+    assert stats.exit_code == 0, stats.stderr
+    assert f"transactions in {journal}" in stats.output
+    done = runner.invoke(
+        main,
+        ["--config", str(job), "forget", "--keys", str(keys), "--kind", "transactions", "--yes"],
+    )
+    assert done.exit_code == 0, done.stderr
+    assert "T3" not in held(journal)
+    customers = runner.invoke(main, ["--config", str(job), "stats"])
+    assert customers.exit_code == 2 and "customers.db: no such file" in customers.stderr
+
+
 @pytest.mark.parametrize(
     ("id_column", "more"),
     [("External Transaction ID", []), ("Txn", ["--map", "Txn=externalId"])],

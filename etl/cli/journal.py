@@ -23,7 +23,7 @@ from typing import IO, Any
 import click
 
 from affelios_import import kinds
-from affelios_import.cli.config_file import load_journal_config
+from affelios_import.cli.config_file import load_journal_config, with_kind_section
 from affelios_import.cli.key_file import journal_location
 from affelios_import.config import default_journal
 from affelios_import.errors import AffeliosImportError, InputError, SetupError, reason
@@ -106,6 +106,7 @@ def _opened(
 @main.command()
 @JOURNAL_OPTION
 @KIND_OPTION
+@with_kind_section
 def stats(journal: Path | str | None, kind: str) -> None:
     """Customers (or transactions) per API, brand and status."""
     with _opened(journal, kind=kind) as opened:
@@ -125,6 +126,7 @@ def stats(journal: Path | str | None, kind: str) -> None:
 @JOURNAL_OPTION
 @KIND_OPTION
 @click.option("--json", "as_json", is_flag=True, help="As JSON lines.")
+@with_kind_section
 def show(
     external_id: str, brand: str | None, journal: Path | str | None, kind: str, as_json: bool
 ) -> None:
@@ -154,6 +156,7 @@ def show(
 )
 @JOURNAL_OPTION
 @KIND_OPTION
+@with_kind_section
 def export(out: Path, journal: Path | str | None, kind: str) -> None:
     """Every customer (or transaction) as CSV: externalBrandId, externalId, affelios_id,
     status, first_recorded_at, last_recorded_at, base_url (no credentials), sent (the
@@ -210,6 +213,7 @@ def _write_csv(file: IO[str], journal: Journal) -> int:
 @click.option("--yes", is_flag=True, help="Do it; without it, only say what would change.")
 @JOURNAL_OPTION
 @KIND_OPTION
+@with_kind_section
 def same_api(other: str, this: str, yes: bool, journal: Path | str | None, kind: str) -> None:
     """Tell the journal that OTHER and THIS are one API under two URLs: its entries under
     OTHER become THIS's (where both hold a record, THIS's stays), so a run on THIS skips
@@ -344,6 +348,7 @@ def copy(source: Path | str, target: Path | str) -> None:
 @click.option("--yes", is_flag=True, help="Forget them; without it, only say what would go.")
 @JOURNAL_OPTION
 @KIND_OPTION
+@with_kind_section
 def forget(
     base_url: str | None, yes: bool, journal: Path | str | None, kind: str, **asked: Any
 ) -> None:

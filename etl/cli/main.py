@@ -34,7 +34,7 @@ from affelios_import import (
     urls,
 )
 from affelios_import.cli import process
-from affelios_import.cli.config_file import load_config
+from affelios_import.cli.config_file import load_config, with_kind_section
 from affelios_import.cli.key_file import ApiKey, journal_location, read_api_key
 from affelios_import.cli.watch import Watch
 from affelios_import.config import CONCURRENCY_MAX, DEFAULT_BASE_URL, RETRIES_MAX, default_journal
@@ -316,6 +316,7 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     "hand): the journal takes today's values, so they are reported this once more.",
 )
 @click.version_option(__version__, prog_name="affelios-import")
+@with_kind_section
 def main(**options: Any) -> None:
     """Register the customers in CSV with Affelios, one request per row.
 

@@ -177,7 +177,8 @@ def _amounts(summary: Summary) -> str:
     sums = ", ".join(
         f"{AMOUNT_LABELS.get(name, name)} {total:,}" for name, total in summary.amounts.items()
     )
-    taken = f"{summary.amounts_rows:,} transactions the API took"
+    n = summary.amounts_rows
+    taken = f"{n:,} transaction{'' if n == 1 else 's'} the API took"
     return f"Sums over the {taken}: {html.escape(sums)}.<br>"
 
 

@@ -223,9 +223,10 @@ class Summary:
             taken = ", ".join(
                 f"{AMOUNT_LABELS.get(name, name)} {total:,}" for name, total in self.amounts.items()
             )
-            lines.append(f"sums over the {self.amounts_rows:,} transactions the API took: {taken}")
+            took = _counted(self.amounts_rows, "transaction")
+            lines.append(f"sums over the {took} the API took: {taken}")
         if self.sent_elsewhere:
-            lines.append(f"{self.sent_elsewhere:,} rows {self.elsewhere_advice}")
+            lines.append(f"{_rows(self.sent_elsewhere)} {self.elsewhere_advice}")
         if n := self.unknown_references:
             lines.append(
                 f"{n:,} transaction{'s' if n > 1 else ''} name{'' if n > 1 else 's'} a customer "
@@ -271,4 +272,9 @@ class Summary:
 
 def _rows(n: int) -> str:
     """`1 row`, `2,000 rows`."""
-    return f"{n:,} row{'' if n == 1 else 's'}"
+    return _counted(n, "row")
+
+
+def _counted(n: int, noun: str) -> str:
+    """`1 transaction`, `2,000 transactions`."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
