@@ -63,6 +63,9 @@ class ImportConfig:
     sheet: str | None = None  # a workbook's sheet to read; None: its first
     bom: bool = False  # CSV outputs start with a UTF-8 byte-order mark (for Excel)
     mapping: Mapping[str, str] = field(default_factory=dict)  # input column -> API field
+    # A file of rows that will never be importable, each with a reason: `acknowledged`,
+    # not sent, not to fix (see affelios_import.input.acknowledged).
+    acknowledged: Path | str | None = None
     backoff_base: float = 0.5  # seconds; full jitter over base * 2**attempt
     backoff_max: float = 30.0
     down_after: int = 30  # failed attempts in a row (5xx, connection) that mean "API down"
@@ -146,6 +149,10 @@ class ImportConfig:
         if self.accept_changes and not kinds.get(self.kind).accepts_changes:
             can = ", ".join(name for name in kinds.NAMES if kinds.get(name).accepts_changes)
             raise ConfigError(f"accept_changes: only {can} can be changed; not {self.kind}")
+        if self.acknowledged is not None and (
+            not isinstance(self.acknowledged, str | Path) or not str(self.acknowledged)
+        ):
+            raise ConfigError(f"acknowledged={self.acknowledged!r}: expected a file's path")
         if self.sheet is not None and (not isinstance(self.sheet, str) or not self.sheet):
             raise ConfigError(f"sheet={self.sheet!r}: expected a sheet's name (text)")
         if not isinstance(self.mapping, Mapping) or not all(

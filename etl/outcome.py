@@ -26,19 +26,22 @@ class Status(StrEnum):
     # Another run sharing the journal (PostgreSQL) is sending it: that run's to send and
     # to report; nothing sent by this one.
     CLAIMED = "claimed"
+    # A person said this row will never be importable (`--acknowledged`), with a reason:
+    # not sent, not a row to fix.
+    ACKNOWLEDGED = "acknowledged"
 
 
 # What a person does with an unconfirmed transaction, as its results line says.
 UNCONFIRMED_ADVICE = (
-    "not sent again: check in Affelios whether it arrived; if it did not, release it with "
-    "affelios-journal forget --kind transactions, and import again"
+    "not sent again: check in Affelios whether it arrived; if it did not, release it "
+    "(with the command that ends this message) and import again"
 )
 
 # Statuses that leave nothing to do (a change is reported, but the API has no update).
 GOOD = frozenset(
     {
         Status.CREATED, Status.ACCEPTED, Status.EXISTS, Status.SKIPPED, Status.CHANGED,
-        Status.VALID, Status.CLAIMED,
+        Status.VALID, Status.CLAIMED, Status.ACKNOWLEDGED,
     }
 )  # fmt: skip
 # The errors file's rows: to fix, or (unconfirmed) to check.

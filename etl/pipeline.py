@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import secrets
+import shlex
 import time
 import traceback
 from collections import Counter
@@ -27,10 +28,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import numpy as np
 import pandas as pd
 
 from affelios_import import codes, errors, kinds
 from affelios_import.errors import AffeliosImportError, InputError, OutputFailed
+from affelios_import.input.columns import to_contract
 from affelios_import.input.read import (
     DEFAULT_CHUNK_SIZE,
     DRY_RUN_CHUNK_SIZE,
@@ -149,6 +152,7 @@ def _summary(settings: Settings, prepared: Prepared) -> Summary:
         api=public(settings.base_url),
         journal=shown_journal(settings.journal),
         changes_accepted=settings.accept_changes and not settings.dry_run,
+        acknowledged_file=str(settings.acknowledged or ""),
         sheet=prepared.sheet,
         results_path=str(settings.out),
         errors_path=str(settings.errors_out or ""),
@@ -311,7 +315,11 @@ class _Run:
             prepared.columns,
             brand=settings.brand,
             kind=submitter.kind,
-            refusals=Refusals(broken=prepared.source.broken, cell_max=_cell_max(prepared)),
+            refusals=Refusals(
+                broken=prepared.source.broken,
+                cell_max=_cell_max(prepared),
+                acknowledged=prepared.acknowledged,
+            ),
             journal_empty=self.journal.was_empty and not self.look_elsewhere,
         )
         self.chunks = _chunks(settings, prepared)
@@ -334,6 +342,9 @@ class _Run:
         self.done_rows = 0  # rows with an outcome, for the report's timeline
         self.live: Counter[str] = Counter()  # status -> rows with that outcome so far
         self.columns = prepared.columns.describe(brand=settings.brand)
+        self.id_column = next(  # the input's column of externalId, for the report
+            (name for name, to in prepared.columns.to_field.items() if to == "externalId"), None
+        )
         self.read_error: InputError | None = None
 
     async def execute(self) -> None:
@@ -359,6 +370,10 @@ class _Run:
         self.summary.rate_limit = self.submitter.throttle.described
         self.summary.throttled = self.submitter.throttle.throttled
         self.summary.paused_seconds = self.submitter.throttle.paused
+        acknowledged = self.prepared.acknowledged
+        if acknowledged is not None and not self.summary.rows_missing and not self.settings.limit:
+            # Only once every row was read can a line of the file be said to match none.
+            self.summary.acknowledged_unmatched = acknowledged.unmatched
         if self.elsewhere:
             self.summary.elsewhere_advice = _elsewhere_advice(
                 sorted(self.elsewhere), public(self.settings.base_url), self.settings.kind
@@ -598,6 +613,7 @@ class _Run:
         The rows counted are those with a results line: a results file that fails (a
         full disk) holds none of the chunk's (see `results._append`), and the summary
         counts none; an errors file that fails after it stops the run, its rows counted."""
+        self._release_commands(planned)
         self.prepared.results.write_chunk(planned)
         rows = planned.rows
         self.summary.add_chunk(rows, planned.status, planned.error_kind, planned.http_status)
@@ -605,9 +621,26 @@ class _Run:
             self.summary.add_amounts(planned.status, planned.amounts)
         self.summary.unknown_references += planned.unknown_references
         self.summary.sent_elsewhere += planned.sent_elsewhere
-        self.trace.note_chunk(rows, planned.status, planned.error, planned.error_kind)
+        ids = planned.raw[self.id_column] if self.id_column is not None else None
+        empty = np.full(len(planned.raw), "", dtype=object)
+        self.trace.note_chunk(planned, empty if ids is None else ids.to_numpy(dtype=object))
         if self.prepared.errors is not None:
             self.prepared.errors.write_chunk(planned)
+
+    def _release_commands(self, planned: PlannedChunk) -> None:
+        """Each row in doubt (`unconfirmed`) ends with the command that releases it, as it
+        pastes: its id, brand, kind and this run's journal."""
+        at = np.flatnonzero(planned.status == Status.UNCONFIRMED.value)
+        if not len(at):
+            return
+        keys = to_contract(planned.raw.iloc[at], self.prepared.columns, brand=self.settings.brand)
+        journal = shown_journal(self.settings.journal)
+        for i, brand, external_id in zip(
+            at.tolist(), keys["externalBrandId"], keys["externalId"], strict=True
+        ):
+            words = ["affelios-journal", "forget", external_id, "--brand", brand]
+            words += ["--kind", self.settings.kind, "--journal", journal, "--yes"]
+            planned.error[i] = f"{planned.error[i]}; to release it: {shlex.join(words)}"
 
     async def _write(self) -> None:
         while (flight := await self.in_order.get()) is not None:

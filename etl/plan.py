@@ -18,6 +18,7 @@ import pandas as pd
 
 from affelios_import import codes
 from affelios_import.input import keycheck
+from affelios_import.input.acknowledged import Acknowledged
 from affelios_import.input.columns import ColumnMap, to_contract
 from affelios_import.input.keycheck import KeyChecks
 from affelios_import.input.sheet import CUT_MARK
@@ -177,12 +178,14 @@ LONG = (
 
 @dataclass(frozen=True)
 class Refusals:
-    """What makes rows invalid whatever their values: the input's broken rows (see
-    `Source.broken`: data row index -> (error kinds, message)), and the most characters
-    a cell may have (when an output is a workbook, whose cells hold no more)."""
+    """What keeps rows from being sent whatever their values: the input's broken rows
+    (see `Source.broken`: data row index -> (error kinds, message)), and the most
+    characters a cell may have (when an output is a workbook, whose cells hold no more),
+    which make them invalid; and the rows a person acknowledged (`--acknowledged`)."""
 
     broken: Mapping[int, tuple[str, str]] = field(default_factory=dict)
     cell_max: int | None = None
+    acknowledged: Acknowledged | None = None
 
 
 def _texts(frame: pd.DataFrame, name: str) -> Column:
@@ -233,8 +236,12 @@ class Planner:
                     chunk.error[i] = why
                     chunk.error_kind[i] = kinds
         faulty |= dict.fromkeys(self._check_keys(chunk, frame), ("", ""))
+        if (acknowledged := self._refusals.acknowledged) is not None:
+            for i, why in acknowledged.matches(raw, frame):
+                _acknowledge(chunk, i, why)
+                faulty[i] = ("", "")  # nor asked of the journal
         brands, ids = _texts(frame, "externalBrandId"), _texts(frame, "externalId")
-        valid = np.flatnonzero(chunk.status != Status.INVALID.value)
+        valid = np.flatnonzero(chunk.status == Status.NOT_SENT.value)  # neither of those
         chunk.candidates = self._first_of_each_key(chunk, valid, brands, ids)
         if not self._journal_empty:
             chunk.readable = np.flatnonzero(self._readable(frame, list(faulty)))
@@ -422,6 +429,14 @@ class Planner:
             )
             if (brand, external_id) not in referenced
         }
+
+
+def _acknowledge(chunk: PlannedChunk, position: int, why: str) -> None:
+    """A row the acknowledged file names: not sent, saying why (and what is wrong with
+    it, if anything: its codes are kept)."""
+    had = chunk.error[position] if chunk.status[position] == Status.INVALID.value else ""
+    chunk.status[position] = Status.ACKNOWLEDGED.value
+    chunk.error[position] = f"acknowledged: {why}; not sent" + (f" (it has {had})" if had else "")
 
 
 def claimed(by: str = "") -> Outcome:

@@ -8,15 +8,25 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import httpx
+import pandas as pd
 
 from affelios_import import kinds
 from affelios_import.errors import SetupError
 from affelios_import.input import sheet as sheets
+from affelios_import.input.acknowledged import Acknowledged
 from affelios_import.input.columns import ColumnMap, resolve
 from affelios_import.input.keycheck import KeyChecks
-from affelios_import.input.read import Source, column_names, inspect, spool_folder, spool_stdin
+from affelios_import.input.read import (
+    Source,
+    column_names,
+    inspect,
+    read_chunks,
+    spool_folder,
+    spool_stdin,
+)
 from affelios_import.journal import Ledger, open_ledger
 from affelios_import.output import workbook
 from affelios_import.output.check import check as check_outputs
@@ -36,6 +46,7 @@ class Prepared:
     results: ResultsWriter | workbook.ResultsWorkbook
     errors: ErrorsWriter | workbook.ErrorsWorkbook | None
     sheet: str | None  # the sheet read, when the input is a workbook
+    acknowledged: Acknowledged | None = None  # --acknowledged: rows not to send, and why
 
 
 def prepare(settings: Settings, stack: ExitStack) -> Prepared:
@@ -58,6 +69,7 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
     if spooled is not None and spooled.faults:
         faults = sheets.broken_rows(spooled.faults, columns)
         source = replace(source, broken=faults | source.broken)
+    acknowledged = _acknowledged(settings, columns, stack)
     rows = source.rows if settings.limit is None else min(settings.limit, source.rows)
     for option, output in (("--out", settings.out), ("--errors-out", settings.errors_out)):
         if output is not None and workbook.is_workbook_name(output):
@@ -77,6 +89,7 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
         results=results,
         errors=errors,
         sheet=spooled.sheet if spooled is not None else None,
+        acknowledged=acknowledged,
     )
 
 
@@ -89,6 +102,24 @@ def _refuse_a_results_file(source: Source) -> None:
             f"{source.name}: this is a results file of affelios-import, a report; import "
             "its rows to fix from the errors file (--errors-out), or the original export"
         )
+
+
+def _acknowledged(settings: Settings, columns: ColumnMap, stack: ExitStack) -> Acknowledged | None:
+    """The rows of the --acknowledged file (a CSV or a workbook's first sheet), checked
+    against the input's columns; raises SetupError or InputError naming what is wrong."""
+    if settings.acknowledged is None:
+        return None
+    path = Path(settings.acknowledged)
+    name, read = str(path), path
+    if sheets.is_workbook(path):
+        read = sheets.spool_sheet(path, name=name, sheet=None, folder=spool_folder(stack)).path
+    source = inspect(read, name=name, encoding=None, delimiter=None)
+    if source.broken:
+        number, (_, why) = min(source.broken.items())
+        raise SetupError(f"{name}: row {number + 1}: {why}")
+    chunks = list(read_chunks(source))
+    rows = pd.concat(chunks) if chunks else pd.DataFrame(columns=column_names(source.header))
+    return Acknowledged.of(name, rows, source.header, input=columns, kind=kinds.get(settings.kind))
 
 
 def _refuse_a_blind_run(journal: Ledger, settings: Settings) -> None:

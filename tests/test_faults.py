@@ -489,7 +489,14 @@ def test_faults_never_make_a_transaction_arrive_twice(tmp_path: Path) -> None:
     assert len(unconfirmed) == stats["dropped"] + stats["late"]
     late = [r["External Transaction ID"] for r in unconfirmed if "timed out" in r["error"]]
     assert len(late) == stats["late"] and all(taken[t] == 1 for t in late)
-    assert all("affelios-journal forget --kind transactions" in r["error"] for r in unconfirmed)
+    assert all(
+        f"to release it: affelios-journal forget {r['External Transaction ID']} --brand "
+        in r["error"]
+        and r["error"].endswith(
+            " --kind transactions --journal " + str(tmp_path / "j.db") + " --yes"
+        )
+        for r in unconfirmed
+    )
     accepted = [r for r in results if r["status"] == "accepted"]
     assert all(taken[r["External Transaction ID"]] == 1 for r in accepted)
 

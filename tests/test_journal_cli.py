@@ -80,10 +80,10 @@ def test_forget_asks_for_yes_then_the_next_import_sends_again(
     args = ["forget", "C00001", "--brand", "casino-x", "--journal", str(imported)]
     asked = runner.invoke(main, args)
     assert asked.exit_code == 1
-    assert "would forget 1 customers; nothing was changed: add --yes" in asked.stderr
+    assert "would forget 1 customer; nothing was changed: add --yes" in asked.stderr
     done = runner.invoke(main, [*args, "--yes"])
     assert done.exit_code == 0, done.stderr
-    assert "forgot 1 customers: the next import sends them again" in done.stderr
+    assert "forgot 1 customer: the next import sends it again" in done.stderr
     again = run_cli(tmp_path / "c.csv", "--base-url", sandbox.url, "--journal", imported)
     assert again.returncode == 0
     statuses = [r["status"] for r in read_results(tmp_path / "c.results.csv")]
@@ -407,5 +407,35 @@ def test_the_advice_for_rows_to_check_is_a_command_that_pastes(tmp_path: Path) -
     assert command[0] == "affelios-journal" and "tx errors.csv" in said[0]
     done = CliRunner().invoke(main, command[1:])
     assert done.exit_code == 0, done.stderr
-    assert "forgot 1 transactions" in done.stderr
+    assert "forgot 1 transaction:" in done.stderr
     assert set(held(tmp_path / "j.db")) == {"T00001", "T00003"}  # T00002 released
+
+
+def test_each_row_to_check_ends_with_the_command_that_releases_it(tmp_path: Path) -> None:
+    """A results line in doubt said `affelios-journal forget --kind transactions`: no id,
+    brand, journal or --yes."""
+    import shlex
+
+    import httpx
+
+    from affelios_import.settings import Settings
+    from tests.conftest import run
+
+    source = write_csv(tmp_path / "tx.csv", transactions(3), header=TX_HEADER)
+
+    def api(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500 if b'"T00002"' in request.content else 202)
+
+    settings = Settings(
+        input=source, out=tmp_path / "r.csv", journal=tmp_path / "my journal.db",
+        base_url="https://api.test", api_key="k", kind="transactions", new_journal=True,
+        retries=0, brand="casino-x",
+    )  # fmt: skip
+    run(settings, transport=httpx.MockTransport(api))
+    doubtful = [r for r in read_results(tmp_path / "r.csv") if r["status"] == "unconfirmed"]
+    assert len(doubtful) == 1
+    command = shlex.split(doubtful[0]["error"].rsplit("; to release it: ", 1)[1])
+    assert command[:5] == ["affelios-journal", "forget", "T00002", "--brand", "casino-x"]
+    done = CliRunner().invoke(main, command[1:])
+    assert done.exit_code == 0, done.stderr
+    assert set(held(tmp_path / "my journal.db")) == {"T00001", "T00003"}

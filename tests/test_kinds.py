@@ -169,7 +169,7 @@ def test_a_row_whose_answer_was_lost() -> None:
     assert customer.error.endswith("the next run will tell")
     transaction = TRANSACTIONS.lost("timed out", attempts=1, status=None, code="gave_up_timeout")
     assert (transaction.status, transaction.code) == (Status.UNCONFIRMED, "unconfirmed")
-    assert "affelios-journal forget --kind transactions" in transaction.error
+    assert "release it (with the command that ends this message)" in transaction.error
 
 
 SENT = json.dumps({"externalId": "C1", "externalBrandId": "b"}, separators=(",", ":"))

@@ -223,7 +223,7 @@ def test_the_journal_commands_work_on_postgres(
     assert kept.returncode == 1 and "kept" in kept.stderr
     gone = run_cli("forget", "T00001", "--brand", "casino-x", *journal, "--status", "accepted",
                    "--yes", env=env, module=JOURNAL_CLI)  # fmt: skip
-    assert gone.returncode == 0 and "forgot 1 transactions" in gone.stderr, gone.stderr
+    assert gone.returncode == 0 and "forgot 1 transaction:" in gone.stderr, gone.stderr
     alias = sandbox.url.replace("127.0.0.1", "localhost")
     moved = run_cli("same-api", sandbox.url, alias, *journal, "--yes", env=env, module=JOURNAL_CLI)
     assert moved.returncode == 0 and "19 transactions" in moved.stderr, moved.stderr

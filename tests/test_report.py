@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -9,11 +10,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from affelios_import.output import report
 from affelios_import.output.report import MAX_ROWS_SHOWN, Trace, write
 from affelios_import.output.summary import Summary
+from affelios_import.plan import PlannedChunk
 from tests.conftest import API_KEY, RunningSandbox, good_rows, read_results, run_cli, write_csv
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -83,7 +86,10 @@ def test_rows_past_those_listed_are_counted_from_the_summary(tmp_path: Path) -> 
     kind = np.full(len(rows), "required_missing:externalId", dtype=object)
     summary, trace = Summary(), Trace()
     summary.add_chunk(rows, status, kind, np.full(len(rows), "", dtype=object))
-    trace.note_chunk(rows, status, error, kind)
+    raw = pd.DataFrame({"externalId": np.full(len(rows), "", dtype=object)})
+    chunk = PlannedChunk.of(raw, raw)
+    chunk.status[:], chunk.error[:], chunk.error_kind[:] = status, error, kind
+    trace.note_chunk(chunk, raw["externalId"].to_numpy(dtype=object))
     write(tmp_path / "r.html", summary, trace, title="c.csv")
     assert len(trace.to_fix) == MAX_ROWS_SHOWN
     assert "… and 30 more in the errors file." in (tmp_path / "r.html").read_text("utf-8")
@@ -120,7 +126,10 @@ def test_rows_to_fix_are_apart_from_rows_to_retry_and_only_statuses_that_occurre
     kind = np.array(["required_missing:externalId", "gave_up_http", ""], dtype=object)
     summary, trace = Summary(), Trace()
     summary.add_chunk(rows, status, kind, np.full(3, "", dtype=object))
-    trace.note_chunk(rows, status, error, kind)
+    raw = pd.DataFrame({"externalId": ["", "C2", "C3"]}, dtype=object)
+    chunk = PlannedChunk.of(raw, raw)
+    chunk.status[:], chunk.error[:], chunk.error_kind[:] = status, error, kind
+    trace.note_chunk(chunk, raw["externalId"].to_numpy(dtype=object))
     assert [r for r, _, _ in trace.to_fix] == [1] and [r for r, _, _ in trace.to_look] == [2]
     write(tmp_path / "r.html", summary, trace, title="c.csv")
     page = (tmp_path / "r.html").read_text("utf-8")
@@ -169,3 +178,36 @@ def test_the_report_says_when_what_where_and_what_its_exit_code_means(tmp_path: 
     late = Trace(timeline=[(0.7, 10, 0), (1.4, 20, 1)])  # first sampled halfway through
     drawn = re.search(r'stroke-width="2" points="([^"]+)"', report._timeline(late))
     assert drawn is not None and drawn[1].startswith("40.0,180.0 ")  # from the start, at 0
+
+
+def test_the_changed_customers_are_listed_with_their_ids_and_what_changed(tmp_path: Path) -> None:
+    """The changed-customers table had no externalId or Affelios id: a manager could not
+    find the customers to change in Affelios."""
+    import json
+
+    import httpx
+
+    from affelios_import.settings import Settings
+    from tests.conftest import run
+
+    source = write_csv(tmp_path / "export.csv", good_rows(3))
+    settings = Settings(
+        input=source, out=tmp_path / "r.csv", report_html=tmp_path / "r.html",
+        journal=tmp_path / "j.db", base_url="https://api.test", api_key="k",
+    )  # fmt: skip
+
+    def api(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(201, json={"id": "aff-" + json.loads(request.content)["externalId"]})
+
+    assert run(settings, transport=httpx.MockTransport(api)).exit_code == 0
+    page = (tmp_path / "r.html").read_text("utf-8")
+    assert "changed since they were imported" not in page  # none: no empty table
+    rows = good_rows(3)
+    rows[1][4] = "renamed"
+    write_csv(source, rows)
+    assert run(settings, transport=httpx.MockTransport(api)).exit_code == 0
+    page = (tmp_path / "r.html").read_text("utf-8")
+    table = page.split("Customers changed since they were imported", 1)[1]
+    assert "<th>externalId</th><th>Affelios id</th>" in table
+    listed = re.search(r"<td class='n'>2</td><td>C00002</td><td>aff-C00002</td><td>([^<]*)", table)
+    assert listed is not None and "username: 'user2' → 'renamed'" in html.unescape(listed[1])

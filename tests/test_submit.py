@@ -373,7 +373,7 @@ def test_a_transaction_that_may_have_reached_the_api_is_unconfirmed_and_never_se
     outcome = send(handler, kind=TRANSACTIONS)
     assert (outcome.status, len(seen)) == (Status.UNCONFIRMED, 1)
     assert said in outcome.error
-    assert "affelios-journal forget --kind transactions" in outcome.error
+    assert "release it (with the command that ends this message)" in outcome.error
     assert outcome.code == "unconfirmed"
 
 

@@ -168,3 +168,15 @@ def test_numbers_are_written_one_way(n: int, said: str) -> None:
     empty = np.full(n, "", dtype=object)
     summary.add_chunk(np.arange(1, n + 1), np.full(n, "created", dtype=object), empty, empty)
     assert summary.to_text().startswith(said)
+
+
+def test_429s_without_a_limit_learned_are_said_as_such() -> None:
+    """Random 429s were reported as "paced by the API's limit: about 347 requests per
+    1 s"; now no limit is claimed that was not learned, and the 429s are still said."""
+    summary = Summary(rows=10, throttled=12)
+    assert "the API answered 429 (too many requests) 12 times, each tried again; no steady " in (
+        summary.to_text()
+    )
+    summary.rate_limit = "about 40 requests per 1 s, learned from its 429s"
+    text = summary.to_text()
+    assert "paced by the API's limit: about 40" in text and "answered 429" not in text

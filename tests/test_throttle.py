@@ -110,6 +110,7 @@ def test_the_pace_learns_the_limit_and_keeps_close_under_it(allowed: float, late
     assert ran.rate(10, 30) >= 0.95 * allowed
     assert ran.refused_share(10, 30) <= 0.05
     assert throttle.learned == pytest.approx(allowed, rel=0.1)
+    assert throttle.described.endswith("requests per 1 s, learned from its 429s")
     assert min(p for p in ran.paces[len(ran.paces) // 3 :] if p) >= allowed / 2
 
 
@@ -172,6 +173,17 @@ def test_a_background_of_random_429s_does_not_drive_the_pace_down() -> None:
     ran = simulate(throttle, clock, Api(None, 0.05, background=0.02), seconds=60)
     assert ran.rate(40, 60) >= 0.9 * 1280
     assert ran.rate(40, 60) >= 0.95 * ran.rate(0, 20)
+
+
+@pytest.mark.parametrize("background", [0.1, 0.3])
+def test_random_429s_are_not_claimed_as_a_limit(background: float) -> None:
+    """A sandbox refusing a share of requests at random, at any pace, was reported as
+    "paced by the API's limit: about 347 requests per 1 s"."""
+    clock = Clock()
+    throttle = Throttle(clock=clock)
+    simulate(throttle, clock, Api(None, 0.05, background=background), seconds=30)
+    assert throttle.cuts > 0 and throttle.learned is not None  # it did cut, as it should
+    assert throttle.described == ""  # but no pace drew fewer 429s: no limit to claim
 
 
 def test_the_pace_always_recovers() -> None:

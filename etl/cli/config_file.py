@@ -30,6 +30,7 @@ CONFIG_KEYS: dict[str, tuple[str, str]] = {
     "summary_json": ("summary_json", PATH),
     "report_html": ("report_html", PATH),
     "map": ("mappings", "a table of COLUMN = FIELD"),
+    "acknowledged": ("acknowledged", PATH),
     "encoding": ("encoding", TEXT),
     "delimiter": ("delimiter", TEXT),
     "kind": ("kind", TEXT),

@@ -396,13 +396,19 @@ def forget(
         more = f" (and {len(found) - 10:,} more)" if len(found) > 10 else ""
         if not yes:
             click.echo(
-                f"would forget {len(found):,} {kind}{more}; nothing was changed: "
+                f"would forget {_records(len(found), kind)}{more}; nothing was changed: "
                 "add --yes to forget them",
                 err=True,
             )
             sys.exit(1)
         gone = queries.forget_entries(opened, found)
-    click.echo(f"forgot {gone:,} {kind}{more}: the next import sends them again", err=True)
+    them = "it" if gone == 1 else "them"
+    click.echo(f"forgot {_records(gone, kind)}{more}: the next import sends {them} again", err=True)
+
+
+def _records(n: int, kind: str) -> str:
+    """`1 customer`, `2,000 transactions`."""
+    return f"{n:,} {kind if n != 1 else kind.removesuffix('s')}"
 
 
 def _api(url: str, option: str) -> str:

@@ -96,6 +96,9 @@ Examples, by group of options:
   # customers reported `changed`, once changed in Affelios by hand: report them no more
   affelios-import customers.csv --brand casino-x --accept-changes
 \b
+  # rows that will never be importable, each with a reason: not sent, not to fix
+  affelios-import customers.csv --brand casino-x --acknowledged known.csv
+\b
   # last night's run, from its results file
   affelios-summary customers.results.csv
 
@@ -147,6 +150,13 @@ def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | Non
     multiple=True,
     metavar="COLUMN=FIELD",
     help="Read this column as this API field (repeatable); FIELD - leaves it out.",
+)
+@click.option(
+    "--acknowledged",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Rows that will never be importable, each with a reason (a CSV or workbook of "
+    "the input's columns and 'reason'): not sent, and not rows to fix.",
 )
 @click.option(
     "--encoding", help="The file's encoding (utf-8, utf-16, cp1252, ...).  [default: detected]"
@@ -334,6 +344,7 @@ class Options:
 
     csv_path: Path
     mappings: tuple[str, ...]
+    acknowledged: Path | None
     encoding: str | None
     delimiter: str | None
     kind: str
@@ -448,6 +459,7 @@ def _config(opts: Options, url: str, key: ApiKey, memory: bool) -> ImportConfig:
             sheet=opts.sheet,
             bom=opts.bom,
             mapping=parse_mapping(opts.mappings),
+            acknowledged=opts.acknowledged,
         )
     except ConfigError as exc:
         if exc.setting == "api_key":

@@ -45,6 +45,8 @@ def _kept(settings: Settings) -> list[tuple[str, Path]]:
     kept: list[tuple[str, Path]] = []
     if str(settings.input) != "-":
         kept.append(("the input file", settings.input))
+    if settings.acknowledged is not None:
+        kept.append(("the acknowledged file", Path(settings.acknowledged)))
     if str(settings.journal) != ":memory:" and not is_database(settings.journal):
         journal = Path(settings.journal)
         kept.append(("the journal", journal))

@@ -8,8 +8,10 @@ markup.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +19,9 @@ import numpy.typing as npt
 from affelios_import import codes
 from affelios_import.outcome import TO_FIX, Status
 from affelios_import.output.summary import AMOUNT_LABELS, TOP_ERRORS, Summary
+
+if TYPE_CHECKING:
+    from affelios_import.plan import PlannedChunk
 
 MAX_ROWS_SHOWN = 200
 COLOURS = {
@@ -32,6 +37,7 @@ COLOURS = {
     "not_sent": "#6a1b9a",
     "unconfirmed": "#ad1457",
     "claimed": "#90a4ae",
+    "acknowledged": "#b0bec5",
 }
 
 
@@ -43,26 +49,27 @@ class Trace:
     to_fix: list[tuple[int, str, str]] = field(default_factory=list)  # (row, status, error)
     # Rows that ask no change: failed ones to retry, unconfirmed ones to check.
     to_look: list[tuple[int, str, str]] = field(default_factory=list)
-    changed: list[tuple[int, str, str]] = field(default_factory=list)  # (row, status, what)
+    # Customers changed since imported: (row, externalId, Affelios id, what changed).
+    changed: list[tuple[int, str, str, str]] = field(default_factory=list)
+    # Rows of the acknowledged file: (row, externalId, the reason and what is wrong).
+    acknowledged: list[tuple[int, str, str]] = field(default_factory=list)
 
-    def note_chunk(
-        self,
-        rows: npt.NDArray[np.int64],
-        status: npt.NDArray[np.object_],
-        error: npt.NDArray[np.object_],
-        error_kind: npt.NDArray[np.object_],
-    ) -> None:
-        """Note a chunk's first rows to fix, to retry or check, and changed (`rows`:
-        their 1-based data row numbers)."""
+    def note_chunk(self, chunk: PlannedChunk, ids: npt.NDArray[np.object_]) -> None:
+        """Note a chunk's first rows to fix, to retry or check, changed and acknowledged
+        (`ids`: each row's externalId as read)."""
+        rows, status, error = chunk.rows, chunk.status, chunk.error
         listed = np.flatnonzero(np.isin(status, [s.value for s in TO_FIX])).tolist()
         for i in listed:
-            fix = codes.to_do(status[i], error_kind[i]) == codes.FIX
+            fix = codes.to_do(status[i], chunk.error_kind[i]) == codes.FIX
             kept = self.to_fix if fix else self.to_look
             if len(kept) < MAX_ROWS_SHOWN:
                 kept.append((int(rows[i]), status[i], error[i]))
-        for i in np.flatnonzero(status == "changed")[:MAX_ROWS_SHOWN].tolist():
+        for i in np.flatnonzero(status == Status.CHANGED.value).tolist():
             if len(self.changed) < MAX_ROWS_SHOWN:
-                self.changed.append((int(rows[i]), status[i], error[i]))
+                self.changed.append((int(rows[i]), ids[i], chunk.affelios_id[i], error[i]))
+        for i in np.flatnonzero(status == Status.ACKNOWLEDGED.value).tolist():
+            if len(self.acknowledged) < MAX_ROWS_SHOWN:
+                self.acknowledged.append((int(rows[i]), ids[i], error[i]))
 
 
 def _bars(summary: Summary) -> str:
@@ -134,21 +141,26 @@ def _timeline(trace: Trace) -> str:
     )
 
 
-def _rows_table(shown: list[tuple[int, str, str]], total: int, *, none: str, rest: str) -> str:
+def _rows_table(
+    shown: Sequence[tuple[int, *tuple[str, ...]]],
+    total: int,
+    *,
+    none: str,
+    rest: str,
+    heads: tuple[str, ...] = ("status", "error"),
+) -> str:
+    """A table of rows (`shown`: each its number, then a cell under each of `heads`)."""
     if not shown:
         return f"<p>{none}</p>"
     body = "".join(
-        f"<tr><td class='n'>{row}</td><td>{html.escape(status)}</td>"
-        f"<td>{html.escape(error)}</td></tr>"
-        for row, status, error in shown
+        f"<tr><td class='n'>{row}</td>{''.join(f'<td>{html.escape(c)}</td>' for c in cells)}</tr>"
+        for row, *cells in shown
     )
     more = ""
     if total > len(shown):
         more = f"<p>… and {total - len(shown):,} more in {rest}.</p>"
-    return (
-        "<table><thead><tr><th>row</th><th>status</th><th>error</th></tr></thead>"
-        f"<tbody>{body}</tbody></table>{more}"
-    )
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in ("row", *heads))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
 
 
 CSS = """
@@ -222,6 +234,36 @@ def _ended(summary: Summary) -> str:
     return f"<p><strong>Exit code {code}:</strong> {html.escape(words)}.</p>"
 
 
+def _changed(summary: Summary, trace: Trace) -> str:
+    """The customers changed since they were imported: which, and what changed."""
+    n = summary.counts[Status.CHANGED.value]
+    if not n:
+        return ""
+    heads = ("externalId", "Affelios id", "imported, and what changed since")
+    table = _rows_table(trace.changed, n, none="", rest="the results", heads=heads)
+    accepted = ""
+    if summary.changes_accepted:
+        accepted = " The journal took today's values (--accept-changes)."
+    return (
+        f"<h2>Customers changed since they were imported (the first {MAX_ROWS_SHOWN})</h2>\n"
+        "<p>Not sent: the API has no update. Change them in Affelios by hand, then run "
+        f"once with --accept-changes.{accepted}</p>\n{table}\n"
+    )
+
+
+def _acknowledged(summary: Summary, trace: Trace) -> str:
+    """The rows the acknowledged file kept back, apart from the rows to fix."""
+    n = summary.counts[Status.ACKNOWLEDGED.value]
+    if not n:
+        return ""
+    heads = ("externalId", "reason (and what is wrong with the row)")
+    table = _rows_table(trace.acknowledged, n, none="", rest="the results", heads=heads)
+    return (
+        f"<h2>Acknowledged rows (the first {MAX_ROWS_SHOWN}): never importable, not sent, "
+        f"as {html.escape(summary.acknowledged_file)} says</h2>\n{table}\n"
+    )
+
+
 def write(path: Path, summary: Summary, trace: Trace, *, title: str) -> None:
     """Write the report; the page needs nothing but itself to be viewed."""
     stopped = (
@@ -252,9 +294,7 @@ exit code {summary.exit_code}{" (dry run)" if summary.dry_run else ""}.
 <h2>Rows to retry or check (the first {MAX_ROWS_SHOWN}): the next run sends those to retry
 again by itself; those to check may have reached the API</h2>
 {_rows_table(trace.to_look, summary.to_check + summary.to_retry, none="None.", rest="the results")}
-<h2>Customers changed since they were imported (the first {MAX_ROWS_SHOWN})</h2>
-{_rows_table(trace.changed, summary.counts["changed"], none="None.", rest="the results")}
-</body></html>
+{_changed(summary, trace)}{_acknowledged(summary, trace)}</body></html>
 """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

@@ -61,6 +61,9 @@ class Summary:
     api: str | None = None  # the API's base URL, as shown (no credentials)
     journal: str | None = None  # the journal, as shown (no password)
     changes_accepted: bool = False  # --accept-changes: the changed rows' values were taken
+    acknowledged_file: str = ""  # --acknowledged
+    # Rows of that file no input row matched (None: the run did not read every row).
+    acknowledged_unmatched: int | None = None
     sheet: str | None = None  # the sheet read, when the input is a workbook
     started_at: str | None = None  # UTC, ISO-8601
     finished_at: str | None = None
@@ -169,8 +172,26 @@ class Summary:
             "rows_to_retry": self.to_retry,
             "rows_to_check": self.to_check,
             "rows_missing": self.rows_missing,
+            "acknowledged_unmatched": self.acknowledged_unmatched,
             "exit_code": self.exit_code,
         }
+
+    def _acknowledged_lines(self) -> list[str]:
+        """What the acknowledged file did: the rows it kept back, and its lines that
+        matched no row (gone from the input, or no longer as they were)."""
+        lines = []
+        if n := self.counts[Status.ACKNOWLEDGED.value]:
+            lines.append(
+                f"acknowledged: {_rows(n)}, not sent as {self.acknowledged_file} says "
+                "(status acknowledged in the results, with the reason)"
+            )
+        if unmatched := self.acknowledged_unmatched:
+            lines.append(
+                f"{_rows(unmatched)} of {self.acknowledged_file} matched no row of "
+                f"{self.input}: not in it, or no longer as "
+                f"{'they were' if unmatched > 1 else 'it was'}"
+            )
+        return lines
 
     def _release_command(self) -> str:
         """The command that releases this run's rows to check, as it pastes (the errors
@@ -250,9 +271,15 @@ class Summary:
                 f"{changed:,} customer{'s' if changed > 1 else ''} changed since "
                 f"{'they were' if changed > 1 else 'it was'} imported: {what}"
             )
+        lines += self._acknowledged_lines()
         lines += self._error_lines()
         if self.rate_limit:
             lines.append(f"paced by the API's limit: {self.rate_limit}")
+        elif self.throttled:
+            lines.append(
+                f"the API answered 429 (too many requests) {_counted(self.throttled, 'time')}, "
+                "each tried again; no steady limit learned from them"
+            )
         lines.append(f"results: {self.results_path}")
         if self.errors_path:
             lines.append(f"rows to fix: {self.to_fix:,}, in {self.errors_path} (to_do: fix)")

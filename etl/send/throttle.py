@@ -53,6 +53,9 @@ PROBE_MAX = 0.25  # up to this
 BELOW_LEARNED = 0.97  # a cut goes a little under the accepted rate, so jitter fits in
 WINDOW = 1.0  # seconds over which the accepted rate is measured, without a Retry-After
 PAUSE_MAX = 60.0  # seconds: the longest pause without a Retry-After
+# A learned rate is the API's limit (and so claimed) only once paces under it drew, over
+# this many answers, no more 429s than the background: random 429s come at any pace.
+CONFIRMING_ANSWERS = 100
 STATED_SHARE = 0.98  # of a stated limit: room for the API's clock and ours to differ
 
 
@@ -71,6 +74,8 @@ class Throttle:
         self._sleep = sleep
         self.rate: float | None = cap  # the current pace; None: unpaced
         self.learned: float | None = None  # the rate the API accepted, learned at a cut
+        self.confirmed = False  # a pace under `learned` drew few 429s: it is a limit
+        self._under = self._under_refused = 0  # answers under the rate it learned; 429s
         self.cuts = 0  # how often the pace was cut, for the summary and tests
         self.throttled = 0  # answers that were 429s, all told (for the metrics)
         self.paused = 0.0  # seconds the whole run sent nothing, waiting as the API asked
@@ -137,7 +142,7 @@ class Throttle:
         """The limit the API stated, or the one the run learned, in words ("" if none)."""
         if self.stated:
             return f"{self.stated}, as its answers state"
-        if self.learned is not None:
+        if self.learned is not None and self.confirmed:
             return f"about {self.learned:.0f} requests per 1 s, learned from its 429s"
         return ""
 
@@ -160,6 +165,7 @@ class Throttle:
         self._answers += 1
         self._refused += throttled
         share = self._refused / self._answers
+        self._confirm(throttled)
         if throttled and retry_after and not self._honoured:
             self._honoured = True  # once for the run: the whole run waits, then paces
             self._cut(now, share, pause=retry_after)
@@ -168,6 +174,17 @@ class Throttle:
             self._cut(now, share, pause=self._refusing_pause(retry_after) if refusing else None)
         elif self._clean(now, share):
             self._raise(now)
+
+    def _confirm(self, throttled: bool) -> None:
+        """Count an answer to a pace at or under the rate learned: once CONFIRMING_ANSWERS
+        of them drew no more 429s than a background of random ones, that rate is the
+        API's limit. (Random 429s come at any pace: under it too.)"""
+        if self.confirmed or self.learned is None or self.rate is None or self.rate > self.learned:
+            return
+        self._under += 1
+        self._under_refused += throttled
+        if self._under >= CONFIRMING_ANSWERS:
+            self.confirmed = self._under_refused <= self._under * BACKGROUND
 
     def _evident(self, share: float) -> bool:
         """Whether the current pace has clearly more 429s than a background of random
