@@ -44,6 +44,11 @@ GOOD = frozenset(
         Status.VALID, Status.CLAIMED, Status.ACKNOWLEDGED,
     }
 )  # fmt: skip
+# The statuses of rows that were sent (a request left for each): a run's speed is theirs;
+# skipped and invalid rows cost nothing, and rows never sent are no speed.
+SENT = frozenset(
+    {Status.CREATED, Status.EXISTS, Status.ACCEPTED, Status.FAILED, Status.UNCONFIRMED}
+)
 # The errors file's rows: to fix, or (unconfirmed) to check.
 TO_FIX = frozenset({Status.INVALID, Status.FAILED, Status.UNCONFIRMED, Status.CORRECTED})
 

@@ -81,7 +81,7 @@ def test_a_row_changed_since_it_was_acknowledged_is_checked_and_sent(
     code, stderr = _nightly(sandbox, tmp_path, "--acknowledged", known)
     assert code == 0, stderr
     assert [r["status"] for r in read_results(tmp_path / "export.results.csv")] == ["created"]
-    assert f"1 row of {known} matched no row of" in stderr
+    assert f"{known}: 1 of its rows is not in " in stderr
 
 
 def test_a_key_alone_acknowledges_that_record_whatever_its_values(

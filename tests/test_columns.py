@@ -199,6 +199,17 @@ def test_every_problem_of_a_header_is_said_at_once_with_the_close_names() -> Non
     )
 
 
+@pytest.mark.parametrize("column", ["Registered", "Registration", "registration_dt"])
+def test_a_column_named_like_the_field_is_offered_whichever_is_longer(column: str) -> None:
+    """`Registered` got no hint for registrationDate: difflib's ratio, taken one way
+    round only, put it at 0.54."""
+    with pytest.raises(InputError) as caught:
+        resolve(
+            ["externalId", "externalBrandId", column], brand=None, source="f.csv", kind=CUSTOMERS
+        )
+    assert f"is {column!r} registrationDate? --map '{column}=registrationDate'" in str(caught.value)
+
+
 def test_a_message_names_the_column_as_the_file_calls_it() -> None:
     """`registrationDate` was named when the column is `Registered`."""
     columns = resolve(

@@ -211,3 +211,17 @@ def test_the_changed_customers_are_listed_with_their_ids_and_what_changed(tmp_pa
     assert "<th>externalId</th><th>Affelios id</th>" in table
     listed = re.search(r"<td class='n'>2</td><td>C00002</td><td>aff-C00002</td><td>([^<]*)", table)
     assert listed is not None and "username: 'user2' → 'renamed'" in html.unescape(listed[1])
+
+
+def test_the_legend_is_off_the_lines_and_a_night_with_changes_says_so(tmp_path: Path) -> None:
+    """The timeline's labels sat where the rows' line ends (top right); `acknowledged`
+    was cut to `acknowledge`; a night with changed customers said `nothing to do`."""
+    drawn = report._timeline(Trace(timeline=[(1.0, 10, 0), (2.0, 20, 1)]))
+    legend = re.findall(r'<text x="[\d.]+" y="([\d.]+)"[^>]*fill="#[0-9a-f]+">', drawn)
+    assert [float(y) for y in legend] == [32.0, 32.0]  # above the plot, which starts at 40
+    summary = Summary(rows=3)
+    summary.counts.update({"skipped": 1, "changed": 2})
+    assert summary.exit_code == 0
+    ended = report._ended(summary)
+    assert "every row is done; 2 customers changed since imported, to change in" in ended
+    assert ".label{width:8.5em}" in report.CSS  # `acknowledged` and `unconfirmed` fit

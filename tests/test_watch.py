@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from affelios_import import Progress
-from affelios_import.cli.watch import Watch, postfix
+from affelios_import.cli.watch import Watch, counts
 from affelios_import.kinds import get
 from affelios_import.sandbox import Faults, Sandbox, serve_in_thread
 from tests.conftest import API_KEY, good_rows, write_csv
@@ -32,7 +32,7 @@ def state(kind: str, counts: dict[str, int], **more: object) -> Progress:
 
 
 @pytest.mark.parametrize(
-    ("kind", "counts", "shown"),
+    ("kind", "counted", "shown"),
     [
         ("customers", {"created": 1204, "exists": 3},
          "created=1,204 exists=3 skipped=0 invalid=0 failed=0 retries=0"),
@@ -44,9 +44,9 @@ def state(kind: str, counts: dict[str, int], **more: object) -> Progress:
     ],
 )  # fmt: skip
 def test_the_bar_counts_the_kinds_own_statuses(
-    kind: str, counts: dict[str, int], shown: str
+    kind: str, counted: dict[str, int], shown: str
 ) -> None:
-    assert postfix(state(kind, counts), "") == shown
+    assert counts(state(kind, counted)) == shown
 
 
 def test_the_rate_and_time_left_are_those_of_rows_sent(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,7 +71,24 @@ def test_a_stopped_run_s_bar_does_not_fill_with_rows_never_sent() -> None:
     assert seen._bar.n == 300 and seen._bar.total == 1000
     assert seen._bar.desc.startswith("stopping")
     drawn = str(seen._bar)
-    assert "300/1000 [" in drawn and "], created=300 exists=0" in drawn
+    assert "300/1000 [00:00] created=300 exists=0" in drawn
+    seen.close()
+
+
+def test_the_time_left_comes_before_the_counts_that_a_narrow_terminal_cuts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At 150 columns the bar's line was cut in its time left (`~0:36 le`); at 80 it lost
+    the rate and the time left entirely: they came after every count."""
+    clock = [100.0]
+    monkeypatch.setattr("affelios_import.cli.watch.time.monotonic", lambda: clock[0])
+    seen = Watch(bar=True)
+    seen(state("customers", {"created": 0}, rows_total=20_000))
+    clock[0] += 4
+    seen(state("customers", {"created": 1000, "skipped": 3000}, rows_total=20_000))
+    drawn = str(seen._bar)
+    assert "4000/20000 [00:" in drawn
+    assert ", 250 rows/s sent, ~1:04 left] created=1,000 exists=0 skipped=3,000" in drawn
     seen.close()
 
 

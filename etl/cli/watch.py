@@ -10,14 +10,13 @@ from typing import Any
 import click
 
 from affelios_import import Progress
+from affelios_import.outcome import SENT
 
-# The statuses of rows that were sent in this run: the rate and the time left are theirs
-# (skipped and invalid rows move the bar, at no cost, but not the rate).
-SENT = frozenset({"created", "exists", "accepted", "failed", "unconfirmed"})
 RATE_WINDOW = 10.0  # seconds of sending the rate is taken over
-# The bar without tqdm's own rate and time left (they would count every row alike).
-# (tqdm puts ", " before the postfix.)
-BAR_FORMAT = "{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}]{postfix}"
+# The bar without tqdm's own rate and time left (they would count every row alike): the
+# run's own, and the counts, follow as text (`tail`). What matters most comes first, so
+# that a narrow terminal, which cuts the line, cuts the counts, not the time left.
+BAR_FORMAT = "{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}"
 
 
 class Watch:
@@ -53,7 +52,7 @@ class Watch:
         counts = state.counts
         if state.stopping:
             self._bar.set_description_str("stopping ", refresh=False)
-        self._bar.set_postfix_str(postfix(state, self._pace(state)), refresh=False)
+        self._bar.bar_format = BAR_FORMAT + tail(state, self._pace(state))
         done = state.rows_done - counts.get("not_sent", 0)
         self._bar.update(done - self._bar.n)
         self._bar.refresh()  # the clock moves even when no row finished
@@ -70,7 +69,8 @@ class Watch:
         rate = (sent - before) / (now - then)
         to_go = max(0, state.rows_total - state.rows_done)
         left = "" if state.stopping else f", ~{_clock(to_go / rate)} left"
-        return f"{rate:,.0f} rows/s sent{left}"
+        shown = f"{rate:,.1f}" if rate < 10 else f"{rate:,.0f}"
+        return f"{shown} rows/s sent{left}"
 
     def say(self, line: str) -> None:
         """Print a line above the bar (or alone, without one)."""
@@ -84,13 +84,21 @@ class Watch:
             self._bar.close()
 
 
-def postfix(state: Progress, pace: str) -> str:
-    """`created=1,204 exists=3 skipped=0 invalid=2 failed=0 retries=5; 412 rows/s sent…`"""
+def tail(state: Progress, pace: str) -> str:
+    """What follows the bar's clock, as a literal of its format: `, 412 rows/s sent, ~0:25
+    left] created=1,204 exists=3 skipped=0 invalid=2 failed=0 retries=5`."""
+    text = f"{', ' + pace if pace else ''}] {counts(state)}"
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def counts(state: Progress) -> str:
+    """`created=1,204 exists=3 skipped=0 invalid=2 failed=0 retries=5`: the kind's own
+    statuses, and any other once a row has it."""
     counts = state.counts
     shown = [*state.watched, *(s for s in counts if s not in state.watched and counts[s])]
     words = [f"{status}={counts.get(status, 0):,}" for status in shown]
     words.append(f"retries={state.retries:,}")
-    return " ".join(words) + (f"; {pace}" if pace else "")
+    return " ".join(words)
 
 
 def _clock(seconds: float) -> str:

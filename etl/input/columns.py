@@ -274,9 +274,8 @@ def _missing(
     }
     hints = []
     for field in missing:
-        close = difflib.get_close_matches(normalise(field), list(free), n=1, cutoff=0.6)
-        if close:
-            column = free.pop(close[0])
+        if (close := _closest(normalise(field), list(free))) is not None:
+            column = free.pop(close)
             hints.append(f"is {column!r} {field}? --map '{column}={field}'")
     hint = " (or give --brand)" if "externalBrandId" in missing else ""
     return [
@@ -284,6 +283,22 @@ def _missing(
         f"columns found: {', '.join(header) or '(none)'}; "
         f"expected: {', '.join(kind.required)}" + "".join(f"; {h}" for h in hints)
     ]
+
+
+def _closest(field: str, names: list[str]) -> str | None:
+    """The name most like `field`, if one is close (difflib's ratio of 0.6 or more).
+    The ratio is taken both ways round: one way only, `registered` is 0.54 like
+    `registrationdate`, the other 0.62."""
+
+    def like(name: str) -> float:
+        one, other = (
+            difflib.SequenceMatcher(None, field, name),
+            difflib.SequenceMatcher(None, name, field),
+        )
+        return max(one.ratio(), other.ratio())
+
+    best = max(names, key=like, default=None)
+    return best if best is not None and like(best) >= 0.6 else None
 
 
 def to_contract(chunk: pd.DataFrame, columns: ColumnMap, *, brand: str | None) -> pd.DataFrame:

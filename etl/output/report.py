@@ -134,9 +134,10 @@ def _timeline(trace: Trace) -> str:
         f'<text x="{pad}" y="{pad - 8}" font-size="12">{y_max:,} rows</text>'
         f'<text x="{width - pad}" y="{height - 12}" font-size="12" text-anchor="end">'
         f"{t_max:.1f} s</text>"
-        f'<text x="{width - pad}" y="{pad}" font-size="12" text-anchor="end" fill="#2e7d32">'
-        "rows done</text>"
-        f'<text x="{width - pad}" y="{pad + 16}" font-size="12" text-anchor="end" '
+        # The legend above the plot, where no line runs (the rows' line ends top right).
+        f'<text x="{width - pad - 70}" y="{pad - 8}" font-size="12" text-anchor="end" '
+        'fill="#2e7d32">rows done</text>'
+        f'<text x="{width - pad}" y="{pad - 8}" font-size="12" text-anchor="end" '
         'fill="#c62828">retries</text></svg>'
     )
 
@@ -167,7 +168,7 @@ CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:960px;color:#222}
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:2em}
 .bar{display:flex;align-items:center;gap:.5em;margin:.2em 0}
-.label{width:6em}.n{text-align:right;min-width:4em;font-variant-numeric:tabular-nums}
+.label{width:8.5em}.n{text-align:right;min-width:4em;font-variant-numeric:tabular-nums}
 .track{flex:1;background:#eee;height:1em}.fill{display:block;height:1em}
 .spark{width:8em}.mini{display:block;height:.8em;background:#ef6c00;min-width:1px}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;
@@ -229,6 +230,11 @@ def _what(summary: Summary) -> str:
 def _ended(summary: Summary) -> str:
     code = summary.exit_code
     words = ENDED.get(code, "")
+    if code == 0 and (changed := summary.counts[Status.CHANGED.value]):
+        words = (
+            f"every row is done; {changed:,} customer{'s' if changed > 1 else ''} changed "
+            "since imported, to change in Affelios by hand (listed below)"
+        )
     if summary.dry_run:
         words = "a dry run: nothing was sent; " + words
     return f"<p><strong>Exit code {code}:</strong> {html.escape(words)}.</p>"

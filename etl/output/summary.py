@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from affelios_import.codes import TO_FIX_CODES, labels
-from affelios_import.outcome import Status, StopReason, exit_code
+from affelios_import.outcome import SENT, Status, StopReason, exit_code
 
 # The rows whose amounts are summed: the transactions the API took.
 TAKEN_AMOUNTS = (Status.ACCEPTED, Status.CREATED)
@@ -186,10 +186,11 @@ class Summary:
                 "(status acknowledged in the results, with the reason)"
             )
         if unmatched := self.acknowledged_unmatched:
+            are = "are" if unmatched > 1 else "is"
             lines.append(
-                f"{_rows(unmatched)} of {self.acknowledged_file} matched no row of "
-                f"{self.input}: not in it, or no longer as "
-                f"{'they were' if unmatched > 1 else 'it was'}"
+                f"{self.acknowledged_file}: {unmatched:,} of its rows {are} not in "
+                f"{self.input} as acknowledged (gone, or changed: a changed row is checked "
+                "and sent)"
             )
         return lines
 
@@ -218,14 +219,18 @@ class Summary:
         return lines
 
     def _first_line(self) -> str:
-        """`2,000 rows: 1,990 created, 10 invalid in 4.2s, 476 rows/s, 3 retries`."""
+        """`2,000 rows: 1,990 created, 10 invalid in 4.2s, 474 rows/s sent, 3 retries`:
+        the rate of the rows sent (skipped, invalid and never sent rows are no speed), or
+        in a dry run of the rows checked."""
         counts = ", ".join(f"{n:,} {s}" for s in Status if (n := self.counts[s.value]))
         timing = ""
         if self.seconds is not None:
             timing = f" in {self.seconds:.1f}s"
-            gone = self.rows - self.counts[Status.NOT_SENT.value]  # rows a stop left are no speed
-            if self.seconds > 0 and gone:
-                timing += f", {gone / self.seconds:,.0f} rows/s"
+            sent = sum(self.counts[s.value] for s in SENT)
+            if self.seconds > 0 and self.dry_run and self.rows:
+                timing += f", {self.rows / self.seconds:,.0f} rows/s checked"
+            elif self.seconds > 0 and sent:
+                timing += f", {sent / self.seconds:,.0f} rows/s sent"
         retries = self.retries
         return (
             f"{_rows(self.rows)}{' (dry run, nothing sent)' if self.dry_run else ''}: "

@@ -54,8 +54,10 @@ BELOW_LEARNED = 0.97  # a cut goes a little under the accepted rate, so jitter f
 WINDOW = 1.0  # seconds over which the accepted rate is measured, without a Retry-After
 PAUSE_MAX = 60.0  # seconds: the longest pause without a Retry-After
 # A learned rate is the API's limit (and so claimed) only once paces under it drew, over
-# this many answers, no more 429s than the background: random 429s come at any pace.
+# this many answers, at most this share of the run's share of 429s: random 429s come at
+# any pace.
 CONFIRMING_ANSWERS = 100
+CONFIRMING_SHARE = 0.5
 STATED_SHARE = 0.98  # of a stated limit: room for the API's clock and ours to differ
 
 
@@ -76,6 +78,7 @@ class Throttle:
         self.learned: float | None = None  # the rate the API accepted, learned at a cut
         self.confirmed = False  # a pace under `learned` drew few 429s: it is a limit
         self._under = self._under_refused = 0  # answers under the rate it learned; 429s
+        self._answered = 0  # answers, all told (of which `throttled` were 429)
         self.cuts = 0  # how often the pace was cut, for the summary and tests
         self.throttled = 0  # answers that were 429s, all told (for the metrics)
         self.paused = 0.0  # seconds the whole run sent nothing, waiting as the API asked
@@ -151,6 +154,7 @@ class Throttle:
         returned it): any answer at all, not a dropped connection."""
         now = self._clock()
         self.throttled += throttled
+        self._answered += 1
         if retry_after:
             self._window = min(max(retry_after, WINDOW), PAUSE_MAX)
         if not throttled:
@@ -177,14 +181,15 @@ class Throttle:
 
     def _confirm(self, throttled: bool) -> None:
         """Count an answer to a pace at or under the rate learned: once CONFIRMING_ANSWERS
-        of them drew no more 429s than a background of random ones, that rate is the
-        API's limit. (Random 429s come at any pace: under it too.)"""
+        of them drew at most CONFIRMING_SHARE of the run's share of 429s, that rate is
+        the API's limit. (Random 429s come at any pace, under it as much as over it.)"""
         if self.confirmed or self.learned is None or self.rate is None or self.rate > self.learned:
             return
         self._under += 1
         self._under_refused += throttled
         if self._under >= CONFIRMING_ANSWERS:
-            self.confirmed = self._under_refused <= self._under * BACKGROUND
+            share = self.throttled / self._answered
+            self.confirmed = self._under_refused <= self._under * share * CONFIRMING_SHARE
 
     def _evident(self, share: float) -> bool:
         """Whether the current pace has clearly more 429s than a background of random
