@@ -70,6 +70,14 @@ def pyreqwest_transport() -> httpx.AsyncBaseTransport:
     return transport
 
 
+def _lean_reqwest() -> httpx.AsyncBaseTransport:
+    from bench.reqwest import reqwest_transport
+
+    return reqwest_transport(
+        base_url="http://127.0.0.1", concurrency=CONCURRENCY, connect_timeout=27
+    )
+
+
 class CurlTransport(httpx.AsyncBaseTransport):
     """curl_cffi's AsyncSession (libcurl's multi interface) behind httpx's interface."""
 
@@ -203,6 +211,7 @@ CANDIDATES: dict[str, Callable[[], httpx.AsyncBaseTransport]] = {
     "httpcore (httpx's own)": httpcore_transport,
     "curl_cffi AsyncSession": CurlTransport,
     "pyreqwest (its httpx transport)": pyreqwest_transport,
+    "pyreqwest (the importer's lean transport)": lambda: _lean_reqwest(),
     "aiosonic": AiosonicTransport,
     "httptools protocol (prototype)": HttptoolsTransport,
 }
