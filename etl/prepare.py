@@ -69,7 +69,8 @@ def prepare(settings: Settings, stack: ExitStack) -> Prepared:
     if spooled is not None and spooled.faults:
         faults = sheets.broken_rows(spooled.faults, columns)
         source = replace(source, broken=faults | source.broken)
-    acknowledged = _acknowledged(settings, columns, stack)
+    # An empty input (a quiet night's export) has no columns to name rows by, nor rows.
+    acknowledged = None if source.empty else _acknowledged(settings, columns, stack)
     rows = source.rows if settings.limit is None else min(settings.limit, source.rows)
     for option, output in (("--out", settings.out), ("--errors-out", settings.errors_out)):
         if output is not None and workbook.is_workbook_name(output):

@@ -127,6 +127,18 @@ def test_a_mistake_in_the_acknowledged_file_is_exit_2_before_anything_is_sent(
     assert not sandbox.server.customers
 
 
+def test_an_empty_export_with_an_acknowledged_file_is_a_quiet_night(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """An empty export (no header: nothing to import) with the job's acknowledged file
+    was exit 2, the file's columns being "neither a column of the input nor a field"."""
+    (tmp_path / "export.csv").write_text("", encoding="utf-8")
+    known = write_csv(tmp_path / "known.csv", [["C1", "x"]], header=("externalId", "reason"))
+    code, stderr = _nightly(sandbox, tmp_path, "--acknowledged", known)
+    assert code == 0, stderr
+    assert "0 rows: nothing to import" in stderr
+
+
 def test_no_output_is_written_over_the_acknowledged_file(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
