@@ -230,19 +230,22 @@ def bench_cpu(work: Path, rows: int, concurrency: int, repeats: int) -> None:
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell of the pacing matrix: an API that allows `rate` requests a second and
-    answers in `latency_ms`, stating its limit in RateLimit fields or not."""
+    """One cell of the pacing matrix: an API that allows `rate` requests a second (by a
+    token bucket, a 1-second sliding window or a fixed window: `shape`) and answers in
+    `latency_ms`, stating its limit in RateLimit fields or not."""
 
     rate: float
     latency_ms: float
     fields: bool = False
     share: float = 0.85  # the least share of the allowed rate to achieve
     refused: float | None = None  # the most share of requests answered 429
+    shape: str = "bucket"
 
     @property
     def name(self) -> str:
         said = ", RateLimit fields" if self.fields else ""
-        return f"paced {self.rate:.0f}/s {self.latency_ms:.0f} ms{said}"
+        shape = "" if self.shape == "bucket" else f" {self.shape} window"
+        return f"paced {self.rate:.0f}/s{shape} {self.latency_ms:.0f} ms{said}"
 
 
 PACING = (
@@ -253,6 +256,11 @@ PACING = (
     Cell(50, 100),
     Cell(400, 20),
     Cell(400, 100),
+    # Issue 26, item 4: other limiter shapes, stating their limit or not.
+    Cell(200, 20, shape="sliding", share=0.92, refused=0.04),
+    Cell(200, 20, shape="sliding", fields=True, share=0.95, refused=0.01),
+    Cell(200, 20, shape="fixed", share=0.92, refused=0.04),
+    Cell(200, 20, shape="fixed", fields=True, share=0.95, refused=0.01),
 )
 
 
@@ -263,6 +271,7 @@ def bench_pacing(work: Path, cells: tuple[Cell, ...], seconds: float) -> None:
         rows = int(cell.rate * seconds)
         data = generate(work / "paced.csv", rows)
         options = ["--rate-limit", str(cell.rate), "--latency-ms", str(cell.latency_ms)]
+        options += ["--rate-limit-shape", cell.shape]
         argv, port = minimal(*options, *(["--rate-limit-fields"] if cell.fields else []))
         with server(argv, port) as url:
             ran = import_(data, work, "--base-url", url, "--concurrency", "64")
@@ -457,6 +466,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("only", nargs="*", help=f"run only these: {', '.join(BENCHMARKS)}")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--shapes", help="pacing: only the cells of these limiter shapes")
     args = parser.parse_args()
     chosen = set(args.only) or set(BENCHMARKS)
     if unknown := chosen - set(BENCHMARKS):
@@ -470,7 +480,12 @@ def main() -> None:
         if "cpu" in chosen:
             bench_cpu(work, rows=20_000, concurrency=64, repeats=args.repeats)
         if "pacing" in chosen:
-            bench_pacing(work, PACING, seconds=15)
+            cells = (
+                PACING
+                if args.shapes is None
+                else tuple(c for c in PACING if c.shape in args.shapes.split(","))
+            )
+            bench_pacing(work, cells, seconds=15)
         if "dry-run" in chosen:
             bench_dry_run(work, rows=1_000_000, small=100_000, repeats=args.repeats)
         if "workbook" in chosen:

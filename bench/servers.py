@@ -5,7 +5,8 @@ server: read the body, answer 201 with an id, or 409 for a key it already holds 
 API does). `--latency-ms` delays every answer; `--rate-limit` answers 429 with
 `Retry-After: 1` beyond that many requests a second (the sandbox's token bucket), and
 `--rate-limit-fields` states that limit in every answer in the IETF draft's `RateLimit`
-fields. `GET /_stats` counts the answers.
+fields; `--rate-limit-shape` is the limiter: a token bucket (the default), a 1-second
+sliding window, or a fixed window of each whole second. `GET /_stats` counts the answers.
 
 (Not the sandbox: it checks every body against the contract, and at 64 requests in
 flight and 100 ms of latency a bare aiohttp loop got only 541 answers a second from it,
@@ -26,15 +27,19 @@ from collections import Counter
 import uvloop
 from aiohttp import web
 
-from affelios_import.sandbox import TokenBucket
+from affelios_import.sandbox import LIMITERS
 
 
 def app(
-    *, latency_ms: float = 0.0, rate_limit: float | None = None, fields: bool = False
+    *,
+    latency_ms: float = 0.0,
+    rate_limit: float | None = None,
+    fields: bool = False,
+    shape: str = "bucket",
 ) -> web.Application:
     stats: Counter[str] = Counter()
     keys: set[tuple[str, str]] = set()
-    bucket = TokenBucket(rate_limit) if rate_limit else None
+    bucket = LIMITERS[shape](rate_limit) if rate_limit else None
 
     async def create(request: web.Request) -> web.Response:
         stats["requests"] += 1
@@ -72,9 +77,11 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--rate-limit", type=float, default=None)
     parser.add_argument("--rate-limit-fields", action="store_true")
+    parser.add_argument("--rate-limit-shape", choices=sorted(LIMITERS), default="bucket")
     args = parser.parse_args()
+    limit = {"rate_limit": args.rate_limit, "fields": args.rate_limit_fields}
     web.run_app(
-        app(latency_ms=args.latency_ms, rate_limit=args.rate_limit, fields=args.rate_limit_fields),
+        app(latency_ms=args.latency_ms, shape=args.rate_limit_shape, **limit),
         host="127.0.0.1",
         port=args.port,
         print=None,

@@ -20,7 +20,8 @@ Faults on demand, for tests and benchmarks:
 - `drop_rate`: close the connection without an answer (nothing created);
 - `late_rate`: create the customer, then answer only after `late_seconds` (by which time
   the client has given up: the answer is lost, the customer exists);
-- `rate_limit`: a token bucket of that many requests a second; 429 beyond it;
+- `rate_limit`: a token bucket of that many requests a second (or, `rate_limit_shape`,
+  a 1-second sliding window or a fixed window of each second); 429 beyond it;
 - `latency_ms`: a delay before every answer.
 The faults apply to both endpoints. `GET /_sandbox/customers`, `/_sandbox/transactions`
 and `/_sandbox/stats` let tests see the store and what was asked. Listens on 127.0.0.1 only.
@@ -30,13 +31,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import socket
 import ssl
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,6 +81,70 @@ class Faults:
     latency_ms: float = 0.0
     seed: int | None = None
     rate_limit_fields: bool = False  # state rate_limit in the IETF draft's header fields
+    rate_limit_shape: str = "bucket"  # the limiter: one of LIMITERS
+
+
+class SlidingWindow:
+    """At most `rate` requests in any second (a log of the last second's requests): the
+    limiter of many gateways. Its fields say what is left of the last second, and when a
+    request leaves it (in whole seconds, rounded up, as such fields are)."""
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._quota = max(1, int(rate))
+        self._taken: deque[float] = deque()
+        self._clock = clock
+
+    def _expire(self, now: float) -> None:
+        while self._taken and self._taken[0] <= now - 1.0:
+            self._taken.popleft()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._expire(now)
+        if len(self._taken) < self._quota:
+            self._taken.append(now)
+            return True
+        return False
+
+    def fields(self) -> dict[str, str]:
+        now = self._clock()
+        self._expire(now)
+        left = self._quota - len(self._taken)
+        reset = 0 if left > 0 or not self._taken else math.ceil(self._taken[0] + 1.0 - now)
+        return {
+            "RateLimit-Policy": f'"default";q={self._quota};w=1',
+            "RateLimit": f'"default";r={left};t={reset}',
+        }
+
+
+class FixedWindow:
+    """At most `rate` requests in each whole second of the clock (the counter starts
+    again at every second): a burst of twice the rate can pass across a boundary."""
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._quota = max(1, int(rate))
+        self._clock = clock
+        self._second = -1
+        self._count = 0
+
+    def take(self) -> bool:
+        second = int(self._clock())
+        if second != self._second:
+            self._second, self._count = second, 0
+        if self._count < self._quota:
+            self._count += 1
+            return True
+        return False
+
+    def fields(self) -> dict[str, str]:
+        now = self._clock()
+        used = self._count if int(now) == self._second else 0
+        return {
+            "RateLimit-Policy": f'"default";q={self._quota};w=1',
+            "RateLimit": f'"default";r={self._quota - used};t={math.ceil(int(now) + 1 - now)}',
+        }
 
 
 class TokenBucket:
@@ -107,6 +173,13 @@ class TokenBucket:
         return False
 
 
+# The limiters an API may use, by name (`--rate-limit-shape`).
+Limiter = TokenBucket | SlidingWindow | FixedWindow
+LIMITERS: dict[str, type[Limiter]] = {
+    "bucket": TokenBucket, "sliding": SlidingWindow, "fixed": FixedWindow,
+}  # fmt: skip
+
+
 @dataclass
 class Sandbox:
     """The server's state: its key, its faults, its customers and what it was asked."""
@@ -122,7 +195,8 @@ class Sandbox:
         self._validator = OAS30Validator(contract_schema("CustomerCreate"))
         self._transaction_validator = OAS30Validator(contract_schema("TransactionCreate"))
         self._random = random.Random(self.faults.seed)
-        self._bucket = TokenBucket(self.faults.rate_limit) if self.faults.rate_limit else None
+        limit, shape = self.faults.rate_limit, LIMITERS[self.faults.rate_limit_shape]
+        self._bucket = shape(limit) if limit else None
 
     def _retry_after(self) -> dict[str, str]:
         mode = self.faults.retry_after
@@ -393,6 +467,14 @@ def serve_app_in_thread(
     "--rate-limit-fields",
     is_flag=True,
     help="State --rate-limit in RateLimit-Policy and RateLimit header fields (IETF draft).",
+)
+@click.option(
+    "--rate-limit-shape",
+    type=click.Choice(sorted(LIMITERS)),
+    default="bucket",
+    show_default=True,
+    help="--rate-limit's limiter: a token bucket, a 1-second sliding window, or a fixed "
+    "window of each whole second.",
 )
 def main(port: int, api_key: str, **faults: Any) -> None:
     """A local Affelios API (customers and transactions) that speaks the contract, for

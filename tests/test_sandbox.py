@@ -133,3 +133,25 @@ def test_the_faults_apply_to_transactions_too() -> None:
         )
     assert answer.status_code in (500, 503)
     assert server.transactions == []
+
+
+def test_the_sliding_and_fixed_window_limiters_allow_what_they_state() -> None:
+    """The bench's pacing matrix needs the limiter shapes APIs use beside a token bucket
+    (issue 26, item 4), each stating its limit as the IETF draft's fields."""
+    from affelios_import.sandbox import FixedWindow, SlidingWindow
+
+    now = [100.25]
+    sliding = SlidingWindow(3, clock=lambda: now[0])
+    assert [sliding.take() for _ in range(4)] == [True, True, True, False]
+    assert sliding.fields()["RateLimit"] == '"default";r=0;t=1'  # rounded up, as sent
+    assert sliding.fields()["RateLimit-Policy"] == '"default";q=3;w=1'
+    now[0] = 101.0  # not yet a second after the first
+    assert not sliding.take()
+    now[0] = 101.3  # a second after: all three left the window
+    assert [sliding.take() for _ in range(4)] == [True, True, True, False]
+    fixed = FixedWindow(3, clock=lambda: now[0])
+    assert [fixed.take() for _ in range(4)] == [True, True, True, False]
+    assert fixed.fields()["RateLimit"] == '"default";r=0;t=1'
+    now[0] = 102.0  # the next whole second: a new quota at once
+    assert fixed.fields()["RateLimit"] == '"default";r=3;t=1'
+    assert [fixed.take() for _ in range(4)] == [True, True, True, False]
