@@ -153,6 +153,7 @@ def _summary(settings: Settings, prepared: Prepared) -> Summary:
         journal=shown_journal(settings.journal),
         changes_accepted=settings.accept_changes and not settings.dry_run,
         acknowledged_file=str(settings.acknowledged or ""),
+        columns=prepared.columns.labels,
         sheet=prepared.sheet,
         results_path=str(settings.out),
         errors_path=str(settings.errors_out or ""),

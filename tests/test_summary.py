@@ -195,3 +195,19 @@ def test_429s_without_a_limit_learned_are_said_as_such() -> None:
     summary.rate_limit = "about 40 requests per 1 s, learned from its 429s"
     text = summary.to_text()
     assert "paced by the API's limit: about 40" in text and "answered 429" not in text
+
+
+def test_the_commonest_errors_name_the_inputs_column() -> None:
+    """The summary said `12 x registrationDate: expected …` of a column the file calls
+    `Registered`, while each row's message named the column."""
+    summary = Summary(columns={"registrationDate": "column 'Registered' (registrationDate)"})
+    rows = np.arange(1, 3)
+    status = np.array(["invalid", "invalid"], dtype=object)
+    kinds = np.array(
+        ["date_not_zulu:registrationDate", "required_missing:externalId"], dtype=object
+    )
+    summary.add_chunk(rows, status, kinds, np.full(2, "", dtype=object))
+    text = summary.to_text()
+    assert "1 x column 'Registered' (registrationDate): expected an ISO-8601 Zulu" in text
+    assert "1 x externalId: expected a value" in text  # the input calls it externalId
+    assert summary.to_dict()["top_errors"][0]["error"].startswith("registrationDate: ")

@@ -97,7 +97,7 @@ def _errors(summary: Summary) -> str:
     for label, n in top:
         first = ", ".join(map(str, summary.error_rows[label]))
         rows.append(
-            f"<tr><td>{html.escape(label)}</td><td class='n'>{n:,}</td>"
+            f"<tr><td>{html.escape(summary.shown(label))}</td><td class='n'>{n:,}</td>"
             f"<td class='spark'><span class='mini' style='width:{100 * n / biggest:.1f}%'>"
             "</span></td>"
             f"<td>{html.escape(first)}</td></tr>"

@@ -62,6 +62,9 @@ class Summary:
     journal: str | None = None  # the journal, as shown (no password)
     changes_accepted: bool = False  # --accept-changes: the changed rows' values were taken
     acknowledged_file: str = ""  # --acknowledged
+    # Field -> how the input names it (`column 'Registered' (registrationDate)`), for the
+    # labels of errors about a field the input's column calls otherwise.
+    columns: dict[str, str] = field(default_factory=dict)
     # Rows of that file no input row matched (None: the run did not read every row).
     acknowledged_unmatched: int | None = None
     sheet: str | None = None  # the sheet read, when the input is a workbook
@@ -176,6 +179,13 @@ class Summary:
             "exit_code": self.exit_code,
         }
 
+    def shown(self, label: str) -> str:
+        """An error's label as a person reads it: the field it starts with named as the
+        input's column, where that is called otherwise."""
+        field_name, colon, rest = label.partition(": ")
+        named = self.columns.get(field_name)
+        return f"{named}: {rest}" if colon and named else label
+
     def _acknowledged_lines(self) -> list[str]:
         """What the acknowledged file did: the rows it kept back, and its lines that
         matched no row (gone from the input, or no longer as they were)."""
@@ -209,7 +219,7 @@ class Summary:
         for label, n in self.errors.most_common(TOP_ERRORS):
             rows = ", ".join(map(str, self.error_rows[label]))
             more = ", …" if n > len(self.error_rows[label]) else ""
-            lines.append(f"  {n} x {label} (rows {rows}{more})")
+            lines.append(f"  {n} x {self.shown(label)} (rows {rows}{more})")
         if (kinds := len(self.errors) - TOP_ERRORS) > 0:
             rest = sum(n for _, n in self.errors.most_common()[TOP_ERRORS:])
             lines.append(
