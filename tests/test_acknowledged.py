@@ -151,3 +151,20 @@ def test_no_output_is_written_over_the_acknowledged_file(
     assert done.returncode == 2
     assert f"--errors-out {known}: that is the acknowledged file" in done.stderr
     assert known.read_text(encoding="utf-8").splitlines()[0] == "externalId,reason"
+
+
+def test_the_python_api_takes_an_acknowledged_file(tmp_path: Path) -> None:
+    import httpx
+
+    from affelios_import import ConfigError, ImportConfig, Importer
+
+    with pytest.raises(ConfigError, match="acknowledged=42: expected a file's path"):
+        ImportConfig(acknowledged=42)  # type: ignore[arg-type]
+    source = write_csv(tmp_path / "c.csv", good_rows(2))
+    known = write_csv(tmp_path / "known.csv", [["C00001", "test"]], header=("externalId", "reason"))
+    config = ImportConfig(
+        base_url="https://api.test", api_key="k", journal=tmp_path / "j.db", acknowledged=known
+    )
+    transport = httpx.MockTransport(lambda request: httpx.Response(201, json={"id": "a1"}))
+    result = Importer(config, transport=transport).run(source)
+    assert (result.counts["acknowledged"], result.counts["created"], result.exit_code) == (1, 1, 0)

@@ -94,9 +94,9 @@ def tail(state: Progress, pace: str) -> str:
 def counts(state: Progress) -> str:
     """`created=1,204 exists=3 skipped=0 invalid=2 failed=0 retries=5`: the kind's own
     statuses, and any other once a row has it."""
-    counts = state.counts
-    shown = [*state.watched, *(s for s in counts if s not in state.watched and counts[s])]
-    words = [f"{status}={counts.get(status, 0):,}" for status in shown]
+    seen = state.counts
+    shown = [*state.watched, *(s for s in seen if s not in state.watched and seen[s])]
+    words = [f"{status}={seen.get(status, 0):,}" for status in shown]
     words.append(f"retries={state.retries:,}")
     return " ".join(words)
 
