@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from affelios_import import codes
 from affelios_import.input import keycheck
@@ -150,6 +151,8 @@ def _cell_faults(raw: pd.DataFrame, cell_max: int | None) -> dict[int, tuple[str
     found: dict[int, tuple[str, str]] = {}
     for name in raw.columns:
         column, named = raw[name], str(name)
+        if cell_max is None and not _may_hold(column, _RARE):
+            continue  # the usual column: neither a NUL nor the mark anywhere in its text
         hits = column.str.contains("\x00", regex=False).to_numpy(dtype=bool, na_value=False)
         for i in np.flatnonzero(hits).tolist():
             found.setdefault(i, (codes.item("nul_byte", named), NUL.format(column=named)))
@@ -163,6 +166,29 @@ def _cell_faults(raw: pd.DataFrame, cell_max: int | None) -> dict[int, tuple[str
             why = LONG.format(column=named, length=int(lengths[i]), most=cell_max)
             found.setdefault(i, (codes.item("cell_too_long", named), why))
     return found
+
+
+# What `_cell_faults` looks for, as bytes of the text: found nowhere in a column's buffer
+# (one search of memory), no cell of the column can hold them.
+_RARE = (b"\x00", CUT_MARK.encode())
+
+
+def _may_hold(column: pd.Series, needles: tuple[bytes, ...]) -> bool:
+    """Whether any of `needles` may be in the column's text: False only when its Arrow
+    data buffers hold none of them (a buffer may hold more than the column's own cells,
+    so True may be wrong, False never is). A column not held by Arrow: True."""
+    try:
+        chunks = column.array.__arrow_array__().chunks
+    except (AttributeError, TypeError):
+        return True
+    for chunk in chunks:
+        if not pa.types.is_string(chunk.type) and not pa.types.is_large_string(chunk.type):
+            return True
+        data = chunk.buffers()[2]
+        text = b"" if data is None else data.to_pybytes()
+        if any(needle in text for needle in needles):
+            return True
+    return False
 
 
 NUL = "{column} holds a NUL byte (\\x00), which no API field may; not sent"

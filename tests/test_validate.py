@@ -233,3 +233,26 @@ def test_every_problem_of_a_transaction_in_one_message() -> None:
         "transactionDate '28/06/2025'",
         "grossRevenue 'x'",
     ]
+
+
+@pytest.mark.parametrize("dtype", ["str", "string[pyarrow]", "object"])
+def test_a_nul_or_a_cut_mark_is_found_however_the_column_is_held(dtype: str) -> None:
+    """The cell checks skip a column whose Arrow buffer holds neither (one search of
+    memory instead of two string operations a cell); they must still find both, in any
+    chunk of a column, and in a column not held by Arrow."""
+    import pyarrow as pa
+
+    from affelios_import.input.sheet import CUT_MARK
+    from affelios_import.plan import _cell_faults
+
+    first = pd.Series(["a", "b", "c"], dtype=dtype)
+    nul = pd.Series(["x", "y\x00z", "w"], dtype=dtype)
+    cut = pd.Series(["p", "q", "r" + CUT_MARK], dtype=dtype)
+    frame = pd.DataFrame({"first": first, "nul": nul, "cut": cut}).iloc[1:]  # a slice
+    found = _cell_faults(frame, None)
+    assert found[0][0] == "nul_byte:nul" and found[1][0] == "cell_cut:cut"
+    chunked = pd.Series(
+        pd.arrays.ArrowExtensionArray(pa.chunked_array([["a"], ["b\x00"]])), name="two"
+    )
+    assert _cell_faults(chunked.to_frame(), None)[1][0] == "nul_byte:two"
+    assert _cell_faults(frame[["first"]], None) == {}
