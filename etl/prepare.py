@@ -112,6 +112,9 @@ def _acknowledged(settings: Settings, columns: ColumnMap, stack: ExitStack) -> A
         return None
     path = Path(settings.acknowledged)
     name, read = str(path), path
+    if path.exists() and not path.is_file():
+        # Read before the first request, a FIFO nobody writes would hold the run for ever.
+        raise SetupError(f"{name}: not a regular file; the acknowledged rows are a file's")
     if sheets.is_workbook(path):
         read = sheets.spool_sheet(path, name=name, sheet=None, folder=spool_folder(stack)).path
     source = inspect(read, name=name, encoding=None, delimiter=None)

@@ -139,6 +139,21 @@ def test_an_empty_export_with_an_acknowledged_file_is_a_quiet_night(
     assert "0 rows: nothing to import" in stderr
 
 
+def test_an_acknowledged_fifo_is_refused_not_waited_on(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """A FIFO given as the acknowledged file held the run before its first request, past
+    SIGTERM."""
+    import os
+
+    write_csv(tmp_path / "export.csv", good_rows(2))
+    os.mkfifo(tmp_path / "known.csv")
+    code, stderr = _nightly(sandbox, tmp_path, "--acknowledged", tmp_path / "known.csv")
+    assert code == 2
+    assert f"{tmp_path / 'known.csv'}: not a regular file" in stderr
+    assert not sandbox.server.customers
+
+
 def test_no_output_is_written_over_the_acknowledged_file(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
