@@ -1,10 +1,11 @@
 """The HTTP transports the importer could send through, side by side (issue 14, item 3).
 
 Each candidate is an `httpx.AsyncBaseTransport`, driven exactly as the importer drives
-its own (`affelios_import.wire.endpoint.Endpoint.post`: an `httpx.Request` straight to
-the transport, the body read, the response closed), 64 requests in flight, on uvloop, against the
-benchmarks' instant server in its own process. Measured: rows a second, and the client
-process's CPU per row. The bare aiohttp loop (no httpx) is the issue-5 baseline.
+its own (through `affelios_import.wire.endpoint.Endpoint.post`: an `httpx.Request`
+straight to the transport, the answer read, the response closed), 64 requests in
+flight, on uvloop, against the benchmarks' instant server in its own process.
+Measured: rows a second, and the client process's CPU per row. The bare aiohttp loop
+(no httpx) is the issue-5 baseline.
 
     python -m bench.transports --rows 20000 --repeats 3
 """
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 import uvloop
 
+from affelios_import.wire.endpoint import Endpoint
 from bench.run import generate, minimal, server
 
 CONCURRENCY = 64
@@ -70,10 +72,10 @@ def pyreqwest_transport() -> httpx.AsyncBaseTransport:
     return transport
 
 
-def _lean_reqwest() -> httpx.AsyncBaseTransport:
-    from bench.reqwest import reqwest_transport
+def engine_transport() -> httpx.AsyncBaseTransport:
+    from affelios_import.wire.transport import engine_transport
 
-    return reqwest_transport(
+    return engine_transport(
         base_url="http://127.0.0.1", concurrency=CONCURRENCY, connect_timeout=27
     )
 
@@ -207,33 +209,32 @@ class HttptoolsTransport(httpx.AsyncBaseTransport):
 
 
 CANDIDATES: dict[str, Callable[[], httpx.AsyncBaseTransport]] = {
-    "aiohttp (httpx-aiohttp, today)": aiohttp_transport,
+    "pyreqwest (the importer's lean transport, shipped)": engine_transport,
+    "aiohttp (httpx-aiohttp, shipped until issue 26)": aiohttp_transport,
     "httpcore (httpx's own)": httpcore_transport,
     "curl_cffi AsyncSession": CurlTransport,
     "pyreqwest (its httpx transport)": pyreqwest_transport,
-    "pyreqwest (the importer's lean transport)": lambda: _lean_reqwest(),
     "aiosonic": AiosonicTransport,
     "httptools protocol (prototype)": HttptoolsTransport,
 }
 
 
 async def drive(transport: httpx.AsyncBaseTransport, url: str, rows: list[bytes]) -> int:
-    """Post every body as the importer does, 64 at a time; returns the 201s."""
-    target = httpx.URL(url)
-    headers = httpx.Headers(HEADERS)
+    """Post every body through the importer's own `Endpoint`, 64 at a time; returns the
+    201s."""
+    base = httpx.URL(url)
+    endpoint = Endpoint(
+        transport, base_url=str(base.copy_with(path="/")), headers=HEADERS, timeout=30,
+        path=base.path,
+    )  # fmt: skip
     created = 0
     queue = iter(rows)
 
     async def worker() -> None:
         nonlocal created
         for body in queue:
-            request = httpx.Request("POST", target, headers=headers, content=body)
-            response = await transport.handle_async_request(request)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-            created += response.status_code == 201
+            answer = await endpoint.post(body)
+            created += answer.status == 201
 
     try:
         async with asyncio.TaskGroup() as group:

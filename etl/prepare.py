@@ -34,7 +34,7 @@ from affelios_import.output.results import RESULT_COLUMNS, ErrorsWriter, Results
 from affelios_import.settings import Settings
 from affelios_import.urls import public
 from affelios_import.version import __version__
-from affelios_import.wire.endpoint import Endpoint
+from affelios_import.wire.endpoint import CONNECT_SHARE, Endpoint
 
 
 @dataclass
@@ -202,9 +202,13 @@ def make_endpoint(settings: Settings, transport: httpx.AsyncBaseTransport | None
     if transport is None and settings.dry_run:
         transport = _Unused()
     elif transport is None:
-        from affelios_import.wire.transport import aiohttp_transport  # aiohttp: 0.15 s to import
+        from affelios_import.wire.transport import engine_transport  # not for a dry run
 
-        transport = aiohttp_transport(base_url=settings.base_url, concurrency=settings.concurrency)
+        transport = engine_transport(
+            base_url=settings.base_url,
+            concurrency=settings.concurrency,
+            connect_timeout=CONNECT_SHARE * settings.timeout,
+        )
     return Endpoint(
         transport,
         base_url=settings.base_url,

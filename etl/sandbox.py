@@ -389,13 +389,20 @@ def serve_app_in_thread(
     port: int = 0,
     ssl_context: ssl.SSLContext | None = None,
     handler_cancellation: bool = False,
+    keepalive_timeout: float = 75.0,
 ) -> Iterator[str]:
-    """Run an aiohttp app on 127.0.0.1 in a background thread; yields its base URL."""
+    """Run an aiohttp app on 127.0.0.1 in a background thread; yields its base URL.
+    An idle connection is closed after `keepalive_timeout` seconds (aiohttp's 75 s)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((HOST, port))
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=handler_cancellation)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handler_cancellation=handler_cancellation,
+        keepalive_timeout=keepalive_timeout,
+    )
     started = threading.Event()
 
     def serve() -> None:

@@ -44,7 +44,8 @@ def test_a_dry_run_loads_no_http_client_and_not_hypothesis(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "pandera" in names and "pandas" in names  # the run did validate its rows
-    # aiohttp takes 0.1-0.15 s to import, which a run that sends nothing need not pay;
+    # the HTTP engine (and aiohttp, the sandbox's server) a run that sends nothing need
+    # not import;
     # pandera would import hypothesis (installed with the development tools) on its
     # first validation, for data-synthesis strategies the program never uses.
-    assert not {"aiohttp", "httpx_aiohttp", "hypothesis"} & names
+    assert not {"pyreqwest", "aiohttp", "httpx_aiohttp", "hypothesis"} & names

@@ -319,8 +319,8 @@ class Submitter:
 
     def _not_answered(self, row: Sending, exc: httpx.TransportError) -> Exception:
         """What a failed connection, send or read means: retry, or stop the run."""
-        # Imported on the first failure only: aiohttp takes 0.15 s to import, which a dry
-        # run need not pay.
+        # Imported on the first failure only: a dry run, or a run on a transport of its
+        # own, need not load the engine.
         from affelios_import.wire import transport as transport_errors
 
         if untrusted := transport_errors.tls_refused(exc):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import parsedate_to_datetime
@@ -104,13 +105,34 @@ def excerpt(answer: Answer, redact: Redactor) -> str:
     return text
 
 
+class Body(httpx.AsyncByteStream):
+    """An answer's body that can be read up to a limit in one go (a `LeanTransport`'s)."""
+
+    async def read_at_most(self, limit: int) -> tuple[bytes, bool]:
+        """Up to `limit` bytes of the body, and whether that was all of it."""
+        raise NotImplementedError
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        data, _ = await self.read_at_most(OTHER_BODY_MAX)
+        yield data
+
+
+class LeanTransport(httpx.AsyncBaseTransport):
+    """A transport that frames a request itself (`Host`, `Content-Length`, compression)
+    and answers with a `Body`: the endpoint then builds no more of httpx's objects per
+    row than the interface needs, and reads no answer through httpx's decoders."""
+
+
 class Endpoint:
     """A kind's create endpoint (`path`, under `base_url`), reached through an httpx transport.
 
-    Requests go straight to the transport (by default aiohttp's, from `httpx-aiohttp`),
-    not through `httpx.AsyncClient.send`: at thousands of requests a second its auth,
-    redirect, cookie and hook machinery costs more CPU than the request itself, and
-    none of it is wanted here (a redirect must never carry the key to another host).
+    Requests go straight to the transport (the engine of `affelios_import.wire.transport`
+    unless another is given), not through `httpx.AsyncClient.send`: at thousands of
+    requests a second its auth, redirect, cookie and hook machinery costs more CPU than
+    the request itself, and none of it is wanted here (a redirect must never carry the
+    key to another host). A `LeanTransport` gets the body as it is and hands the answer's
+    body back already unpacked; httpx's encoding and decoding of bodies cost about 30 µs
+    each a row (bench/README.md). Any other transport gets a request httpx framed.
 
     `timeout` bounds a whole attempt, from sending to the last byte of the answer read:
     a server that trickles its answer a byte at a time cannot hold a slot for longer.
@@ -126,6 +148,7 @@ class Endpoint:
         path: str,
     ) -> None:
         self._transport = transport
+        self._lean = isinstance(transport, LeanTransport)
         base = httpx.URL(base_url)  # a path in it is kept, as AsyncClient(base_url=) keeps it
         self.url = base.copy_with(path=base.path.rstrip("/") + path)
         self._headers = httpx.Headers(headers)
@@ -143,9 +166,18 @@ class Endpoint:
         )
 
     async def post(self, body: bytes) -> Answer:
-        request = httpx.Request(
-            "POST", self.url, headers=self._headers, content=body, extensions=self._extensions
-        )
+        if self._lean:
+            request = httpx.Request(
+                "POST",
+                self.url,
+                headers=self._headers,
+                stream=httpx.ByteStream(body),
+                extensions=self._extensions,
+            )
+        else:
+            request = httpx.Request(
+                "POST", self.url, headers=self._headers, content=body, extensions=self._extensions
+            )
         try:
             async with asyncio.timeout(self._timeout):
                 response = await self._transport.handle_async_request(request)
@@ -163,6 +195,9 @@ class Endpoint:
 async def _read(response: httpx.Response) -> Answer:
     """The answer, with as much of its body as it is worth reading."""
     limit = RECORD_BODY_MAX if 200 <= response.status_code < 300 else OTHER_BODY_MAX
+    if isinstance(response.stream, Body):
+        body, complete = await response.stream.read_at_most(limit)
+        return Answer(response.status_code, response.headers, body, complete)
     parts: list[bytes] = []
     size = 0
     async for part in response.aiter_bytes():

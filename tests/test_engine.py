@@ -1,0 +1,154 @@
+"""The HTTP engine's guarantees, one test each, over real HTTP on loopback: certificates
+trusted from `SSL_CERT_FILE` and `SSL_CERT_DIR`, a proxy from the environment (and
+`NO_PROXY`), gzip, deflate and chunked answers, and keep-alive connections the server
+closes. (Redirects, `--timeout`, connect/write/read told apart and untrusted
+certificates have theirs in test_hostile.py and test_faults.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import socket
+import ssl
+import zlib
+from pathlib import Path
+
+import pytest
+import trustme
+from aiohttp import web
+from click.testing import CliRunner
+
+from affelios_import.cli.main import main
+from affelios_import.sandbox import serve_app_in_thread
+from tests.conftest import API_KEY, good_rows, read_results, write_csv
+from tests.hostile import serve
+from tests.kinds import TX_HEADER, transactions
+
+
+def run(url: str, source: Path, *args: str, env: dict[str, str | None] | None = None) -> int:
+    result = CliRunner().invoke(
+        main,
+        [str(source), "--base-url", url, "--journal", str(source.with_suffix(".db")), *args],
+        env={"AFFELIOS_API_KEY": API_KEY, "AFFELIOS_BASE_URL": None, **(env or {})},
+    )
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code
+
+
+def creating(seen: list[web.Request] | None = None, **headers: str) -> web.Application:
+    """An API that creates every customer it is sent, with an id of its own."""
+
+    async def create(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        if seen is not None:
+            seen.append(request)
+        record = json.dumps({"id": f"aff-{body['externalId']}"}).encode()
+        return web.Response(status=201, body=record, content_type="application/json",
+                            headers=headers)  # fmt: skip
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", create)
+    return app
+
+
+def ids(source: Path) -> dict[str, str]:
+    results = read_results(source.with_suffix(".results.csv"))
+    assert {r["status"] for r in results} == {"created"}, results
+    return {r["externalId"]: r["affelios_id"] for r in results}
+
+
+@pytest.mark.parametrize("where", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+def test_a_certificate_trusted_from_the_environment_is_trusted(tmp_path: Path, where: str) -> None:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    trusted = str(folder / "ca.pem") if where == "SSL_CERT_FILE" else str(folder)
+    source = write_csv(tmp_path / "c.csv", good_rows(3))
+    with serve_app_in_thread(creating(), ssl_context=context) as url:
+        assert url.startswith("https://")
+        code = run(url, source, env={where: trusted})
+    assert code == 0
+    assert ids(source) == {f"C{i:05d}": f"aff-C{i:05d}" for i in range(1, 4)}
+
+
+def test_the_proxy_the_environment_names_carries_every_request(tmp_path: Path) -> None:
+    """`HTTP_PROXY` names a proxy; the API's host does not even resolve, so only the
+    proxy can have answered. It was asked for the API's URL, with the key."""
+    seen: list[web.Request] = []
+    source = write_csv(tmp_path / "c.csv", good_rows(3))
+    with serve_app_in_thread(creating(seen)) as proxy:
+        code = run("http://api.affelios.invalid", source, "--allow-insecure-http",
+                   env={"HTTP_PROXY": proxy})  # fmt: skip
+    assert code == 0
+    assert len(ids(source)) == 3
+    assert {str(r.url) for r in seen} == {"http://api.affelios.invalid/api/v1/customer"}
+    assert {r.headers["X-Api-Key"] for r in seen} == {API_KEY}
+
+
+def test_a_host_no_proxy_exempts_is_reached_directly(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a proxy nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    source = write_csv(tmp_path / "c.csv", good_rows(3))
+    with serve_app_in_thread(creating()) as url:
+        code = run(url, source, env={"HTTP_PROXY": dead, "NO_PROXY": "127.0.0.1"})
+    assert code == 0
+    assert len(ids(source)) == 3
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "chunked"])
+def test_a_packed_or_chunked_answer_is_read_whole(tmp_path: Path, coding: str) -> None:
+    async def packed(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        record = json.dumps({"id": f"aff-{body['externalId']}", "pad": "x" * 3000}).encode()
+        headers = {"Content-Type": "application/json"}
+        if coding == "chunked":
+            response = web.StreamResponse(status=201, headers=headers)
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for start in range(0, len(record), 100):  # 31 chunks, each written alone
+                await response.write(record[start : start + 100])
+                await asyncio.sleep(0)
+            await response.write_eof()
+            return response
+        headers["Content-Encoding"] = coding
+        packer = gzip.compress if coding == "gzip" else zlib.compress
+        return web.Response(status=201, body=packer(record), headers=headers)
+
+    source = write_csv(tmp_path / "c.csv", good_rows(4))
+    with serve(packed) as url:
+        code = run(url, source)
+    assert code == 0
+    assert ids(source) == {f"C{i:05d}": f"aff-C{i:05d}" for i in range(1, 5)}
+
+
+@pytest.mark.parametrize("how", ["Connection: close", "idle keep-alive closed"])
+def test_connections_the_server_closes_lose_no_transaction_and_send_none_twice(
+    tmp_path: Path, how: str
+) -> None:
+    """A server that closes each connection after its answer, or closes idle ones after
+    50 ms while the run paces its requests 100 ms apart: every transaction is taken
+    once, none is left in doubt by a connection found closed."""
+    taken: list[str] = []
+
+    async def take(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        taken.append(body["externalId"])
+        headers = {"Connection": "close"} if how == "Connection: close" else {}
+        return web.Response(status=202, headers=headers)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", take)
+    source = write_csv(tmp_path / "t.csv", transactions(12), header=TX_HEADER)
+    pace = ["--rate", "10", "--concurrency", "2"] if how != "Connection: close" else []
+    with serve_app_in_thread(app, keepalive_timeout=0.05) as url:
+        code = run(url, source, "--kind", "transactions", "--new-journal", *pace)
+    assert code == 0
+    results = read_results(source.with_suffix(".results.csv"))
+    assert {r["status"] for r in results} == {"accepted"}, results
+    assert sorted(taken) == sorted(r["External Transaction ID"] for r in results)
+    assert len(taken) == 12
