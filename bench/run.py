@@ -161,7 +161,7 @@ def figure(name: str, text: str, value: float, target: str) -> None:
     if not ok:
         MISSES.append(name)
     shown = f"{value:>8.3f}" if value < 10 else f"{value:>8.1f}"  # 0.897 is not 0.90
-    print(f"{name:<34} {shown}  target {target:<7} {'ok' if ok else 'MISSED'}   {text}")
+    print(f"{name:<52} {shown}  target {target:<7} {'ok' if ok else 'MISSED'}   {text}")
     sys.stdout.flush()
 
 
