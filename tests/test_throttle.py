@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from affelios_import.sandbox import TokenBucket
+from affelios_import.sandbox import LIMITERS
 from affelios_import.send.throttle import Throttle
 
 
@@ -23,18 +23,21 @@ class Clock:
 
 @dataclass
 class Api:
-    """The sandbox's token bucket of `allowed` requests a second (a fifth of a second of
-    burst), on the simulated clock, answering in `latency` seconds and refusing
-    `background` of all requests at random; its 429s carry `Retry-After: 1`."""
+    """The sandbox's limiter of `allowed` requests a second (by default its token bucket,
+    with a fifth of a second of burst; or a 1-second sliding or fixed window: `shape`), on
+    the simulated clock, answering in `latency` seconds and refusing `background` of all
+    requests at random; its 429s carry `Retry-After: 1`."""
 
     allowed: float | None
     latency: float
     background: float = 0.0
     seed: int = 1
+    shape: str = "bucket"
 
     def __post_init__(self) -> None:
         self.now = 0.0
-        self.bucket = TokenBucket(self.allowed, clock=lambda: self.now) if self.allowed else None
+        limiter = LIMITERS[self.shape]
+        self.bucket = limiter(self.allowed, clock=lambda: self.now) if self.allowed else None
         self.random = random.Random(self.seed)
 
     def refuses(self, now: float) -> bool:
@@ -112,6 +115,24 @@ def test_the_pace_learns_the_limit_and_keeps_close_under_it(allowed: float, late
     assert throttle.learned == pytest.approx(allowed, rel=0.1)
     assert throttle.described.endswith("requests per 1 s, learned from its 429s")
     assert min(p for p in ran.paces[len(ran.paces) // 3 :] if p) >= allowed / 2
+
+
+@pytest.mark.parametrize("shape", ["sliding", "fixed"])
+@pytest.mark.parametrize("allowed", [50, 200])
+def test_a_spent_window_is_waited_out_not_run_into(shape: str, allowed: float) -> None:
+    """A window's quota, spent at once after the first pause, comes back only when the
+    window moves on: the run waits for that, at the pace of the quota, instead of halving
+    its pace into a window that takes nothing (15 s at 20 ms: 9.6% and 20.4% of requests
+    refused, 0.96 and 0.90 of the limit, before)."""
+    clock = Clock()
+    throttle = Throttle(clock=clock)
+    ran = simulate(throttle, clock, Api(allowed, 0.02, shape=shape), seconds=15)
+    assert ran.rate(0, 15) >= 0.95 * allowed
+    assert ran.refused_share(0, 15) <= (0.055 if allowed == 200 else 0.13)
+    # After the first pause and the burst that spends the window again, nothing is sent
+    # into it until it gives back: no refusals between that and the next second.
+    assert sum(1.35 <= t < 2.0 for t in ran.refused) == 0
+    assert throttle.described.endswith("requests per 1 s, learned from its 429s")
 
 
 def test_answers_at_100_ms_do_not_collapse_the_pace() -> None:

@@ -18,6 +18,18 @@ under it (a ticket from `turn`), so a change is never judged by what the pace be
   not once per row: refused rows go back through the pace without sleeping), and again
   whenever the API refuses nearly everything (`REFUSING_SHARE`), for its `Retry-After`
   or, without one, for a window that doubles each time in a row (up to `PAUSE_MAX`).
+- **A spent window.** A token bucket refused keeps taking requests at its rate; a
+  window (sliding, or fixed to the clock) that has been spent takes none until it moves
+  on. So when every answer has been a 429 for longer than `STREAK_SPAN` intervals of the
+  rate the API accepted over the last window (and `STREAK` answers in a row), the pace
+  goes to what the API accepted over that window, a pause included (a window's quota),
+  or, if more, the rate that got through while it refused (a bucket's); that is the
+  pace known refused above; and the whole run waits until the oldest request accepted
+  in the window is a window old, when a window gives back. A streak counts the answers
+  to requests sent since the last pause, or since the pace was first set (not those to
+  the unpaced start's burst, already judged), whatever pace they went under. Too soon
+  after a pause or the start to measure over a window, a cut takes the same estimate
+  instead of only halving.
 
 An API that states its limit in its answers (see `send.ratelimit`) is taken at its word
 from its first answer: the pace never exceeds `STATED_SHARE` of the stated quota, and
@@ -45,6 +57,8 @@ MIN_REFUSED = 3
 BEST_FLOOR = 0.5  # of the best rate accepted over a whole window: the least a cut goes to
 MIN_ANSWERS = 20  # clean answers that can raise a pace
 REFUSING_SHARE = 0.90  # refused nearly everything: the run pauses
+STREAK = 10  # 429s in a row, at the least, that can show a spent window
+STREAK_SPAN = 2.0  # ...lasting this many intervals of the rate accepted over the window
 FAST_RAISE = 2.0  # per judgement, while no pace is known to be refused
 MIN_RATE = 0.5  # requests a second: the least pace (the pauses slow the run further)
 PROBE = 0.02  # the first raise above the learned rate, after a clean window; it grows
@@ -53,6 +67,7 @@ PROBE_MAX = 0.25  # up to this
 BELOW_LEARNED = 0.97  # a cut goes a little under the accepted rate, so jitter fits in
 WINDOW = 1.0  # seconds over which the accepted rate is measured, without a Retry-After
 PAUSE_MAX = 60.0  # seconds: the longest pause without a Retry-After
+MIN_PAUSE = 0.01  # seconds: the least wait for a spent window to give back
 # A learned rate is the API's limit (and so claimed) only once paces under it drew, over
 # this many answers, at most this share of the run's share of 429s: random 429s come at
 # any pace.
@@ -98,6 +113,10 @@ class Throttle:
         self._answers = 0  # answers to those requests
         self._refused = 0  # of which 429
         self._stated_pace: float | None = None
+        self._refused_at: deque[float] = deque()  # when answers were 429, over a window
+        self._streak = 0  # 429s in a row, whatever pace they were sent under
+        self._streak_since = 0.0  # when the first of them came
+        self._streak_from = 0  # the first pace whose requests a streak counts
         self.stated = ""  # the limit the API stated, in words ("" if it stated none)
 
     async def turn(self) -> int:
@@ -157,13 +176,18 @@ class Throttle:
         self._answered += 1
         if retry_after:
             self._window = min(max(retry_after, WINDOW), PAUSE_MAX)
-        if not throttled:
+        if throttled:
+            self._count_refused(now, counts=ticket >= self._streak_from)
+        else:
+            self._streak = 0
             accepted = self._accepted
             accepted.append(now)
             while accepted[0] < now - self._window:
                 accepted.popleft()
             if now - (self._started or now) >= self._window:  # a whole window to go by
                 self._best = max(self._best, len(accepted) / self._window)
+        if self._spent(now):
+            return
         if ticket != self._judgement or self._since is None:
             return  # sent under an earlier pace: it says nothing of this one
         self._answers += 1
@@ -178,6 +202,48 @@ class Throttle:
             self._cut(now, share, pause=self._refusing_pause(retry_after) if refusing else None)
         elif self._clean(now, share):
             self._raise(now)
+
+    def _count_refused(self, now: float, *, counts: bool) -> None:
+        refused = self._refused_at
+        refused.append(now)
+        while refused[0] < now - self._window:
+            refused.popleft()
+        if not counts:
+            return
+        if not self._streak:
+            self._streak_since = now
+        self._streak += 1
+
+    def _spent(self, now: float) -> bool:
+        """Whether the API's window is spent (see the module's doc): if so, the pace goes to
+        the estimate and the run waits for the window to give back."""
+        if self._streak < STREAK or now < self._paused_until:
+            return False
+        window, accepted = self._window, self._accepted
+        quota = sum(1 for at in accepted if at >= now - window) / window
+        if now - self._streak_since < STREAK_SPAN / max(quota, MIN_RATE):
+            return False  # no longer than a bucket's refill leaves between acceptances
+        self._streak = 0
+        if (estimate := self._estimate(now)) is not None:
+            pace = max(min(self.rate or estimate, estimate * BELOW_LEARNED), MIN_RATE)
+            self.rate, self._ceiling, self.cuts = pace, estimate, self.cuts + 1
+            self._probe = PROBE
+            event("throttle", share_429=1.0, pace_per_s=round(pace, 1), window_spent=True)
+        back = accepted[0] + window - now if accepted else window
+        self._pause(now, max(back, MIN_PAUSE))
+        return True
+
+    def _estimate(self, now: float) -> float | None:
+        """The rate to go at, too soon to measure it over a window: the larger of what got
+        through since the API began refusing (a bucket's rate) and what it accepted over
+        the last window, a pause included (a window's quota, given back at once)."""
+        start = now - self._window
+        refused = [at for at in self._refused_at if at >= max(start, self._paused_until)]
+        if len(refused) < MIN_REFUSED:
+            return None
+        first = refused[0]
+        through = sum(1 for at in self._accepted if at > first) / max(now - first, 1e-3)
+        return max(through, sum(1 for at in self._accepted if at >= start) / self._window)
 
     def _confirm(self, throttled: bool) -> None:
         """Count an answer to a pace at or under the rate learned: once CONFIRMING_ANSWERS
@@ -228,6 +294,8 @@ class Throttle:
         going = self.rate if self.rate is not None else self._released / elapsed
         through = going * (1 - share)  # the rate at which this pace's requests got through
         accepted = self._accepted_rate(now)
+        if accepted is None and pause is None and (estimate := self._estimate(now)):
+            accepted = through = estimate
         if accepted is not None:
             self.learned = min(accepted, through)
         elif pause is None:
@@ -242,6 +310,7 @@ class Throttle:
         pace = max(pace, MIN_RATE, self._best * BEST_FLOOR)
         if self._cap is not None:
             pace = min(pace, self._cap)
+        unpaced = self.rate is None
         self.rate, self.cuts, self._probe = pace, self.cuts + 1, PROBE
         event(
             "throttle",
@@ -252,6 +321,8 @@ class Throttle:
         if pause is not None:
             self._pause(now, pause)
         self._judge_anew(max(now, self._paused_until))
+        if unpaced:
+            self._streak_from = self._judgement  # the unpaced burst's answers say nothing
 
     def _raise(self, now: float) -> None:
         self._quiet_pauses = 0
@@ -284,6 +355,7 @@ class Throttle:
             self.paused += until - max(now, self._paused_until)
             self._paused_until = until
             self._judge_anew(until)
+            self._streak_from = self._judgement  # nor do those sent before a pause
 
     def _judge_anew(self, since: float) -> None:
         """Judge the answers to requests sent from `since` on (after a pause, or under a
