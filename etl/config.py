@@ -56,7 +56,7 @@ class ImportConfig:
     # Other base URLs the journal holds records for that are not this API (a staging
     # host, say): a transaction sent there is no reason not to send it here.
     not_the_same_api: tuple[str, ...] = ()
-    chunk_size: int | None = None  # None: 10,000 rows (25,000 in a dry run; see input.read)
+    chunk_size: int | None = None  # None: 10,000 rows (50,000 in a dry run; see input.read)
     limit: int | None = None  # only the first N data rows
     encoding: str | None = None  # None: detected
     delimiter: str | None = None  # None: sniffed
