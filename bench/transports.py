@@ -52,9 +52,10 @@ def aiohttp_transport() -> httpx.AsyncBaseTransport:
     import aiohttp
     from httpx_aiohttp import AiohttpTransport
 
-    return AiohttpTransport(
+    transport: httpx.AsyncBaseTransport = AiohttpTransport(
         client=lambda: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY))
     )
+    return transport
 
 
 def httpcore_transport() -> httpx.AsyncBaseTransport:
