@@ -135,6 +135,21 @@ def test_a_spent_window_is_waited_out_not_run_into(shape: str, allowed: float) -
     assert throttle.described.endswith("requests per 1 s, learned from its 429s")
 
 
+@pytest.mark.parametrize(("allowed", "most_refused"), [(50, 0.025), (200, 0.012)])
+def test_a_confirmed_limit_is_probed_now_and_then_not_every_window(
+    allowed: float, most_refused: float
+) -> None:
+    """Each probe above a limit costs a few 429s; once the learned rate is confirmed as
+    the limit, a probe comes every few windows (seconds 10 to 30: 3.5% and 1.7% of the
+    requests refused, probing every window), at no cost in pace."""
+    clock = Clock()
+    throttle = Throttle(clock=clock)
+    ran = simulate(throttle, clock, Api(allowed, 0.02), seconds=30)
+    assert throttle.confirmed
+    assert ran.refused_share(10, 30) <= most_refused
+    assert ran.rate(10, 30) >= 0.97 * allowed
+
+
 def test_answers_at_100_ms_do_not_collapse_the_pace() -> None:
     # The collapse that issue 14 measured: 100 ms answers, 200/s allowed, 64 in flight.
     clock = Clock()

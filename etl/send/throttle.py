@@ -12,8 +12,9 @@ under it (a ticket from `turn`), so a change is never judged by what the pace be
   pace down to nothing), nor below `MIN_RATE`.
 - **Raise** after half a window of clean answers: halfway back toward the least pace
   seen refused (doubling while none is known), then, once there, probing above it a
-  window at a time by `PROBE`, growing; and drop the pace once the run cannot even
-  reach it (the workers, not the pace, bound it then).
+  window at a time by `PROBE`, growing (every `CONFIRMED_PROBE_EVERY` windows once the
+  rate learned is confirmed as the API's limit); and drop the pace once the run cannot
+  even reach it (the workers, not the pace, bound it then).
 - **Pause** the whole run once for the first `Retry-After` (honoured once for the run,
   not once per row: refused rows go back through the pace without sleeping), and again
   whenever the API refuses nearly everything (`REFUSING_SHARE`), for its `Retry-After`
@@ -64,6 +65,7 @@ MIN_RATE = 0.5  # requests a second: the least pace (the pauses slow the run fur
 PROBE = 0.02  # the first raise above the learned rate, after a clean window; it grows
 PROBE_GROWTH = 1.5  # by this each clean window in a row,
 PROBE_MAX = 0.25  # up to this
+CONFIRMED_PROBE_EVERY = 5  # windows between probes, once the learned rate is the limit
 BELOW_LEARNED = 0.97  # a cut goes a little under the accepted rate, so jitter fits in
 WINDOW = 1.0  # seconds over which the accepted rate is measured, without a Retry-After
 PAUSE_MAX = 60.0  # seconds: the longest pause without a Retry-After
@@ -324,6 +326,13 @@ class Throttle:
         if unpaced:
             self._streak_from = self._judgement  # the unpaced burst's answers say nothing
 
+    @property
+    def _probe_every(self) -> float:
+        """Windows of clean answers before a probe above the learned rate: one, or, once
+        that rate is known to be the API's limit, a few (each probe past a limit costs a
+        few 429s; it is there to find a limit that was raised)."""
+        return CONFIRMED_PROBE_EVERY if self.confirmed else 1
+
     def _raise(self, now: float) -> None:
         self._quiet_pauses = 0
         rate, elapsed = self.rate, max(now - (self._since or now), 1e-3)
@@ -337,7 +346,7 @@ class Throttle:
             self.rate = rate * FAST_RAISE
         elif rate < self._ceiling * (1 - PROBE):
             self.rate = (rate + self._ceiling) / 2  # halfway to the pace refused last
-        elif now - (self._since or now) >= self._window:
+        elif now - (self._since or now) >= self._window * self._probe_every:
             self.rate = rate * (1 + self._probe)  # probing for more, ever bolder
             self._probe = min(PROBE_GROWTH * self._probe, PROBE_MAX)
             if self.rate > self._ceiling * (1 + PROBE_MAX):
