@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.pg import Cluster, cluster  # a throwaway PostgreSQL server, as the tests'
 
@@ -213,12 +214,8 @@ def bench_cpu(work: Path, rows: int, concurrency: int, repeats: int) -> None:
     bare_rates, tool_rates, tool_cpu = [], [], []
     for _ in range(repeats):
         with server(argv, port) as url:
-            done = subprocess.run(
-                [sys.executable, "-m", "bench.bare", str(data), "--concurrency",
-                 str(concurrency), "--url", f"{url}/api/v1/customer"],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            bare = json.loads(done.stdout)
+            bare = printed("bench.bare", data, "--concurrency", concurrency,
+                           "--url", f"{url}/api/v1/customer")  # fmt: skip
             bare_rates.append(bare["rows"] / bare["seconds"])
         with server(argv, port) as url:
             ran = import_(data, work, "--base-url", url, "--concurrency", str(concurrency))
@@ -254,14 +251,17 @@ def bench_cpu(work: Path, rows: int, concurrency: int, repeats: int) -> None:
     )
 
 
+def printed(module: str, *args: object) -> dict[str, Any]:
+    """What a bench module, run in a process of its own, prints (one JSON object)."""
+    argv = [sys.executable, "-m", module, *map(str, args)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
 def in_process(data: Path, concurrency: int) -> float:
     """µs a row of the importer with an endpoint that answers in its own process."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.inprocess", str(data), "--concurrency", str(concurrency),
-         "--brand", BRAND],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    answer = json.loads(done.stdout)
+    answer = printed("bench.inprocess", data, "--concurrency", concurrency, "--brand", BRAND)
     if answer["created"] != answer["rows"]:
         raise RuntimeError(f"in process: not every row was created: {answer}")
     return float(answer["seconds"]) / int(answer["rows"]) * 1e6

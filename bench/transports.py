@@ -28,7 +28,7 @@ import httpx
 import uvloop
 
 from affelios_import.wire.endpoint import Endpoint
-from bench.run import generate, minimal, server
+from bench.run import generate, minimal, printed, server
 
 CONCURRENCY = 64
 HEADERS = {"X-Api-Key": "bench-key", "Content-Type": "application/json"}
@@ -262,12 +262,7 @@ def bare(url: str, rows: int) -> float:
     """Rows a second of `bench/bare.py`, the issue-5 baseline, in its own process."""
     with tempfile.TemporaryDirectory() as folder:
         data = generate(Path(folder) / "rows.csv", rows)
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.bare", str(data), "--concurrency", str(CONCURRENCY),
-             "--url", url],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-    answer = json.loads(done.stdout)
+        answer = printed("bench.bare", data, "--concurrency", CONCURRENCY, "--url", url)
     return float(answer["rows"] / answer["seconds"])
 
 
