@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -32,6 +33,9 @@ class _Record(Body):
 
     async def read_at_most(self, limit: int) -> tuple[bytes, bool]:
         return self._record[:limit], len(self._record) <= limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._record
 
 
 class Instant(LeanTransport):

@@ -126,6 +126,31 @@ def test_a_packed_or_chunked_answer_is_read_whole(tmp_path: Path, coding: str) -
     assert ids(source) == {f"C{i:05d}": f"aff-C{i:05d}" for i in range(1, 5)}
 
 
+@pytest.mark.parametrize("length", ["Content-Length", "chunked"])
+def test_a_record_longer_than_a_block_is_read_whole(tmp_path: Path, length: str) -> None:
+    """A record of 300 KB (the engine hands 64 KB over at a time): its id is read."""
+
+    async def long(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        record = json.dumps({"pad": "x" * 300_000, "id": f"aff-{body['externalId']}"})
+        headers = {"Content-Type": "application/json"}
+        if length == "Content-Length":
+            return web.Response(status=201, body=record.encode(), headers=headers)
+        response = web.StreamResponse(status=201, headers=headers)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(record), 10_000):
+            await response.write(record[start : start + 10_000].encode())
+        await response.write_eof()
+        return response
+
+    source = write_csv(tmp_path / "c.csv", good_rows(2))
+    with serve(long) as url:
+        code = run(url, source)
+    assert code == 0
+    assert ids(source) == {"C00001": "aff-C00001", "C00002": "aff-C00002"}
+
+
 @pytest.mark.parametrize("how", ["Connection: close", "idle keep-alive closed"])
 def test_connections_the_server_closes_lose_no_transaction_and_send_none_twice(
     tmp_path: Path, how: str

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import parsedate_to_datetime
@@ -106,15 +105,13 @@ def excerpt(answer: Answer, redact: Redactor) -> str:
 
 
 class Body(httpx.AsyncByteStream):
-    """An answer's body that can be read up to a limit in one go (a `LeanTransport`'s)."""
+    """An answer's body that can be read up to a limit in one go (a `LeanTransport`'s).
+    The endpoint calls `read_at_most` once; iterating the body (`__aiter__`, which a
+    subclass implements too) gives all of it."""
 
     async def read_at_most(self, limit: int) -> tuple[bytes, bool]:
-        """Up to `limit` bytes of the body, and whether that was all of it."""
+        """The first `limit` bytes of the body at most, and whether that was all of it."""
         raise NotImplementedError
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        data, _ = await self.read_at_most(OTHER_BODY_MAX)
-        yield data
 
 
 class LeanTransport(httpx.AsyncBaseTransport):

@@ -52,6 +52,7 @@ _AS_HTTPX: tuple[tuple[type[Any], type[httpx.TransportError]], ...] = (
 # Set by the engine itself, never taken from the request.
 _OWN = frozenset({b"host", b"content-length", b"transfer-encoding", b"connection"})
 _CONNECTING = "client error (Connect)"  # hyper's words for a connection that failed
+READ_BLOCK = 64 << 10  # bytes asked of the engine at a time (it reads 64 KB with the headers)
 
 
 def engine_transport(
@@ -154,12 +155,24 @@ class _Body(Body):
         self._request = request
 
     async def read_at_most(self, limit: int) -> tuple[bytes, bool]:
+        # The engine's read returns as much as asked, unless the body ends first: an
+        # answer shorter than a block is one hand-off. (Asked in blocks: without a
+        # Content-Length the engine sets aside all that is asked for.)
+        parts: list[bytes] = []
+        size = 0
         try:
-            data = await self._reader.read(limit + 1)
+            while size <= limit:
+                asked = min(limit + 1 - size, READ_BLOCK)
+                if (chunk := await self._reader.read(asked)) is None:
+                    break
+                parts.append(bytes(chunk))
+                size += len(parts[-1])
+                if len(parts[-1]) < asked:
+                    break
         except engine.PyreqwestError as exc:
             raise _as_httpx(exc, self._request) from exc
-        data = bytes(data or b"")
-        return data[:limit], len(data) <= limit
+        data = b"".join(parts)
+        return data[:limit], size <= limit
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
