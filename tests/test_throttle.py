@@ -135,6 +135,24 @@ def test_a_spent_window_is_waited_out_not_run_into(shape: str, allowed: float) -
     assert throttle.described.endswith("requests per 1 s, learned from its 429s")
 
 
+@pytest.mark.parametrize("latency", [0.02, 0.1])
+@pytest.mark.parametrize("shape", ["sliding", "fixed"])
+@pytest.mark.parametrize("allowed", [200, 400])
+def test_a_window_limit_is_learned_as_its_quota_not_its_burst(
+    allowed: float, shape: str, latency: float
+) -> None:
+    """Measured over less than a window after a pause, a window's quota, given back at
+    once, looks like more than its rate: the rate claimed is the one accepted over a
+    whole window (at 100 ms, the sliding window was claimed at 287/s and 480/s)."""
+    clock = Clock()
+    throttle = Throttle(clock=clock)
+    simulate(throttle, clock, Api(allowed, latency, shape=shape), seconds=15)
+    assert throttle.learned == pytest.approx(allowed, rel=0.05)
+    assert throttle.described == (
+        f"about {throttle.learned:.0f} requests per 1 s, learned from its 429s"
+    )
+
+
 @pytest.mark.parametrize(("allowed", "most_refused"), [(50, 0.025), (200, 0.012)])
 def test_a_confirmed_limit_is_probed_now_and_then_not_every_window(
     allowed: float, most_refused: float

@@ -228,7 +228,9 @@ class Throttle:
         self._streak = 0
         if (estimate := self._estimate(now)) is not None:
             pace = max(min(self.rate or estimate, estimate * BELOW_LEARNED), MIN_RATE)
-            self.rate, self._ceiling, self.cuts = pace, estimate, self.cuts + 1
+            # Over a whole window, a pause included: a window's quota, not its burst.
+            self.rate, self._ceiling, self.learned = pace, estimate, estimate
+            self.cuts += 1
             self._probe = PROBE
             event("throttle", share_429=1.0, pace_per_s=round(pace, 1), window_spent=True)
         back = accepted[0] + window - now if accepted else window
@@ -296,10 +298,12 @@ class Throttle:
         going = self.rate if self.rate is not None else self._released / elapsed
         through = going * (1 - share)  # the rate at which this pace's requests got through
         accepted = self._accepted_rate(now)
-        if accepted is None and pause is None and (estimate := self._estimate(now)):
-            accepted = through = estimate
         if accepted is not None:
             self.learned = min(accepted, through)
+        elif pause is None and (estimate := self._estimate(now)) is not None:
+            # Too soon to measure over a window: the estimate paces, but is not learned
+            # (a window's burst, answered over more than a window, can look like more).
+            accepted = through = estimate
         elif pause is None:
             # Too soon after a pause or the start to measure over a window.
             accepted = max(through, self.learned or 0.0)
