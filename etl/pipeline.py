@@ -56,6 +56,7 @@ from affelios_import.settings import Settings
 from affelios_import.stopper import Stopper
 from affelios_import.urls import public, shown_journal
 from affelios_import.version import __version__
+from affelios_import.wire.endpoint import Endpoint
 
 T = TypeVar("T")
 
@@ -124,8 +125,7 @@ async def arun(
     named = RUN_ID.set(run_id)
     try:
         with ExitStack() as stack:
-            prepared = await _prepared(settings, stack)
-            endpoint = make_endpoint(settings, transport)
+            prepared, endpoint = await _prepared(settings, stack, transport)
             try:
                 submitter = Submitter(endpoint, kind=kinds.get(settings.kind), config=settings)
                 run = _Run(prepared, submitter, progress=progress, stopper=stopper, started=started)
@@ -161,16 +161,21 @@ def _summary(settings: Settings, prepared: Prepared) -> Summary:
     )
 
 
-async def _prepared(settings: Settings, stack: ExitStack) -> Prepared:
-    """`prepare`, in a thread; logged as the run's start (and stop, should it fail)."""
+async def _prepared(
+    settings: Settings, stack: ExitStack, transport: httpx.AsyncBaseTransport | None
+) -> tuple[Prepared, Endpoint]:
+    """The endpoint (first: a proxy it cannot use stops the run before any output is
+    opened; nothing connects until the first request), then `prepare`, in a thread;
+    logged as the run's start (and stop, should either fail)."""
     try:
+        endpoint = make_endpoint(settings, transport)
         prepared = await asyncio.to_thread(prepare, settings, stack)
     except AffeliosImportError as exc:
         _log_start(settings, None)
         event("stop", logging.ERROR, reason=str(exc), exit_code=exc.exit_code)
         raise
     _log_start(settings, prepared)
-    return prepared
+    return prepared, endpoint
 
 
 def _utc(moment: datetime) -> str:

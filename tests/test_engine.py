@@ -89,6 +89,26 @@ def test_the_proxy_the_environment_names_carries_every_request(tmp_path: Path) -
     assert {r.headers["X-Api-Key"] for r in seen} == {API_KEY}
 
 
+@pytest.mark.parametrize("proxy", ["a proxy", "http://user:s3cret-pw@"])
+def test_a_proxy_the_engine_cannot_use_stops_the_run_before_anything(
+    tmp_path: Path, proxy: str
+) -> None:
+    """One line and exit 2, the variable named, its credentials not shown; no results,
+    errors file or journal written (it was a traceback, after the outputs were opened)."""
+    source = write_csv(tmp_path / "c.csv", good_rows(2))
+    result = CliRunner().invoke(
+        main,
+        [str(source), "--base-url", "http://api.affelios.invalid", "--allow-insecure-http",
+         "--journal", str(tmp_path / "j.db")],
+        env={"AFFELIOS_API_KEY": API_KEY, "AFFELIOS_BASE_URL": None, "HTTP_PROXY": proxy},
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("affelios-import: HTTP_PROXY ") and "not a proxy URL" in line
+    assert "s3cret" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.csv"]
+
+
 def test_a_host_no_proxy_exempts_is_reached_directly(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a proxy nobody listens on
         probe.bind(("127.0.0.1", 0))

@@ -33,6 +33,8 @@ from pyreqwest import exceptions as engine
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.proxy import ProxyBuilder
 
+from affelios_import.errors import SetupError
+from affelios_import.urls import public
 from affelios_import.wire.endpoint import Body, LeanTransport
 
 # The engine's errors as httpx's (the most specific first), so that the sender tells a
@@ -80,11 +82,18 @@ def engine_transport(
 
 def _with_proxy(builder: ClientBuilder, url: httpx.URL) -> ClientBuilder:
     """The proxy `HTTPS_PROXY`/`HTTP_PROXY` name for the API, unless `NO_PROXY` exempts
-    its host; looked up once, for the run."""
+    its host; looked up once, for the run. One the engine cannot use stops the run before
+    anything is sent (shown without its credentials)."""
     proxy = urllib.request.getproxies().get(url.scheme)
     if not proxy or urllib.request.proxy_bypass(url.host):
         return builder.no_proxy()
-    return builder.proxy(ProxyBuilder.all(proxy))
+    try:
+        return builder.proxy(ProxyBuilder.all(proxy))
+    except ValueError as exc:
+        variable = f"{url.scheme.upper()}_PROXY"
+        raise SetupError(
+            f"{variable} {public(proxy)!r}: not a proxy URL ({exc}); expected http://host:port"
+        ) from None
 
 
 class EngineTransport(LeanTransport):
