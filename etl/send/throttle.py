@@ -222,8 +222,7 @@ class Throttle:
         if self._streak < STREAK or now < self._paused_until:
             return False
         window, accepted = self._window, self._accepted
-        quota = sum(1 for at in accepted if at >= now - window) / window
-        if now - self._streak_since < STREAK_SPAN / max(quota, MIN_RATE):
+        if now - self._streak_since < STREAK_SPAN / max(self._quota(now), MIN_RATE):
             return False  # no longer than a bucket's refill leaves between acceptances
         self._streak = 0
         if (estimate := self._estimate(now)) is not None:
@@ -247,7 +246,12 @@ class Throttle:
             return None
         first = refused[0]
         through = sum(1 for at in self._accepted if at > first) / max(now - first, 1e-3)
-        return max(through, sum(1 for at in self._accepted if at >= start) / self._window)
+        return max(through, self._quota(now))
+
+    def _quota(self, now: float) -> float:
+        """Requests a second the API accepted over the last window, a pause included."""
+        start = now - self._window
+        return sum(1 for at in self._accepted if at >= start) / self._window
 
     def _confirm(self, throttled: bool) -> None:
         """Count an answer to a pace at or under the rate learned: once CONFIRMING_ANSWERS
