@@ -7,11 +7,12 @@ check's `error` is the "what was expected" part of the per-row message.
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used: the fields are read without pandas (see kinds)
+    import numpy as np
+    import numpy.typing as npt
     import pandas as pd
     import pandera.pandas as pa
 
@@ -50,35 +51,68 @@ def present(s: pd.Series) -> pd.Series:
     return s.str.strip() != ""
 
 
-def _real(text: str) -> bool:
-    """Whether a timestamp of the contract's shape names a real moment (Python's dates
-    reach the years 1 to 9999)."""
-    try:
-        datetime(
-            int(text[0:4]), int(text[5:7]), int(text[8:10]),
-            int(text[11:13]), int(text[14:16]), int(text[17:19]),
-        )  # fmt: skip
-    except ValueError:
-        return False
-    return True
+# A timestamp of the contract's shape, byte by byte, for each length it may have:
+# `yyyy-mm-ddThh:mm:ss`, then `Z`, or a point, 1 to 9 digits and `Z` (d: an ASCII digit).
+_HEAD = "dddd-dd-ddTdd:dd:dd"
+_SHAPES = {len(shape): shape for shape in [
+    _HEAD + "Z", *(_HEAD + "." + "d" * digits + "Z" for digits in range(1, 10))]}  # fmt: skip
+_FIELDS = ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))  # year ... second
+_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # a month's days; 0 unused
 
 
 def zulu(s: pd.Series) -> pd.Series:
-    """Whether each value is a Zulu timestamp of the contract's shape and a real date.
+    """Whether each value is a Zulu timestamp of the contract's shape (`ZULU_PATTERN`,
+    its digits ASCII) and a real moment (years 1 to 9999, as Python's dates: 0001-01-01
+    and 9999-12-31 are real; year 0, 2025-02-30, 25:00 and a 60th second are not).
 
-    pandas tells real dates apart fast, but its nanoseconds reach only the years 1677 to
-    2262: the few values it refuses are asked again of Python's dates, so that
-    0001-01-01 and 9999-12-31 are real and 2025-02-30 is not.
-    """
+    Column-wise, once per chunk, on the column's UTF-8 bytes: the values of each length
+    a timestamp may have form a table of bytes (a view of the column's own buffer when
+    every value has that length, as an export's usually do), whose columns are checked
+    against the shape and read as numbers. No value is looked at on its own."""
     import numpy as np
     import pandas as pd
+    import pyarrow as arrow
 
-    shaped = s.str.fullmatch(ZULU_PATTERN)
-    real = pd.to_datetime(s.where(shaped), format="ISO8601", utc=True, errors="coerce").notna()
-    unsure = shaped & ~real
-    if unsure.any():
-        real[unsure] = np.array([_real(text) for text in s[unsure].tolist()], dtype=bool)
-    return shaped & real & ~s.str.startswith("0000")  # no year 0 (pandas takes it)
+    from affelios_import.text import utf8
+
+    data, offsets = utf8(arrow.array(s, type=arrow.string(), from_pandas=True))
+    length = np.diff(offsets)
+    found = np.zeros(len(length), dtype=bool)
+    for size, shape in _SHAPES.items():
+        rows = np.flatnonzero(length == size)
+        if not len(rows):
+            continue
+        if len(rows) == len(length) and offsets[-1] - offsets[0] == size * len(rows):
+            table = data[offsets[0] : offsets[-1]].reshape(len(rows), size)
+        else:
+            table = data[offsets[rows, None] + np.arange(size)]
+        found[rows] = _real(table, shape)
+    return pd.Series(found, index=s.index)
+
+
+def _real(table: npt.NDArray[np.uint8], shape: str) -> npt.NDArray[np.bool_]:
+    """Of each row of `table` (a value's bytes), whether it has the `shape` and names a
+    real moment."""
+    import numpy as np
+
+    digits = [i for i, c in enumerate(shape) if c == "d"]
+    number = table[:, digits].astype(np.int16) - ord("0")
+    good = np.all((number >= 0) & (number <= 9), axis=1)
+    for i, c in enumerate(shape):
+        if c != "d":
+            good &= table[:, i] == ord(c)
+    value = dict(zip(digits, number.T, strict=False))
+    year, month, day, hour, minute, second = (
+        sum(value[i] * 10 ** (stop - 1 - i) for i in range(start, stop)) for start, stop in _FIELDS
+    )
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    good_month = (month >= 1) & (month <= 12)
+    most = np.asarray(_DAYS)[np.where(good_month, month, 0)] + (leap & (month == 2))
+    real: npt.NDArray[np.bool_] = (
+        good & (year >= 1) & good_month & (day >= 1) & (day <= most)
+        & (hour <= 23) & (minute <= 59) & (second <= 59)
+    )  # fmt: skip
+    return real
 
 
 def _boolean_or_empty(s: pd.Series) -> pd.Series:

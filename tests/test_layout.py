@@ -14,7 +14,7 @@ PACKAGE = "affelios_import"
 
 # Lowest first: a module may import from its own layer or any below it, never above.
 LAYERS: list[tuple[str, ...]] = [
-    ("version", "errors", "outcome", "keys", "logs", "urls", "redact", "schemas"),
+    ("version", "errors", "outcome", "keys", "logs", "urls", "redact", "text", "schemas"),
     ("codes",),
     ("wire",),
     ("kinds",),

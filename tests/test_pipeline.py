@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -425,3 +426,28 @@ def test_a_transaction_key_the_journal_holds_but_for_case_or_spaces_is_not_sent(
         "accepted it on "
     )
     assert len(seen) == 4 and again.exit_code == 1  # only T00004 was sent
+
+
+def test_formula_cells_are_found_in_any_arrow_column_the_results_are_made_of() -> None:
+    """Cells are judged by their first byte in the column's own buffers: a column that is
+    a slice of a larger one, in several pieces, with empty and missing cells and
+    characters of several bytes, is judged cell by cell as Python would."""
+    import pyarrow as pa
+
+    from affelios_import.output.results import FORMULA_CHARS, NEGATIVE_NUMBER, _defused
+
+    for cells in (
+        ["=1", "", None, "é=", "+x", "-2", "-2+3", "ok", "@", "\t", "日本", "-"] * 3,
+        ["ok", "=1", "", "é=", "+x", "-2", "-2+3", "ok", "@", "\t", "日本", "-"] * 3,
+    ):
+        whole = pa.array(["=skipped", *cells, "=after"], pa.string())
+        pieces = pa.chunked_array([whole.slice(1, 17), whole.slice(18, len(cells) - 17)])
+        for column in (whole.slice(1, len(cells)), pieces):
+            found = _defused(column).to_pylist()
+            expected = [
+                "'" + c
+                if c and c[0] in FORMULA_CHARS and not re.fullmatch(NEGATIVE_NUMBER, c)
+                else c
+                for c in cells
+            ]
+            assert found == expected

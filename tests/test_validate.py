@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from affelios_import import kinds
 from affelios_import.input.read import TEXT
@@ -76,6 +81,58 @@ def test_each_kinds_fields_are_its_contracts(kind: Kind) -> None:
 )
 def test_zulu_dates_are_valid(date: str) -> None:
     assert errors_of([GOOD | {"registrationDate": date}]) == {}
+
+
+def _real_zulu(text: str) -> bool:
+    """The reference: the contract's shape (ASCII digits), and a moment Python's dates
+    can hold, year 0 excluded."""
+    if not re.fullmatch(customer.ZULU_PATTERN, text, flags=re.ASCII):
+        return False
+    spans = ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
+    year, month, day, hour, minute, second = (int(text[a:b]) for a, b in spans)
+    try:
+        dt.datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return False
+    return True
+
+
+_FIELD = st.integers(0, 99).map(lambda n: f"{n:02d}")
+_SHAPED = st.builds(
+    lambda y, mo, d, h, mi, s, frac: f"{y:04d}-{mo}-{d}T{h}:{mi}:{s}{frac}Z",
+    st.sampled_from([0, 1, 4, 100, 1600, 1677, 1900, 2000, 2024, 2025, 2262, 9999])
+    | st.integers(0, 9999),
+    st.sampled_from(["00", "01", "02", "12", "13"]) | _FIELD,
+    st.sampled_from(["00", "01", "28", "29", "30", "31", "32"]) | _FIELD,
+    st.sampled_from(["00", "23", "24"]) | _FIELD,
+    st.sampled_from(["00", "59", "60"]) | _FIELD,
+    st.sampled_from(["00", "59", "60", "61"]) | _FIELD,
+    st.sampled_from(["", ".1", ".123456789", ".1234567890", "."]),
+)
+
+
+def test_the_zulu_check_knows_every_edge_of_the_calendar() -> None:
+    """Every edge at once, in one column: years 0, 1, 1900, 2000, 2024 and 9999; months
+    and days around their ends; the last second of a day and the ones after it."""
+    values = [
+        f"{year:04d}-{month}-{day}T{clock}Z"
+        for year in (0, 1, 1677, 1900, 2000, 2024, 2025, 2262, 9999)
+        for month in ("00", "01", "02", "04", "12", "13")
+        for day in ("00", "01", "28", "29", "30", "31", "32")
+        for clock in ("23:59:59", "24:00:00", "23:60:00", "23:59:60", "00:00:00.999999999")
+    ]
+    found = customer.zulu(pd.Series(values, dtype=TEXT))
+    assert found.tolist() == [_real_zulu(v) for v in values]
+    assert 0 < sum(found) < len(values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_SHAPED | st.text(max_size=25), min_size=1, max_size=40))
+def test_the_zulu_check_agrees_with_pythons_dates(values: list[str]) -> None:
+    """Column-wise, the check says of every value what Python's dates say of it alone:
+    years 1 to 9999 (beyond pandas' nanoseconds), leap years, no 60th second."""
+    found = customer.zulu(pd.Series(values, dtype=TEXT))
+    assert found.tolist() == [_real_zulu(v) for v in values]
 
 
 EXPECTED = "expected an ISO-8601 Zulu timestamp such as 2025-06-28T19:29:48.174Z"

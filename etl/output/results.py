@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,13 +40,16 @@ from affelios_import.input.keycheck import KeyChecks
 from affelios_import.input.read import column_names
 from affelios_import.outcome import TO_FIX, Status
 from affelios_import.output.summary import Summary
+from affelios_import.text import first_bytes
 
 if TYPE_CHECKING:
     from affelios_import.plan import PlannedChunk
 
 FORMULA_CHARS = frozenset({"=", "+", "-", "@", "\t", "\r"})
 NEGATIVE_NUMBER = r"^-\d+(\.\d+)?$"
-_FORMULA_FIRST = pa.array([c.encode() for c in sorted(FORMULA_CHARS)], pa.binary())
+# By a cell's first byte (-1: an empty cell, the table's last entry): a formula's or not.
+_FORMULA_FIRST = np.zeros(257, dtype=bool)
+_FORMULA_FIRST[[ord(c) for c in FORMULA_CHARS]] = True
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "row",
@@ -85,7 +89,7 @@ def _create(path: Path, what: str) -> IO[bytes]:
         raise SetupError(f"{path}: cannot write the {what} here ({reason(exc)})") from exc
 
 
-def _append(file: IO[bytes], data: bytes) -> None:
+def _append(file: IO[bytes], data: bytes | memoryview) -> None:
     """Write `data` at the end of `file`, whole; should that fail (a full disk), cut the
     file back to where it was (so that it holds the lines counted, never half of a
     chunk's), and raise the OSError."""
@@ -120,22 +124,21 @@ class ResultsWriter:
     def write_chunk(self, chunk: PlannedChunk) -> None:
         """Write the chunk's rows (original columns) beside their outcomes, in order."""
         raw = chunk.raw
-        http = np.asarray([code or 0 for code in chunk.http_status.tolist()], dtype=np.int64)
         columns = [
             pa.array(chunk.rows),
-            pa.array(chunk.status, type=pa.string()),
-            _defused(pa.array(chunk.affelios_id, type=pa.string())),  # the API's text
-            pa.array(http, mask=http == 0),
+            _texts(chunk.status),
+            _defused(_texts(chunk.affelios_id)),  # the API's text
+            _http(chunk.http_status),
             pa.array(chunk.attempts),
-            _defused(pa.array(chunk.error, type=pa.string())),
-            pa.array(chunk.error_kind, type=pa.string()),
+            _defused(_texts(chunk.error)),
+            _texts(chunk.error_kind),
             *(_defused(_text(raw.iloc[:, i])) for i in range(raw.shape[1])),
         ]
         names = [f"c{i}" for i in range(len(columns))]  # the header is written already
         lines = pa.BufferOutputStream()
         pa_csv.write_csv(pa.table(columns, names=names), lines, self._options)
         try:
-            _append(self._file, lines.getvalue().to_pybytes())
+            _append(self._file, memoryview(lines.getvalue()))  # Arrow's bytes, not a copy
         except OSError as exc:
             raise _failed(self.path, "results", exc) from exc
 
@@ -307,17 +310,33 @@ def _rows(frame: pd.DataFrame) -> Iterator[tuple[str, ...]]:
     return zip(*columns, strict=True) if columns else iter([()] * len(frame))
 
 
+def _texts(values: npt.NDArray[np.object_]) -> pa.Array:
+    """A column of outcomes' text as Arrow text. One value all down the column (a dry
+    run's statuses, its empty ids and errors) is repeated, not read cell by cell."""
+    if len(values) and (values == values[0]).all():
+        return pa.repeat(pa.scalar(values[0], pa.string()), len(values))
+    return pa.array(values, type=pa.string())
+
+
+def _http(codes: npt.NDArray[np.object_]) -> pa.Array:
+    """The HTTP statuses: a number, or empty where no answer came."""
+    if (codes == "").all():
+        return pa.nulls(len(codes), pa.int64())
+    http = np.asarray([code or 0 for code in codes.tolist()], dtype=np.int64)
+    return pa.array(http, mask=http == 0)
+
+
 def _text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     return pa.array(values, type=pa.string())
 
 
 def _defused(text: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     """Cells that a spreadsheet would run as formulas, behind a leading apostrophe."""
-    first_bytes = pc.binary_slice(text.cast(pa.binary()), 0, 1)  # twice a regex's speed
-    formulas = pc.is_in(first_bytes, value_set=_FORMULA_FIRST)
-    if not pc.any(formulas).as_py():
-        return text  # the usual case: one pass over the column, nothing to change
+    formulas = _FORMULA_FIRST[first_bytes(text)]  # each cell's first byte, looked up
+    if not formulas.any():
+        return text  # the usual case: one look at each cell's first byte, nothing to change
     # A plain negative number is a number to the spreadsheet, not a formula: left as it
     # is, so that amounts can be summed there (`-2+3+cmd|...` is not plain).
-    formulas = pc.and_(formulas, pc.invert(pc.match_substring_regex(text, NEGATIVE_NUMBER)))
+    plain = pc.fill_null(pc.match_substring_regex(text, NEGATIVE_NUMBER), False)
+    formulas = pc.and_(pa.array(formulas), pc.invert(plain))
     return pc.if_else(formulas, pc.utf8_replace_slice(text, 0, 0, "'"), text)
