@@ -12,6 +12,7 @@ import gzip
 import json
 import socket
 import ssl
+import time
 import zlib
 from pathlib import Path
 
@@ -230,9 +231,10 @@ def test_a_cancellation_the_engine_swallows_is_raised_all_the_same() -> None:
 
 
 def test_no_cancellation_is_lost_around_an_answer_s_arrival() -> None:
-    """The real engine, cancelled at every moment around an answer's arrival, 1,500
+    """The real engine, cancelled at every moment around an answer's arrival, 3,000
     times: each request either ends before the cancel or is cancelled, never ends as
-    if no cancel had come (63 of 3,000 did before; see `transport._kept_cancel`)."""
+    if no cancel had come (2 to 12 did before, with the test's own loop; 63 of 3,000
+    with uvloop's; see `transport._kept_cancel`)."""
     import random
 
     import httpx
@@ -258,11 +260,18 @@ def test_no_cancellation_is_lost_around_an_answer_s_arrival() -> None:
                 finally:
                     await response.aclose()
 
+            # Cancels spread around the time a request takes on this machine.
+            took = []
+            for _ in range(20):
+                started = time.perf_counter()
+                await one()
+                took.append(time.perf_counter() - started)
+            usual = sorted(took)[len(took) // 2]
             seen = {"finished": 0, "cancelled": 0, "lost": 0}
             chance = random.Random(7)
-            for _ in range(1500):
+            for _ in range(3000):
                 task = asyncio.ensure_future(one())
-                await asyncio.sleep(chance.random() * 0.002)
+                await asyncio.sleep(2 * usual * chance.random())
                 asked = task.cancel()
                 try:
                     await task
@@ -274,4 +283,4 @@ def test_no_cancellation_is_lost_around_an_answer_s_arrival() -> None:
 
         seen = asyncio.run(scenario())
     assert seen["lost"] == 0, seen
-    assert seen["cancelled"] > 100 and seen["finished"] > 100, seen
+    assert seen["cancelled"] > 100 and seen["finished"] > 100, seen  # cancels at every moment
