@@ -628,8 +628,7 @@ class _Run:
         self.summary.unknown_references += planned.unknown_references
         self.summary.sent_elsewhere += planned.sent_elsewhere
         ids = planned.raw[self.id_column] if self.id_column is not None else None
-        empty = np.full(len(planned.raw), "", dtype=object)
-        self.trace.note_chunk(planned, empty if ids is None else ids.to_numpy(dtype=object))
+        self.trace.note_chunk(planned, ids)
         if self.prepared.errors is not None:
             self.prepared.errors.write_chunk(planned)
 

@@ -35,7 +35,7 @@ def loaded_modules(*args: str | Path) -> tuple[subprocess.CompletedProcess[str],
     return done, {name.split(".")[0] for name in listed[-1].split()[1:]}
 
 
-def test_a_dry_run_loads_no_http_client_and_not_hypothesis(tmp_path: Path) -> None:
+def test_a_dry_run_loads_no_http_client_no_retrier_and_not_hypothesis(tmp_path: Path) -> None:
     data = tmp_path / "customers.csv"
     with data.open("w", newline="") as f:
         csv.writer(f).writerows([HEADER, *good_rows(5)])
@@ -44,8 +44,8 @@ def test_a_dry_run_loads_no_http_client_and_not_hypothesis(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "pandera" in names and "pandas" in names  # the run did validate its rows
-    # the HTTP engine (and aiohttp, the sandbox's server) a run that sends nothing need
-    # not import;
+    # the HTTP engine (and aiohttp, the sandbox's server) and the retries' loop
+    # (tenacity) a run that sends nothing need not import;
     # pandera would import hypothesis (installed with the development tools) on its
     # first validation, for data-synthesis strategies the program never uses.
-    assert not {"pyreqwest", "aiohttp", "httpx_aiohttp", "hypothesis"} & names
+    assert not {"pyreqwest", "aiohttp", "httpx_aiohttp", "hypothesis", "tenacity"} & names

@@ -89,7 +89,7 @@ def test_rows_past_those_listed_are_counted_from_the_summary(tmp_path: Path) -> 
     raw = pd.DataFrame({"externalId": np.full(len(rows), "", dtype=object)})
     chunk = PlannedChunk.of(raw, raw)
     chunk.status[:], chunk.error[:], chunk.error_kind[:] = status, error, kind
-    trace.note_chunk(chunk, raw["externalId"].to_numpy(dtype=object))
+    trace.note_chunk(chunk, raw["externalId"])
     write(tmp_path / "r.html", summary, trace, title="c.csv")
     assert len(trace.to_fix) == MAX_ROWS_SHOWN
     assert "… and 30 more in the errors file." in (tmp_path / "r.html").read_text("utf-8")
@@ -129,7 +129,7 @@ def test_rows_to_fix_are_apart_from_rows_to_retry_and_only_statuses_that_occurre
     raw = pd.DataFrame({"externalId": ["", "C2", "C3"]}, dtype=object)
     chunk = PlannedChunk.of(raw, raw)
     chunk.status[:], chunk.error[:], chunk.error_kind[:] = status, error, kind
-    trace.note_chunk(chunk, raw["externalId"].to_numpy(dtype=object))
+    trace.note_chunk(chunk, raw["externalId"])
     assert [r for r, _, _ in trace.to_fix] == [1] and [r for r, _, _ in trace.to_look] == [2]
     write(tmp_path / "r.html", summary, trace, title="c.csv")
     page = (tmp_path / "r.html").read_text("utf-8")

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from affelios_import import codes
 from affelios_import.outcome import TO_FIX, Status
 from affelios_import.output.summary import AMOUNT_LABELS, TOP_ERRORS, Summary
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from affelios_import.plan import PlannedChunk
 
 MAX_ROWS_SHOWN = 200
@@ -54,9 +55,14 @@ class Trace:
     # Rows of the acknowledged file: (row, externalId, the reason and what is wrong).
     acknowledged: list[tuple[int, str, str]] = field(default_factory=list)
 
-    def note_chunk(self, chunk: PlannedChunk, ids: npt.NDArray[np.object_]) -> None:
+    def note_chunk(self, chunk: PlannedChunk, ids: pd.Series | None) -> None:
         """Note a chunk's first rows to fix, to retry or check, changed and acknowledged
-        (`ids`: each row's externalId as read)."""
+        (`ids`: the input's column of externalId, as read, if it has one; only the rows
+        listed are read from it)."""
+
+        def id_of(i: int) -> str:
+            return "" if ids is None else str(ids.iloc[i])
+
         rows, status, error = chunk.rows, chunk.status, chunk.error
         listed = np.flatnonzero(np.isin(status, [s.value for s in TO_FIX])).tolist()
         for i in listed:
@@ -66,10 +72,10 @@ class Trace:
                 kept.append((int(rows[i]), status[i], error[i]))
         for i in np.flatnonzero(status == Status.CHANGED.value).tolist():
             if len(self.changed) < MAX_ROWS_SHOWN:
-                self.changed.append((int(rows[i]), ids[i], chunk.affelios_id[i], error[i]))
+                self.changed.append((int(rows[i]), id_of(i), chunk.affelios_id[i], error[i]))
         for i in np.flatnonzero(status == Status.ACKNOWLEDGED.value).tolist():
             if len(self.acknowledged) < MAX_ROWS_SHOWN:
-                self.acknowledged.append((int(rows[i]), ids[i], error[i]))
+                self.acknowledged.append((int(rows[i]), id_of(i), error[i]))
 
 
 def _bars(summary: Summary) -> str:

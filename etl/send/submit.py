@@ -22,13 +22,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
 from affelios_import import codes
 from affelios_import.config import ImportConfig
@@ -40,6 +33,8 @@ from affelios_import.send.throttle import Throttle
 from affelios_import.wire.endpoint import Answer, Endpoint, parse_retry_after
 
 if TYPE_CHECKING:
+    from tenacity import AsyncRetrying, RetryCallState, wait_random_exponential
+
     from affelios_import.kinds.base import Kind
 
 LOOK_FOR_LIMITS = 50  # answers without RateLimit fields after which they are not looked for
@@ -147,11 +142,24 @@ class Submitter:
         self._in_flight: set[asyncio.Task[object]] = set()
         self._interrupting = False
         self._limits_looked_for = 0  # answers that stated no rate limit
-        self._backoff = wait_random_exponential(
-            multiplier=config.backoff_base, max=config.backoff_max
+        self._config = config
+
+    @functools.cached_property
+    def _backoff(self) -> wait_random_exponential:
+        from tenacity import wait_random_exponential
+
+        return wait_random_exponential(
+            multiplier=self._config.backoff_base, max=self._config.backoff_max
         )
-        self._retrying = AsyncRetrying(
-            stop=stop_after_attempt(config.retries + 1),
+
+    @functools.cached_property
+    def _retrying(self) -> AsyncRetrying:
+        """tenacity's loop of retries, made at the first retry: a run that needs none
+        (a dry run, say) does not import it (0.03 s)."""
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
+        return AsyncRetrying(
+            stop=stop_after_attempt(self._config.retries + 1),
             wait=self._wait,
             retry=retry_if_exception_type(_Retryable),
             sleep=self._sleep_unless_stopped,
