@@ -48,7 +48,20 @@ TEXT = None
 
 
 def present(s: pd.Series) -> pd.Series:
-    return s.str.strip() != ""
+    """Whether each value holds more than white space. A value that starts with a
+    printable ASCII character does (nearly all: one look at its first byte); only the
+    others are stripped to see."""
+    import pandas as pd
+    import pyarrow as arrow
+
+    from affelios_import.text import first_bytes
+
+    first = first_bytes(arrow.array(s, type=arrow.string(), from_pandas=True))
+    found = (first > ord(" ")) & (first < 0x7F)
+    if not found.all():
+        unsure = ~found & (first != -1)  # not empty: a space, a control, not ASCII
+        found[unsure] = (s[unsure].str.strip() != "").to_numpy(dtype=bool)
+    return pd.Series(found, index=s.index)
 
 
 # A timestamp of the contract's shape, byte by byte, for each length it may have:
@@ -115,9 +128,21 @@ def _real(table: npt.NDArray[np.uint8], shape: str) -> npt.NDArray[np.bool_]:
     return real
 
 
+_BOOLEAN_OR_EMPTY = TRUE_WORDS | FALSE_WORDS | {""}
+
+
 def _boolean_or_empty(s: pd.Series) -> pd.Series:
-    """A word of TRUE_WORDS or FALSE_WORDS in any case, or blank; spaces around ignored."""
-    return s.str.strip().str.lower().isin(TRUE_WORDS | FALSE_WORDS | {""})
+    """A word of TRUE_WORDS or FALSE_WORDS in any case, or blank; spaces around ignored.
+    Values written exactly so (nearly all) are found in one pass; only the others are
+    stripped and lowered to see."""
+    import numpy as np
+    import pandas as pd
+
+    found = np.array(s.isin(_BOOLEAN_OR_EMPTY), dtype=bool)  # a copy: Arrow's is read-only
+    if not found.all():
+        others = s[~found]
+        found[~found] = others.str.strip().str.lower().isin(_BOOLEAN_OR_EMPTY).to_numpy(bool)
+    return pd.Series(found, index=s.index)
 
 
 def text_columns(
@@ -143,7 +168,8 @@ def text_columns(
                     error=f"the brand given with --brand ({brand})",
                 )
             )
-        columns[name] = pa.Column(TEXT, checks, required=name in required)
+        if checks:  # a column nothing checks costs pandera a pass for nothing
+            columns[name] = pa.Column(TEXT, checks, required=name in required)
     return columns
 
 

@@ -313,3 +313,37 @@ def test_a_nul_or_a_cut_mark_is_found_however_the_column_is_held(dtype: str) -> 
     )
     assert _cell_faults(chunked.to_frame(), None)[1][0] == "nul_byte:two"
     assert _cell_faults(frame[["first"]], None) == {}
+
+
+_AWKWARD = st.sampled_from(
+    ["", " ", "\t", "\u00a0", "\u3000", "\x1f", "\x01", "x", "X", "é", "日", "TRUE", "yes"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(_AWKWARD, max_size=4).map("".join) | st.text(max_size=8), min_size=1))
+def test_presence_and_booleans_are_judged_as_the_values_stripped_say(values: list[str]) -> None:
+    """The quick paths (a value's first byte; an exact word) agree with stripping every
+    value: white space of every kind, controls, letters of several bytes."""
+    column = pd.Series(values, dtype=TEXT)
+    stripped = column.str.strip()
+    assert customer.present(column).tolist() == (stripped != "").tolist()
+    words = customer.TRUE_WORDS | customer.FALSE_WORDS | {""}
+    expected = stripped.str.lower().isin(words).tolist()
+    assert customer._boolean_or_empty(column).tolist() == expected
+
+
+def test_a_check_that_breaks_stops_the_rows_rather_than_passing_them() -> None:
+    """pandera reports a check that raised as a failure of no row: taken as such, every
+    row passed it (a check's bug let a value it never looked at through)."""
+    import pandera.pandas as pa
+
+    def broken(s: pd.Series) -> pd.Series:
+        raise ValueError("assignment destination is read-only")
+
+    def schema(brand: str | None) -> pa.DataFrameSchema:
+        return pa.DataFrameSchema({"cpaExcluded": pa.Column(None, pa.Check(broken, error="x"))})
+
+    frame = pd.DataFrame([GOOD | {"cpaExcluded": "maybe"}], dtype=str)
+    with pytest.raises(RuntimeError, match=r"the check of cpaExcluded .* read-only"):
+        row_errors(frame, brand=None, schema=schema)

@@ -142,7 +142,11 @@ def row_errors(
         schema(brand).validate(frame, lazy=True)
     except SchemaErrors as exc:
         cases = exc.failure_cases
-        cases = cases[cases["index"].notna()]
+        if (broken := cases[cases["index"].isna()]).shape[0]:
+            # A check that raised names no row: every row would pass it. A bug: the run
+            # stops (as an internal error), rather than send what nothing checked.
+            column, check, why = broken.iloc[0][["column", "check", "failure_case"]]
+            raise RuntimeError(f"the check of {column} ({check}) failed: {why}") from exc
         order = {name: i for i, name in enumerate(frame.columns)}
         cases = cases.assign(
             _col=cases["column"].map(order), _row=cases["index"].astype("int64")
