@@ -218,16 +218,29 @@ def test_a_cancellation_the_engine_swallows_is_raised_all_the_same() -> None:
                 yield
             return "answer"
 
-    async def scenario() -> tuple[bool, str]:
-        task = asyncio.ensure_future(_kept_cancel(Swallowing()))
+    class Converting:
+        """Raises an error of its own when cancelled while it waits."""
+
+        def __await__(self) -> Generator[None, None, str]:
+            try:
+                yield
+            except asyncio.CancelledError:
+                raise RuntimeError("the request was cancelled") from None
+            return "answer"
+
+    async def cancelled(step: Swallowing | Converting) -> bool:
+        task = asyncio.ensure_future(_kept_cancel(step))
         await asyncio.sleep(0)  # it waits in the engine's step now
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(BaseException):
             await task
-        left_alone = await _kept_cancel(Swallowing())  # not cancelled: its answer
-        return task.cancelled(), left_alone
+        return task.cancelled()
 
-    assert asyncio.run(scenario()) == (True, "answer")
+    async def scenario() -> tuple[bool, bool, str]:
+        left_alone = await _kept_cancel(Swallowing())  # not cancelled: its answer
+        return await cancelled(Swallowing()), await cancelled(Converting()), left_alone
+
+    assert asyncio.run(scenario()) == (True, True, "answer")
 
 
 def test_no_cancellation_is_lost_around_an_answer_s_arrival() -> None:

@@ -203,11 +203,17 @@ async def _kept_cancel(step: Awaitable[T]) -> T:
     end normally although their task was cancelled meanwhile (pyreqwest 0.15: 63 of
     3,000 cancels timed around an answer's arrival, in closing the answer). A worker
     whose cancellation is lost goes on waiting for rows that never come, and the run
-    never ends: so a cancellation the step swallowed is raised here, as it would have
-    been. (A timeout's own cancellation too: `asyncio.timeout` then says TimeoutError.)"""
+    never ends: so a cancellation the step swallowed, or turned into an error of its
+    own, is raised here, as it would have been. (A timeout's own cancellation too:
+    `asyncio.timeout` then says TimeoutError.)"""
     task = asyncio.current_task()
     cancels = 0 if task is None else task.cancelling()
-    done = await step
+    try:
+        done = await step
+    except Exception as exc:  # an engine's error for its own cancellation, say
+        if task is not None and task.cancelling() > cancels:
+            raise asyncio.CancelledError from exc
+        raise
     if task is not None and task.cancelling() > cancels:
         raise asyncio.CancelledError
     return done
