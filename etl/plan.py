@@ -225,6 +225,16 @@ def _texts(frame: pd.DataFrame, name: str) -> Column:
     return frame[name].to_numpy(dtype=object)
 
 
+def _brands(frame: pd.DataFrame) -> Column:
+    """Each row's brand. When every row names the same one (as a file of one brand, or
+    `--brand`, makes them), it is one text repeated: not read cell by cell, and hashed
+    once in the rows' keys."""
+    column = frame["externalBrandId"]
+    if len(column) and bool((column == column.iloc[0]).all()):
+        return _filled(len(column), str(column.iloc[0]))
+    return _texts(frame, "externalBrandId")
+
+
 class Planner:
     def __init__(
         self,
@@ -273,7 +283,7 @@ class Planner:
             for i, why in acknowledged.matches(raw, frame):
                 _acknowledge(chunk, i, why)
                 faulty[i] = ("", "")  # nor asked of the journal
-        brands, ids = _texts(frame, "externalBrandId"), _texts(frame, "externalId")
+        brands, ids = _brands(frame), _texts(frame, "externalId")
         valid = np.flatnonzero(chunk.status == Status.NOT_SENT.value)  # neither of those
         chunk.candidates = self._first_of_each_key(chunk, valid, brands, ids)
         if not self._journal_empty:
