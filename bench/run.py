@@ -340,9 +340,18 @@ PANDAS_READ = (
 def dry_runs_beside(
     data: Path, baseline: str, work: Path, rows: int, repeats: int
 ) -> tuple[list[Ran], list[Ran]]:
-    """`repeats` runs of the `baseline` script on `data`, then as many dry runs of it."""
-    pandas_runs = [measured([sys.executable, "-c", baseline, str(data)]) for _ in range(repeats)]
-    tool_runs = [import_(data, work, "--dry-run") for _ in range(repeats)]
+    """`repeats` pairs, each a run of the `baseline` script on `data` and a dry run of
+    it, one after the other (the machine's speed drifts from one minute to the next).
+    Each starts once the disk has taken what the run before wrote: a dry run writes its
+    results file (80 MB at 1,000,000 rows), and the kernel writing it out slowed the
+    next run, whichever it was (pandas' read took 1.36-1.41 s after pandas' runs,
+    1.79-1.85 s after the tool's)."""
+    pandas_runs, tool_runs = [], []
+    for _ in range(repeats):
+        os.sync()
+        pandas_runs.append(measured([sys.executable, "-c", baseline, str(data)]))
+        os.sync()
+        tool_runs.append(import_(data, work, "--dry-run"))
     for ran in tool_runs:
         if counts(ran)["valid"] != rows:
             raise RuntimeError(f"dry run of {data.name}: not every row was valid: {ran.summary}")
