@@ -95,7 +95,7 @@ def zulu(s: pd.Series) -> pd.Series:
         rows = np.flatnonzero(length == size)
         if not len(rows):
             continue
-        if len(rows) == len(length) and offsets[-1] - offsets[0] == size * len(rows):
+        if len(rows) == len(length):  # every value this long: they lie end to end
             table = data[offsets[0] : offsets[-1]].reshape(len(rows), size)
         else:
             table = data[offsets[rows, None] + np.arange(size)]
