@@ -101,7 +101,7 @@ class PlannedChunk:
         self.attempts[position] = outcome.attempts
 
 
-def _filled(n: int, value: str) -> Column:
+def _filled(n: int, value: object) -> Column:
     """`n` cells of `value` (`np.full` on objects takes four times as long)."""
     column = np.empty(n, dtype=object)
     column.fill(value)
@@ -377,19 +377,19 @@ class Planner:
         not sent: the journal holds its record apart from its key (under another API's
         URL, or under a key that differs by case or spaces), and `apart` says its outcome."""
         assert chunk.frame is not None
-        fields = [name for name in self.kind.fields if name in chunk.frame.columns]
-        # Whole columns as object arrays (a cell at a time, pandas takes 30 times longer),
-        # when there are bodies to build (a dry run's are only to sum).
-        bodies = bool(known) or not dry_run
-        texts = {
-            name: _texts(chunk.frame, name)
-            for name in fields
-            if bodies or name in self.kind.amounts
+        frame = chunk.frame
+        chunk.amounts = {
+            name: _texts(frame, name) for name in self.kind.amounts if name in frame.columns
         }
-        chunk.amounts = {name: texts[name] for name in self.kind.amounts if name in texts}
+        # Each candidate's body, the kind's way (column by column), when there are bodies
+        # to send or to compare with the journal's (a dry run's are only to sum). What is
+        # compared is what is sent.
+        bodies = _filled(len(chunk.raw), b"")
+        if known or not dry_run:
+            bodies[chunk.candidates] = self.kind.bodies(frame.iloc[chunk.candidates])
         keep = np.zeros(len(chunk.raw), dtype=bool)
         keep[chunk.candidates] = True
-        resent = self._settle_held(chunk, known, keep, texts)
+        resent = self._settle_held(chunk, known, keep, bodies)
         for position, key in zip(chunk.readable.tolist(), chunk.keys, strict=True):
             if keep[position] and apart and (outcome := apart.get(key)) is not None:
                 keep[position] = False
@@ -403,14 +403,12 @@ class Planner:
             for position in positions.tolist():
                 chunk.error[position] = notes.get(position, "")
         else:
-            values = [texts[name][positions] for name in fields]
-            for position, again, row in zip(
-                positions.tolist(), resent[positions].tolist(), zip(*values, strict=True),
-                strict=True,
+            brands = _brands(frame)[positions].tolist()
+            ids = _texts(frame, "externalId")[positions].tolist()
+            for position, again, body, key in zip(
+                positions.tolist(), resent[positions].tolist(), bodies[positions].tolist(),
+                zip(brands, ids, strict=True), strict=True,
             ):  # fmt: skip
-                fields_of_row = dict(zip(fields, row, strict=True))
-                key = (fields_of_row["externalBrandId"], fields_of_row["externalId"])
-                body = self.kind.body(fields_of_row)
                 note = notes.get(position, "")
                 chunk.sends.append(Send(position, key, body, resent=again, note=note))
         chunk.frame = None
@@ -420,7 +418,7 @@ class Planner:
         chunk: PlannedChunk,
         known: dict[Key, Entry],
         keep: npt.NDArray[np.bool_],
-        texts: dict[str, Column],
+        bodies: Column,
     ) -> npt.NDArray[np.bool_]:
         """Settle the rows the journal holds, as the kind says; `keep` loses those not to
         be sent. Which rows are sent again, flagged (an earlier run died sending them)."""
@@ -436,7 +434,7 @@ class Planner:
                 keep[position] = False
                 chunk.settle(position, claimed(entry.claimed_by))
                 continue
-            today = self._body(texts, position) if candidate else None
+            today = bodies[position] if candidate else None
             problem = "" if candidate else _today(chunk, position)
             decision = self.kind.held(entry, today=today, problem=problem)
             if decision is Held.AS_IS:
@@ -455,9 +453,6 @@ class Planner:
         chunk.status[same] = Status.SKIPPED.value
         chunk.affelios_id[same] = same_ids
         return resent
-
-    def _body(self, texts: dict[str, Column], position: int) -> bytes:
-        return self.kind.body({name: column[position] for name, column in texts.items()})
 
     def _notes(self, chunk: PlannedChunk, referenced: set[Key]) -> dict[int, str]:
         """The candidates naming a record of another kind that the journal does not hold,

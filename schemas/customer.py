@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # imported where used: the fields are read without pandas (se
     import numpy.typing as npt
     import pandas as pd
     import pandera.pandas as pa
+    import pyarrow as arrow
 
 REQUIRED_FIELDS: tuple[str, ...] = ("externalId", "externalBrandId", "registrationDate")
 STRING_FIELDS: tuple[str, ...] = (
@@ -48,20 +49,30 @@ TEXT = None
 
 
 def present(s: pd.Series) -> pd.Series:
-    """Whether each value holds more than white space. A value that starts with a
-    printable ASCII character does (nearly all: one look at its first byte); only the
-    others are stripped to see."""
+    """Whether each value holds more than white space."""
     import pandas as pd
     import pyarrow as arrow
 
+    text = arrow.array(s, type=arrow.string(), from_pandas=True)
+    return pd.Series(filled(text), index=s.index)
+
+
+def filled(text: arrow.Array) -> npt.NDArray[np.bool_]:
+    """Whether each value of Arrow text holds more than white space (as Python's
+    `str.strip` sees it). A value that starts with a printable ASCII character does
+    (nearly all: one look at its first byte); only the others are stripped to see."""
+    import numpy as np
+    import pyarrow.compute as pc
+
     from affelios_import.text import first_bytes
 
-    first = first_bytes(arrow.array(s, type=arrow.string(), from_pandas=True))
+    first = first_bytes(text)
     found = (first > ord(" ")) & (first < 0x7F)
     if not found.all():
-        unsure = ~found & (first != -1)  # not empty: a space, a control, not ASCII
-        found[unsure] = (s[unsure].str.strip() != "").to_numpy(dtype=bool)
-    return pd.Series(found, index=s.index)
+        unsure = np.flatnonzero(~found & (first != -1))  # a space, a control, not ASCII
+        stripped = pc.utf8_trim_whitespace(text.take(unsure))
+        found[unsure] = pc.not_equal(stripped, "").to_numpy(zero_copy_only=False)
+    return found
 
 
 # A timestamp of the contract's shape, byte by byte, for each length it may have:

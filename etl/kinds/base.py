@@ -34,6 +34,7 @@ from affelios_import.wire.endpoint import Answer, excerpt
 BRAND_ALIASES = {"brand": "externalBrandId", "brandid": "externalBrandId"}
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pandera.pandas as pa
 
     from affelios_import.outcome import Outcome
@@ -112,6 +113,16 @@ class Kind(ABC):
     @abstractmethod
     def body(self, row: Mapping[str, str]) -> bytes:
         """A validated row's request body: exactly the contract's names and JSON types."""
+
+    def bodies(self, frame: pd.DataFrame) -> list[bytes]:
+        """The bodies of `frame`'s rows (validated, under the contract's names), in
+        order: each exactly `body` of its row. A kind may build them column by column."""
+        names = [name for name in self.fields if name in frame.columns]
+        if not names:
+            return [self.body({}) for _ in range(len(frame))]
+        columns = [frame[name].to_numpy(dtype=object) for name in names]
+        rows = zip(*columns, strict=True)
+        return [self.body(dict(zip(names, row, strict=True))) for row in rows]
 
     @abstractmethod
     def held(self, entry: Entry, *, today: bytes | None, problem: str) -> Outcome | Held:

@@ -18,9 +18,11 @@ from affelios_import.keys import Entry
 from affelios_import.kinds.base import BRAND_ALIASES, Held, Kind, refusal
 from affelios_import.outcome import Outcome, Status
 from affelios_import.schemas import customer
+from affelios_import.text import arrow_text, json_strings
 from affelios_import.wire.endpoint import Answer, excerpt
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pandera.pandas as pa
 
     from affelios_import.redact import Redactor
@@ -67,6 +69,34 @@ def encode(body: Mapping[str, object]) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def payloads(frame: pd.DataFrame) -> list[bytes]:
+    """`encode(build_payload(row))` of every row of `frame`, built column by column in
+    Arrow's kernels: each field a column of `,"name":value` pieces (empty where the value
+    is blank), joined end to end, the first comma dropped. 1 µs a row, against 5 a row
+    at a time. (Not Arrow's join that skips missing pieces: pyarrow 26 drops the rows
+    whose pieces are all missing.)"""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pieces = []
+    for name in customer.STRING_FIELDS:
+        if name in frame.columns:
+            text = arrow_text(frame[name])
+            named = pc.binary_join_element_wise(f',"{name}":', json_strings(text), "")
+            pieces.append(pc.if_else(pa.array(customer.filled(text)), named, ""))
+    for name in customer.BOOLEAN_FIELDS:
+        if name in frame.columns:
+            word = pc.utf8_lower(pc.utf8_trim_whitespace(arrow_text(frame[name])))
+            true = pc.is_in(word, pa.array(sorted(customer.TRUE_WORDS)))
+            named = pc.if_else(true, f',"{name}":true', f',"{name}":false')
+            pieces.append(pc.if_else(pc.equal(word, ""), "", named))
+    if not pieces:
+        return [b"{}"] * len(frame)
+    fields = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*pieces, ""), 1)
+    joined = pc.binary_join_element_wise("{", fields, "}", "")
+    return joined.cast(pa.binary()).to_pylist()  # type: ignore[no-any-return]
+
+
 class Customers(Kind):
     name = "customers"
     path = "/api/v1/customer"
@@ -86,6 +116,9 @@ class Customers(Kind):
 
     def body(self, row: Mapping[str, str]) -> bytes:
         return encode(build_payload(row))
+
+    def bodies(self, frame: pd.DataFrame) -> list[bytes]:
+        return payloads(frame)
 
     def held(self, entry: Entry, *, today: bytes | None, problem: str) -> Outcome | Held:
         """An entry `sending` (an earlier run died sending it): sent again, and the API's
