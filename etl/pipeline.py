@@ -504,9 +504,8 @@ class _Run:
     async def _claimed(self, send: Send) -> bool:
         """With `Kind.intent_per_request`, claim the row a worker is about to send: its
         intent is committed first (with those of the workers about to send at the same
-        moment). Whether another run holds it instead (a shared journal)."""
-        if not self.per_request:
-            return False  # claimed as it was released
+        moment). Whether another run holds it instead (a shared journal). (Without it,
+        the row was claimed as it was released.)"""
         taken = await self.journal.intend((send.key,), resent=(send.key,) if send.resent else ())
         return bool(taken)
 
@@ -570,7 +569,7 @@ class _Run:
             flight, send = item
             if submitter.stop.is_set():
                 self._settle(flight, send, self._not_sent(send, intended=not self.per_request))
-            elif await self._claimed(send):  # another run's to send (and report)
+            elif self.per_request and await self._claimed(send):  # another run's to send
                 self._settle(flight, send, CLAIMED)
             elif submitter.stop.is_set():
                 self._settle(flight, send, self._not_sent(send))

@@ -230,3 +230,28 @@ def test_a_held_transaction_says_what_the_api_did_in_words(status: str, said: st
     )
     assert isinstance(outcome, Outcome)
     assert outcome.error == f"sent on 2026-11-24: {said}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": "aff-1"}',
+        b'{"id": 7}',
+        '{"id": "aff-é"}'.encode(),
+        '{"id": "aff-1"}'.encode("utf-16-le"),  # no BOM: json.loads tells it by its NULs
+        '{"id": "aff-1"}'.encode("utf-16"),
+        '{"id": "aff-1"}'.encode("utf-8-sig"),
+        b'{"id": "\xed\xa0\x80"}',  # an encoded surrogate, as json.loads lets it through
+        b'{"id": "\xff"}',
+        b"{",
+        b"",
+        b' {"id": "aff-1"}',
+    ],
+)
+def test_an_answer_s_id_is_read_as_json_loads_reads_its_bytes(body: bytes) -> None:
+    try:
+        record = json.loads(body)
+        expected = str(record["id"]) if isinstance(record, dict) else None
+    except ValueError:
+        expected = None
+    assert answer(201, body).affelios_id() == expected

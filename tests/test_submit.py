@@ -13,7 +13,7 @@ from affelios_import.kinds import get
 from affelios_import.kinds.base import Kind
 from affelios_import.outcome import Outcome, Status, StopReason
 from affelios_import.send.submit import Submitter
-from affelios_import.wire.endpoint import Endpoint, parse_retry_after
+from affelios_import.wire.endpoint import Endpoint, parse_retry_after, retry_after_of
 
 CUSTOMERS, TRANSACTIONS = get("customers"), get("transactions")
 EVERY_KIND = [pytest.param(k, id=k.name) for k in (CUSTOMERS, TRANSACTIONS)]
@@ -257,6 +257,26 @@ def test_parse_retry_after_takes_seconds_and_http_dates() -> None:
     assert parse_retry_after("999999") == 300
     for odd in ("²", "٣", "9" * 5000, "Mon, 99 Foo 2026 99:99:99 GMT", "\x00"):
         assert parse_retry_after(odd) in (None, 300), odd  # never an exception
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [],
+        [("Retry-After", "7")],
+        [("retry-after", " 7 "), ("Content-Type", "application/json")],
+        [("RETRY-AFTER", "3"), ("Retry-After", "4")],  # two: joined, as httpx joins them
+        [("Retry-After", "Thu, 01 Jan 2099 00:00:00 GMT")],
+        [(b"Retry-After", b"\xb2")],  # not ASCII: neither reads a wait in it
+        [(b"Retry-After", "²".encode())],
+        [("X-Retry-After", "5")],
+    ],
+)
+def test_retry_after_is_read_as_headers_get_reads_it(
+    fields: list[tuple[str, str]] | list[tuple[bytes, bytes]],
+) -> None:
+    headers = httpx.Headers(fields)
+    assert retry_after_of(headers) == parse_retry_after(headers.get("Retry-After"))
 
 
 @pytest.mark.parametrize(

@@ -25,12 +25,12 @@ import httpx
 
 from affelios_import import codes
 from affelios_import.config import ImportConfig
-from affelios_import.logs import event
+from affelios_import.logs import LOGGER, event
 from affelios_import.outcome import Outcome, Status, StopReason
 from affelios_import.redact import Redactor
 from affelios_import.send import ratelimit
 from affelios_import.send.throttle import Throttle
-from affelios_import.wire.endpoint import Answer, Endpoint, parse_retry_after
+from affelios_import.wire.endpoint import Answer, Endpoint, retry_after_of
 
 if TYPE_CHECKING:
     from tenacity import AsyncRetrying, RetryCallState, wait_random_exponential
@@ -351,14 +351,10 @@ class Submitter:
     def _answered(self, answer: Answer, attempts: int, sent_at: float, ticket: int) -> Answer:
         """Log and account for an answer; raises `_Retryable` for one the kind repeats."""
         code = answer.status
-        event(
-            "request",
-            logging.DEBUG,
-            status=code,
-            attempt=attempts,
-            ms=round((time.monotonic() - sent_at) * 1000),
-        )
-        retry_after = parse_retry_after(answer.headers.get("Retry-After"))
+        if LOGGER.isEnabledFor(logging.DEBUG):  # (its fields cost a row 0.5 µs otherwise)
+            ms = round((time.monotonic() - sent_at) * 1000)
+            event("request", logging.DEBUG, status=code, attempt=attempts, ms=ms)
+        retry_after = retry_after_of(answer.headers)
         if retry_after is None and self._limits_looked_for < LOOK_FOR_LIMITS:
             # An API that states its limit does so in every answer; one that stated none
             # in its first answers is not asked again (4 µs an answer saved).
