@@ -43,7 +43,7 @@ from affelios_import.input.read import (
 from affelios_import.input.sheet import CELL_CHARS_MAX
 from affelios_import.keys import Entry, Key, api_did
 from affelios_import.logs import RUN_ID, event
-from affelios_import.outcome import Outcome, Status, StopReason
+from affelios_import.outcome import Outcome, Status, StopReason, tally
 from affelios_import.output import report
 from affelios_import.output.report import Trace
 from affelios_import.output.summary import Summary
@@ -553,7 +553,7 @@ class _Run:
             referenced=referenced,
             apart=apart,
         )
-        return Counter(planned.status.tolist())
+        return tally(planned.status)
 
     def _accept(self, planned: PlannedChunk) -> None:
         """Let the journal take today's values of the chunk's changed records (committed

@@ -9,9 +9,14 @@ import sqlite3
 from pathlib import Path
 
 import httpx
+import hypothesis
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from affelios_import.errors import InputError, SetupError
+from affelios_import.plan import SeenKeys
 from affelios_import.settings import Settings
 from tests.conftest import API_KEY, good_rows, read_results, run, write_csv
 from tests.kinds import CUSTOMERS, SAMPLES, TRANSACTIONS, TX_HEADER, Sample, transactions
@@ -451,3 +456,24 @@ def test_formula_cells_are_found_in_any_arrow_column_the_results_are_made_of() -
                 for c in cells
             ]
             assert found == expected
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@given(
+    chunks=st.lists(
+        st.lists(st.integers(-3, 3) | st.integers(-(2**63), 2**63 - 1), max_size=12),
+        max_size=6,
+    )
+)
+def test_each_key_s_first_row_is_found_across_chunks(chunks: list[list[int]]) -> None:
+    seen, row = SeenKeys(), 0
+    first_of: dict[int, int] = {}
+    for chunk in chunks:
+        rows = np.arange(row + 1, row + 1 + len(chunk), dtype=np.int64)
+        found = seen.first_rows(np.array(chunk, dtype=np.int64), rows)
+        expected = []
+        for key, at in zip(chunk, rows.tolist(), strict=True):
+            expected.append(first_of.setdefault(key, at) if key in first_of else 0)
+            first_of.setdefault(key, at)
+        assert found.tolist() == expected
+        row += len(chunk)

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from affelios_import import codes
 from affelios_import.cli.summary import main as summary_main
 from affelios_import.codes import CODES, labels
+from affelios_import.outcome import tally
 from affelios_import.output.summary import Summary
 from tests.conftest import RunningSandbox, good_rows, run_cli, write_csv
 
@@ -211,3 +212,12 @@ def test_the_commonest_errors_name_the_inputs_column() -> None:
     assert "1 x column 'Registered' (registrationDate): expected an ISO-8601 Zulu" in text
     assert "1 x externalId: expected a value" in text  # the input calls it externalId
     assert summary.to_dict()["top_errors"][0]["error"].startswith("registrationDate: ")
+
+
+def test_a_column_is_tallied_whether_one_value_fills_it_or_many() -> None:
+    one = np.array(["valid"] * 5, dtype=object)
+    mixed = np.array(["created", "invalid", "created", "exists", "invalid"], dtype=object)
+    assert tally(one) == Counter({"valid": 5})
+    assert tally(mixed) == Counter(mixed.tolist())
+    assert tally(mixed[1:]) == Counter({"invalid": 2, "created": 1, "exists": 1})
+    assert tally(np.array([], dtype=object)) == Counter()

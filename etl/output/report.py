@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from affelios_import import codes
-from affelios_import.outcome import TO_FIX, Status
+from affelios_import.outcome import TO_FIX, Status, tally
 from affelios_import.output.summary import AMOUNT_LABELS, TOP_ERRORS, Summary
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from affelios_import.plan import PlannedChunk
 
 MAX_ROWS_SHOWN = 200
+# The statuses whose rows a report lists (a few of each).
+NOTED = {status.value for status in TO_FIX} | {Status.CHANGED.value, Status.ACKNOWLEDGED.value}
 COLOURS = {
     "created": "#2e7d32",
     "accepted": "#388e3c",
@@ -64,6 +66,8 @@ class Trace:
             return "" if ids is None else str(ids.iloc[i])
 
         rows, status, error = chunk.rows, chunk.status, chunk.error
+        if not tally(status).keys() & NOTED:
+            return  # nothing in it to note (a dry run's chunk, mostly)
         listed = np.flatnonzero(np.isin(status, [s.value for s in TO_FIX])).tolist()
         for i in listed:
             fix = codes.to_do(status[i], chunk.error_kind[i]) == codes.FIX

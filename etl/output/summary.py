@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from affelios_import.codes import TO_FIX_CODES, labels
-from affelios_import.outcome import SENT, Status, StopReason, exit_code
+from affelios_import.outcome import SENT, Status, StopReason, exit_code, tally
 
 # The rows whose amounts are summed: the transactions the API took.
 TAKEN_AMOUNTS = (Status.ACCEPTED, Status.CREATED)
@@ -90,7 +90,7 @@ class Summary:
         """Count a chunk's outcomes; `rows` are their 1-based data row numbers. Errors are
         grouped by their codes (see affelios_import.codes), never by the words of their messages."""
         self.rows += len(status)
-        self.counts.update(status.tolist())
+        self.counts.update(tally(status))
         for code in error_kind[status == Status.FAILED.value].tolist():
             self.failed_to_fix += code in TO_FIX_CODES
         for i in np.flatnonzero(error_kind != "").tolist():
