@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import httpx
@@ -95,6 +95,7 @@ def texts(path: Path) -> list[list[str]]:
         (datetime(2025, 6, 28, 19, 29, 48, 173999), "2025-06-28T19:29:48.174Z"),
         (datetime(2025, 12, 31, 23, 59, 59, 999900), "2026-01-01T00:00:00.000Z"),
         (datetime(2025, 6, 28, 19, 29, 48), "2025-06-28T19:29:48.000Z"),
+        (datetime(2025, 6, 28, 19, 29, 48, 173999, tzinfo=UTC), "2025-06-28T19:29:48.174Z"),
         (date(2025, 6, 28), "2025-06-28T00:00:00.000Z"),
         (time(19, 29, 48), "19:29:48"),
         (time(19, 29, 48, 500000), "19:29:48.500"),

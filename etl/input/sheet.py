@@ -78,6 +78,8 @@ def is_workbook(path: Path) -> bool:
 
 def cell_text(value: object) -> str:
     """A cell's value as the text the sheet shows (see the module's docstring)."""
+    if type(value) is datetime:  # a date-time column's every cell: first (0.9 µs, not 2)
+        return _moment_text(value)
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
@@ -91,9 +93,8 @@ def cell_text(value: object) -> str:
         # 30.299999999999997, shown and meant as 30.3).
         shown = f"{value:.15g}"
         return str(int(float(shown))) if float(shown).is_integer() else shown
-    if isinstance(value, datetime):  # to the nearest millisecond
-        moment = (value + timedelta(microseconds=500)).replace(tzinfo=None)
-        return moment.isoformat(timespec="milliseconds") + "Z"
+    if isinstance(value, datetime):
+        return _moment_text(value)
     if isinstance(value, date):
         return f"{value:%Y-%m-%d}T00:00:00.000Z"
     if isinstance(value, time):
@@ -103,6 +104,17 @@ def cell_text(value: object) -> str:
         sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
         return f"{sign}{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
     return str(value)
+
+
+_HALF_MS = timedelta(microseconds=500)
+
+
+def _moment_text(value: datetime) -> str:
+    """A date-time to the nearest millisecond, as UTC (a Zulu timestamp)."""
+    moment = value + _HALF_MS
+    if moment.tzinfo is not None:
+        moment = moment.replace(tzinfo=None)
+    return moment.isoformat(timespec="milliseconds") + "Z"
 
 
 @dataclass
@@ -291,6 +303,10 @@ def _with_faults(sheet: Sheet) -> Iterator[tuple[list[str], list[Fault]]]:
     top, left = sheet.start
     xml = sheet.xml or SheetXml()
     merges = deque(sorted(sheet.merged))  # ((first row, column), (last row, column))
+    if not merges and not xml.hidden and not xml.marked:  # (most sheets) no row has any
+        for row in sheet.rows:
+            yield row, []
+        return
     covering: list[tuple[tuple[int, int], tuple[int, int]]] = []
     for at, row in enumerate(sheet.rows, start=top):
         while merges and merges[0][0][0] <= at:
