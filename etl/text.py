@@ -51,7 +51,7 @@ def arrow_text(column: object) -> pa.Array:
         text = pa.array(column, type=pa.string(), from_pandas=True)
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
-    return text.fill_null("") if text.null_count else text.cast(pa.string())
+    return (text.fill_null("") if text.null_count else text).cast(pa.string())
 
 
 def json_strings(text: pa.Array) -> pa.Array:

@@ -4,6 +4,7 @@ import datetime as dt
 import re
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -347,3 +348,12 @@ def test_a_check_that_breaks_stops_the_rows_rather_than_passing_them() -> None:
     frame = pd.DataFrame([GOOD | {"cpaExcluded": "maybe"}], dtype=str)
     with pytest.raises(RuntimeError, match=r"the check of cpaExcluded .* read-only"):
         row_errors(frame, brand=None, schema=schema)
+
+
+def test_presence_is_judged_as_python_strips_every_character() -> None:
+    """Arrow's white space is Python's (`str.strip`), character by character: a value
+    of spaces around any one of them is blank to both, or to neither."""
+    characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    values = [f" {c} " for c in characters]
+    found = customer.filled(pa.array(values, type=pa.string()))
+    assert found.tolist() == [bool(value.strip()) for value in values]

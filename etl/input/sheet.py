@@ -110,7 +110,8 @@ _HALF_MS = timedelta(microseconds=500)
 
 
 def _moment_text(value: datetime) -> str:
-    """A date-time to the nearest millisecond, as UTC (a Zulu timestamp)."""
+    """A date-time to the nearest millisecond, written as a Zulu timestamp (a zone it
+    carries is dropped: calamine gives none)."""
     moment = value + _HALF_MS
     if moment.tzinfo is not None:
         moment = moment.replace(tzinfo=None)
