@@ -15,13 +15,8 @@ def utf8(text: pa.Array | pa.ChunkedArray) -> tuple[npt.NDArray[np.uint8], npt.N
     and where each value starts (one more: where the last ends). A missing value is an
     empty one. No copy of the bytes when the column is in one piece."""
     import numpy as np
-    import pyarrow as pa
 
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    if text.null_count:
-        text = text.fill_null("")
-    text = text.cast(pa.string())
+    text = arrow_text(text)
     offsets = np.frombuffer(text.buffers()[1], np.int32)[text.offset : text.offset + len(text) + 1]
     data = text.buffers()[2]
     return np.frombuffer(data or b"", np.uint8), offsets.astype(np.int64)
